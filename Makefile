@@ -1,0 +1,39 @@
+# Quick start: `make run` (embedded SQLite + filesystem broker) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+PORT ?= 8000
+SITE_URL ?= http://127.0.0.1:$(PORT)
+export PORT SITE_URL
+
+.PHONY: install run test lint format clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py load_eccp_demo
+	$(BIN)/python manage.py ensure_admin
+	@echo "Admin: $(SITE_URL)/admin/"
+	@echo "Starting the web server and a Celery worker (Ctrl-C stops both)..."
+	$(BIN)/honcho --procfile Procfile --app-root . start --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf var/db.sqlite3* var/celery

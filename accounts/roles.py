@@ -1,0 +1,40 @@
+"""The three staff roles of the glossary, as Django groups, and the one check pages use."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+ADMIN = "Admin"
+STAFF = "Staff"
+VIEWER = "Viewer"
+ALL_ROLES = (ADMIN, STAFF, VIEWER)
+
+
+def user_has_role(user: Any, *roles: str) -> bool:
+    """True when the user is active and in one of the groups (superusers count as Admin)."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name__in=roles).exists()
+
+
+def role_required(*roles: str) -> Callable:
+    """View decorator: anonymous users go to the login page, others without the role get 403."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not user_has_role(request.user, *roles):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

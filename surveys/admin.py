@@ -1,0 +1,162 @@
+"""Staff edit organisations and surveys here. Changes that would orphan answers are refused:
+answers protect their question and choice rows (on_delete=PROTECT), and changing the type of a
+question that has answers is a form error."""
+
+from django import forms
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from surveys.models import (
+    ClusterOrganisation,
+    Choice,
+    Contact,
+    Invitation,
+    MatrixStatement,
+    Page,
+    Question,
+    Response,
+    Sector,
+    Survey,
+)
+from surveys.services.invitations import invitation_link
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    extra = 0
+    fields = ["name", "email", "language", "suppressed_at"]
+
+
+@admin.register(ClusterOrganisation)
+class ClusterOrganisationAdmin(admin.ModelAdmin):
+    list_display = ["name", "country", "is_cosme", "year_founded", "profile_updated_at"]
+    list_filter = ["is_cosme", "country", "sectors"]
+    search_fields = ["name", "external_id", "contacts__email"]
+    filter_horizontal = ["sectors"]
+    inlines = [ContactInline]
+
+
+admin.site.register(Sector, search_fields=["name"])
+
+
+class PageInline(admin.TabularInline):
+    model = Page
+    extra = 0
+    fields = ["order", "title", "introduction"]
+    show_change_link = True
+
+
+@admin.register(Survey)
+class SurveyAdmin(admin.ModelAdmin):
+    list_display = ["title", "slug", "status", "opens_at", "closes_at", "preview_link"]
+    list_filter = ["status"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    inlines = [PageInline]
+
+    @admin.display(description="Preview")
+    def preview_link(self, survey: Survey) -> str:
+        url = reverse("surveys:preview", kwargs={"slug": survey.slug})
+        return format_html('<a href="{}">Preview as a respondent</a>', url)
+
+
+class ChoiceInline(admin.TabularInline):
+    model = Choice
+    extra = 0
+    fields = ["order", "value", "label", "is_other"]
+
+
+class StatementInline(admin.TabularInline):
+    model = MatrixStatement
+    extra = 0
+    fields = ["order", "value", "text"]
+
+
+class QuestionInline(admin.StackedInline):
+    model = Question
+    extra = 0
+    fields = ["order", "code", "type", "text", "required"]
+    show_change_link = True
+
+    def get_formset(self, request, obj=None, **kwargs):  # type: ignore[no-untyped-def]
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = QuestionForm
+        return formset
+
+
+@admin.register(Page)
+class PageAdmin(admin.ModelAdmin):
+    list_display = ["title", "survey", "order"]
+    list_filter = ["survey"]
+    inlines = [QuestionInline]
+
+    def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
+        # New questions take the page's survey, which the database needs for code uniqueness.
+        for inline_form in formset.forms:
+            if isinstance(inline_form.instance, Question) and not inline_form.instance.survey_id:
+                inline_form.instance.survey_id = form.instance.survey_id
+        super().save_formset(request, form, formset, change)
+
+
+class QuestionForm(forms.ModelForm):
+    class Meta:
+        model = Question
+        fields = "__all__"
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        question = self.instance
+        if question.pk and "type" in self.changed_data and question.answers.exists():
+            self.add_error(
+                "type",
+                "This question already has answers: its type cannot change. "
+                "Add a new question instead.",
+            )
+        page = cleaned.get("page")
+        survey = cleaned.get("survey") or (page.survey if page else None)
+        if page and survey and page.survey_id != survey.pk:
+            self.add_error("page", "The page belongs to another survey.")
+        return cleaned
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    form = QuestionForm
+    list_display = ["code", "text", "type", "page", "survey", "required"]
+    list_filter = ["survey", "type"]
+    search_fields = ["code", "text"]
+    inlines = [ChoiceInline, StatementInline]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["organisation", "survey", "first_opened_at", "opted_out_at", "created_at"]
+    list_filter = ["survey"]
+    search_fields = ["organisation__name"]
+    raw_id_fields = ["organisation"]
+    filter_horizontal = ["contacts"]
+    readonly_fields = ["public_id", "personal_link", "first_opened_at", "created_at"]
+    exclude = ["token_nonce", "token_hash"]
+
+    @admin.display(description="Personal link")
+    def personal_link(self, invitation: Invitation) -> str:
+        return invitation_link(invitation) if invitation.pk else "(saved invitations get a link)"
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if not obj.pk:
+            from django.utils import timezone
+
+            from surveys.services.invitations import new_token_fields
+
+            for name, value in new_token_fields().items():
+                setattr(obj, name, value)
+            obj.created_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["invitation", "started_at", "last_saved_at", "submitted_at", "current_page"]
+    list_filter = ["survey", ("submitted_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["invitation", "survey", "started_at", "last_saved_at", "submitted_at"]

@@ -1,0 +1,211 @@
+"""The questionnaire as respondents see it: its pages, which questions are visible, and the
+conversion between answer rows and answer values.
+
+An answer *value* is the Python form of one question's answer, shared by forms, services and
+the review page:
+  single choice, rating, yes/no -> int;  multiple choice -> list[int];  ranking -> list[int]
+  in rank order;  matrix -> dict[statement value, choice value];  country -> str or list[str];
+  text -> str;  number -> Decimal.  "Other, please specify" texts live under "<code>-other".
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Prefetch
+
+from surveys.models import Answer, Choice, MatrixStatement, Page, Question, Response, Survey
+
+Answers = dict[str, Any]
+
+
+def other_key(question: Question) -> str:
+    return f"{question.code}-other"
+
+
+@dataclass
+class Questionnaire:
+    """A survey's pages and questions, loaded in a fixed number of queries."""
+
+    survey: Survey
+    pages: list[Page]
+    questions_by_page: dict[int, list[Question]] = field(default_factory=dict)
+
+    @property
+    def questions(self) -> list[Question]:
+        return [q for page in self.pages for q in self.questions_by_page[page.pk]]
+
+    def page_questions(self, page: Page) -> list[Question]:
+        return self.questions_by_page[page.pk]
+
+    def page_number(self, page: Page) -> int:
+        return self.pages.index(page) + 1
+
+    def page_at(self, number: int) -> Page | None:
+        if 1 <= number <= len(self.pages):
+            return self.pages[number - 1]
+        return None
+
+    def visible_questions(self, page: Page, answers: Answers) -> list[Question]:
+        return [q for q in self.page_questions(page) if question_is_visible(q, answers)]
+
+    def next_page_number(self, number: int, answers: Answers, step: int = 1) -> int:
+        """The next page (step=1) or previous page (step=-1) with a visible question, skipping
+        pages whose questions are all hidden. Returns 0 before the first page and
+        len(pages) + 1 after the last (the review page)."""
+        number += step
+        while 1 <= number <= len(self.pages):
+            if self.visible_questions(self.pages[number - 1], answers):
+                return number
+            number += step
+        return max(0, min(number, len(self.pages) + 1))
+
+
+def questionnaire_load(survey: Survey) -> Questionnaire:
+    questions = (
+        Question.objects.filter(survey=survey)
+        .select_related("condition_question")
+        .prefetch_related(
+            Prefetch("choices", queryset=Choice.objects.order_by("order", "id")),
+            Prefetch("statements", queryset=MatrixStatement.objects.order_by("order", "id")),
+        )
+        .order_by("order", "id")
+    )
+    pages = list(Page.objects.filter(survey=survey).order_by("order", "id"))
+    by_page: dict[int, list[Question]] = {page.pk: [] for page in pages}
+    for question in questions:
+        by_page.setdefault(question.page_id, []).append(question)
+    return Questionnaire(survey=survey, pages=pages, questions_by_page=by_page)
+
+
+def value_is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def visible_answers(questionnaire: "Questionnaire", answers: Answers) -> Answers:
+    """The answers that count: those of visible questions, deciding visibility in question
+    order so that a chain of conditions (A shows B, B shows C) is followed."""
+    result: Answers = {}
+    for question in questionnaire.questions:
+        if question.code in answers and question_is_visible(question, result):
+            result[question.code] = answers[question.code]
+            if other_key(question) in answers:
+                result[other_key(question)] = answers[other_key(question)]
+    return result
+
+
+def question_is_visible(question: Question, answers: Answers) -> bool:
+    """A question with a condition shows only when the earlier answer has one of the values."""
+    condition = question.condition_question
+    if condition is None:
+        return True
+    wanted = {int(v) for v in question.condition_values}
+    value = answers.get(condition.code)
+    if value_is_empty(value):
+        return False
+    if isinstance(value, list):
+        return bool(wanted.intersection(int(v) for v in value))
+    if isinstance(value, int):
+        return value in wanted
+    return False
+
+
+def answers_for_response(response: Response | None, questionnaire: Questionnaire) -> Answers:
+    """Answer values of a response, keyed by question code (one query)."""
+    if response is None:
+        return {}
+    by_id = {q.pk: q for q in questionnaire.questions}
+    choices = {c.pk: c for q in questionnaire.questions for c in q.choices.all()}
+    statements = {s.pk: s for q in questionnaire.questions for s in q.statements.all()}
+    answers: Answers = {}
+    rows = Answer.objects.filter(response=response).order_by("question_id", "rank", "id")
+    for row in rows:
+        question = by_id.get(row.question_id)
+        if question is None:
+            continue
+        code = question.code
+        kind = question.type
+        if kind == Question.Type.MATRIX:
+            answers.setdefault(code, {})[statements[row.statement_id].value] = choices[
+                row.choice_id
+            ].value
+        elif kind in (Question.Type.MULTIPLE_CHOICE, Question.Type.RANKING):
+            answers.setdefault(code, []).append(choices[row.choice_id].value)
+        elif kind in Question.CHOICE_TYPES:
+            answers[code] = choices[row.choice_id].value
+        elif kind == Question.Type.COUNTRY:
+            if question.options.get("multiple"):
+                answers.setdefault(code, []).append(str(row.country))
+            else:
+                answers[code] = str(row.country)
+        elif kind == Question.Type.NUMBER:
+            answers[code] = row.number.normalize() if row.number is not None else None
+        else:
+            answers[code] = row.text
+        if row.choice_id and choices[row.choice_id].is_other and row.text:
+            answers[other_key(question)] = row.text
+    return answers
+
+
+def answer_rows(question: Question, value: Any, answers: Answers) -> list[Answer]:
+    """Unsaved answer rows (without response) for one question's value."""
+    if value_is_empty(value):
+        return []
+    choices = {c.value: c for c in question.choices.all()}
+    other_text = answers.get(other_key(question), "")
+
+    def choice_row(choice_value: int, **extra: Any) -> Answer:
+        choice = choices[choice_value]
+        text = other_text if choice.is_other else ""
+        return Answer(question=question, choice=choice, text=text, **extra)
+
+    kind = question.type
+    if kind == Question.Type.MATRIX:
+        statements = {s.value: s for s in question.statements.all()}
+        return [
+            choice_row(choice_value, statement=statements[statement_value])
+            for statement_value, choice_value in value.items()
+        ]
+    if kind == Question.Type.RANKING:
+        return [choice_row(v, rank=rank) for rank, v in enumerate(value, start=1)]
+    if kind == Question.Type.MULTIPLE_CHOICE:
+        return [choice_row(v) for v in value]
+    if kind in Question.CHOICE_TYPES:
+        return [choice_row(value)]
+    if kind == Question.Type.COUNTRY:
+        codes = value if isinstance(value, list) else [value]
+        return [Answer(question=question, country=code) for code in codes]
+    if kind == Question.Type.NUMBER:
+        return [Answer(question=question, number=Decimal(value))]
+    return [Answer(question=question, text=str(value))]
+
+
+def display_value(question: Question, answers: Answers) -> list[str]:
+    """Human-readable lines of one answer, for the review page and read-only copy."""
+    from django_countries import countries
+
+    value = answers.get(question.code)
+    if value_is_empty(value):
+        return []
+    labels = {c.value: c.label for c in question.choices.all()}
+    other_text = answers.get(other_key(question), "")
+
+    def label(choice_value: int) -> str:
+        text = labels.get(choice_value, str(choice_value))
+        chosen_other = any(c.is_other and c.value == choice_value for c in question.choices.all())
+        return f"{text}: {other_text}" if chosen_other and other_text else text
+
+    kind = question.type
+    if kind == Question.Type.MATRIX:
+        statements = {s.value: s.text for s in question.statements.all()}
+        return [f"{statements.get(s, s)}: {label(v)}" for s, v in value.items()]
+    if kind == Question.Type.RANKING:
+        return [f"{rank}. {label(v)}" for rank, v in enumerate(value, start=1)]
+    if kind == Question.Type.MULTIPLE_CHOICE:
+        return [label(v) for v in value]
+    if kind in Question.CHOICE_TYPES:
+        return [label(value)]
+    if kind == Question.Type.COUNTRY:
+        codes = value if isinstance(value, list) else [value]
+        return [str(countries.name(code)) or code for code in codes]
+    return [str(value)]

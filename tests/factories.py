@@ -1,0 +1,56 @@
+"""Test data in one place."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import factory
+from django.utils import timezone
+
+from surveys.models import ClusterOrganisation, Contact, Invitation, Survey
+from surveys.services.invitations import invitation_create, invitation_token
+from surveys.services.survey_files import survey_file_parse, survey_import
+
+FILES = Path(__file__).parent / "surveys" / "files"
+
+
+class OrganisationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClusterOrganisation
+
+    name = factory.Sequence(lambda n: f"Cluster {n}")
+    country = "BE"
+    is_cosme = True
+    year_founded = 2010
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Contact
+
+    organisation = factory.SubFactory(OrganisationFactory)
+    name = factory.Sequence(lambda n: f"Contact {n}")
+    email = factory.Sequence(lambda n: f"contact{n}@example.org")
+
+
+def survey_from_file(name: str = "all_types.yaml", **overrides) -> Survey:  # type: ignore[no-untyped-def]
+    """Import a survey file from tests/surveys/files, with top-level fields overridden."""
+    data = survey_file_parse((FILES / name).read_text(), name=name)
+    data.update(overrides)
+    return survey_import(data=data)
+
+
+def open_survey(name: str = "all_types.yaml", **overrides) -> Survey:  # type: ignore[no-untyped-def]
+    now = timezone.now()
+    fields = {
+        "status": "open",
+        "opens_at": (now - timedelta(days=1)).isoformat(),
+        "closes_at": (now + timedelta(days=30)).isoformat(),
+        **overrides,
+    }
+    return survey_from_file(name, **fields)
+
+
+def invitation_with_token(survey: Survey, organisation=None) -> tuple[Invitation, str]:  # type: ignore[no-untyped-def]
+    organisation = organisation or ContactFactory().organisation
+    invitation = invitation_create(survey=survey, organisation=organisation, now=timezone.now())
+    return invitation, invitation_token(invitation)

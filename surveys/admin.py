@@ -1,5 +1,5 @@
 """Staff edit organisations and surveys here. Changes that would orphan answers are refused:
-answers protect their question and choice rows (on_delete=PROTECT), and changing the type of a
+answers restrict deleting their question and choice rows (on_delete=RESTRICT), and changing the type of a
 question that has answers is a form error."""
 
 from django import forms

@@ -89,6 +89,16 @@ class QuestionBlock:
         return [str(e) for field in bound for e in field.errors]
 
     @property
+    def described_by(self) -> str:
+        """Ids of the hint and the question's error message, for aria-describedby."""
+        ids = []
+        if self.question.help_text:
+            ids.append(f"{self.dom_id}-help")
+        if self.errors_for_question:
+            ids.append(f"{self.dom_id}-error")
+        return " ".join(ids)
+
+    @property
     def condition_values_text(self) -> str:
         return " ".join(str(v) for v in self.question.condition_values)
 

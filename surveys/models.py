@@ -183,8 +183,10 @@ class Question(models.Model):
     options = models.JSONField(default=dict, blank=True)
     # Simple conditional display: shown only when an earlier question's answer is one of
     # these choice values (1/0 for yes/no).
+    # RESTRICT: a question that others depend on cannot be deleted alone, but goes with its
+    # survey.
     condition_question = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="dependants"
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="dependants"
     )
     condition_values = models.JSONField(default=list, blank=True)
 
@@ -317,13 +319,14 @@ class Answer(models.Model):
     number, so that every figure is a grouped count."""
 
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="answers")
-    # PROTECT: a question or choice with answers cannot be deleted (that would orphan them).
-    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="answers")
+    # RESTRICT: a question or choice with answers cannot be deleted on its own (that would
+    # orphan answers); deleting the whole survey, answers included, is allowed.
+    question = models.ForeignKey(Question, on_delete=models.RESTRICT, related_name="answers")
     choice = models.ForeignKey(
-        Choice, null=True, blank=True, on_delete=models.PROTECT, related_name="answers"
+        Choice, null=True, blank=True, on_delete=models.RESTRICT, related_name="answers"
     )
     statement = models.ForeignKey(
-        MatrixStatement, null=True, blank=True, on_delete=models.PROTECT, related_name="answers"
+        MatrixStatement, null=True, blank=True, on_delete=models.RESTRICT, related_name="answers"
     )
     rank = models.PositiveSmallIntegerField(null=True, blank=True)
     country = CountryField(blank=True)

@@ -112,9 +112,11 @@ def response_submit(
     ResponseLocked when the survey is not accepting answers, or Response.DoesNotExist when
     nothing was saved yet."""
     response = Response.objects.select_for_update().get(invitation=invitation)
-    if response.is_complete and not invitation.survey.accepts_answers(now):
+    editable = response_is_editable(response=response, invitation=invitation, now=now)
+    if response.is_complete and not editable:
+        # Submitted already (another tab, a double click): nothing to do, not an error.
         return SubmitResult(response=response, newly_submitted=False, incomplete_pages=[])
-    if not response_is_editable(response=response, invitation=invitation, now=now):
+    if not editable:
         raise ResponseLocked
     answers = visible_answers(questionnaire, answers_for_response(response, questionnaire))
     missing = incomplete_pages(questionnaire, answers)

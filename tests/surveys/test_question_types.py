@@ -1,0 +1,141 @@
+"""Every question type with valid and invalid input: invalid input is a form error (400 with a
+message beside the field), never a 500, and saves nothing."""
+
+import pytest
+
+from surveys.models import Answer
+from tests.factories import invitation_with_token, open_survey
+from tests.respondent import ALL_TYPES_ANSWERS, Respondent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def respondent(client):  # type: ignore[no-untyped-def]
+    survey = open_survey()
+    invitation, token = invitation_with_token(survey)
+    person = Respondent(client, invitation)
+    person.open_link(token)
+    return person
+
+
+def rows(code: str) -> list[Answer]:
+    return list(
+        Answer.objects.filter(question__code=code)
+        .select_related("choice", "statement")
+        .order_by("rank", "statement__value", "choice__value", "country")
+    )
+
+
+def test_valid_answers_of_every_type_become_answer_rows(respondent):
+    respondent.answer_all()
+    assert [a.choice.value for a in rows("size")] == [2]
+    assert [(a.choice.value, a.text) for a in rows("services")] == [(1, ""), (9, "Webinars")]
+    assert [a.number for a in rows("founded")] == [1999]
+    assert [a.choice.value for a in rows("quality")] == [5]
+    assert [(a.statement.value, a.choice.value) for a in rows("statements")] == [(1, 3), (2, 1)]
+    assert [(a.rank, a.choice.value) for a in rows("priorities")] == [(1, 2), (2, 1)]
+    assert [a.choice.value for a in rows("cooperates")] == [1]
+    assert sorted(a.country.code for a in rows("partner_countries")) == ["CA", "US"]
+    assert [a.country.code for a in rows("home_country")] == ["BE"]
+    assert [a.text for a in rows("partner_detail")] == ["MIT"]
+    assert [a.text for a in rows("suggestions")] == ["More events"]
+
+
+def test_dropdown_with_other_keeps_the_specification(respondent):
+    respondent.post_page(1, {**ALL_TYPES_ANSWERS[1], "sector": "9", "sector-other": "Tourism"})
+    assert [(a.choice.value, a.text) for a in rows("sector")] == [(9, "Tourism")]
+
+
+def test_other_text_is_dropped_when_other_is_not_chosen(respondent):
+    respondent.post_page(1, {**ALL_TYPES_ANSWERS[1], "services": ["1"], "services-other": "x"})
+    assert [(a.choice.value, a.text) for a in rows("services")] == [(1, "")]
+
+
+PAGE_1_ERRORS = [
+    ({"size": "7"}, "size", "Select a valid choice"),
+    ({"size": "abc"}, "size", "Select a valid choice"),
+    ({"services": ["1", "2", "3"]}, "services", "Please choose at most 2 options."),
+    ({"services": ["5"]}, "services", "Select a valid choice"),
+    ({"services": ["9"], "services-other": ""}, "services-other", "Please specify"),
+    ({"sector": "9", "sector-other": ""}, "sector-other", "Please specify"),
+    ({"founded": "1700"}, "founded", "greater than or equal to 1800"),
+    ({"founded": "twenty"}, "founded", "Enter a number."),
+    ({"founded": "1999.5"}, "founded", "Ensure that there are no more than 0 decimal places."),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "message"), PAGE_1_ERRORS)
+def test_invalid_page_1_answers_are_form_errors(respondent, change, field, message):
+    response = respondent.post_page(1, {**ALL_TYPES_ANSWERS[1], **change})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert message in body
+    assert 'id="error-summary"' in body
+    assert not Answer.objects.exists()
+
+
+PAGE_2_ERRORS = [
+    ({"quality": "6"}, "Select a valid choice"),
+    ({"statements-row-2": ""}, "Please rate this statement."),
+    ({"statements-row-1": "9"}, "Select a valid choice"),
+    ({"priorities-rank-2": "2"}, "Each option can be ranked only once."),
+    ({"priorities-rank-1": ""}, "Please fill the ranks in order, without gaps."),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), PAGE_2_ERRORS)
+def test_invalid_page_2_answers_are_form_errors(respondent, change, message):
+    respondent.post_page(1, ALL_TYPES_ANSWERS[1])
+    response = respondent.post_page(2, {**ALL_TYPES_ANSWERS[2], **change})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Answer.objects.filter(question__code="quality").exists()
+
+
+PAGE_3_ERRORS = [
+    ({"cooperates": "2"}, "Select a valid choice"),
+    ({"partner_countries": ["ZZ"]}, "Select a valid choice"),
+    ({"partner_countries": []}, "Please answer this question."),
+    ({"home_country": "Narnia"}, "Select a valid choice"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), PAGE_3_ERRORS)
+def test_invalid_page_3_answers_are_form_errors(respondent, change, message):
+    respondent.answer_all({1: ALL_TYPES_ANSWERS[1], 2: ALL_TYPES_ANSWERS[2]})
+    response = respondent.post_page(3, {**ALL_TYPES_ANSWERS[3], **change})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Answer.objects.filter(question__code="cooperates").exists()
+
+
+def test_text_longer_than_its_maximum_is_refused(respondent):
+    respondent.answer_all({n: ALL_TYPES_ANSWERS[n] for n in (1, 2, 3)})
+    response = respondent.post_page(4, {"partner_detail": "x" * 41, "suggestions": "ok"})
+    assert response.status_code == 400
+    assert "at most 40 characters" in response.content.decode()
+
+
+def test_kosovo_is_offered_among_countries(respondent):
+    respondent.answer_all({1: ALL_TYPES_ANSWERS[1], 2: ALL_TYPES_ANSWERS[2]})
+    page = respondent.page(3).content.decode()
+    assert '<option value="XK">Kosovo</option>' in page
+    respondent.post_page(3, {**ALL_TYPES_ANSWERS[3], "home_country": "XK"})
+    assert [a.country.code for a in rows("home_country")] == ["XK"]
+
+
+def test_errors_are_tied_to_their_fields_for_screen_readers(respondent):
+    body = respondent.post_page(
+        1, {**ALL_TYPES_ANSWERS[1], "size": "", "founded": "1700"}
+    ).content.decode()
+    # A group's error is described by its fieldset, a single input's by the input.
+    assert '<fieldset aria-describedby="q-size-error">' in body
+    assert 'id="q-size-error"' in body
+    assert 'aria-invalid="true"' in body
+    assert 'id="q-founded-error"' in body
+    founded_input = body[body.index('name="founded"') - 200 : body.index('name="founded"') + 200]
+    assert "q-founded-error" in founded_input
+    # Every input has a label.
+    assert body.count("<legend") >= 2
+    assert 'for="id_founded"' in body

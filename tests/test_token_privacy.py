@@ -1,0 +1,131 @@
+"""Personal-link tokens: strong, never stored in clear, never written to a log."""
+
+import io
+import logging
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from eccp_survey.log_filters import redact_tokens
+from surveys.models import Invitation
+from surveys.services.invitations import TOKEN_PATTERN, invitation_link
+from tests.factories import invitation_with_token, open_survey
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.django_db
+def test_token_has_at_least_128_bits_and_is_url_safe():
+    survey = open_survey()
+    tokens = {invitation_with_token(survey)[1] for _ in range(20)}
+    assert len(tokens) == 20
+    for token in tokens:
+        assert TOKEN_PATTERN.match(token)
+        assert len(token) * 6 >= 128  # base64: six bits a character
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
+
+
+@pytest.mark.django_db
+def test_the_database_never_holds_the_token_in_clear():
+    invitation, token = invitation_with_token(open_survey())
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM {Invitation._meta.db_table}")
+        columns = [str(value) for row in cursor.fetchall() for value in row]
+    assert not any(token in value for value in columns)
+    # The stored fields cannot open the survey without SECRET_KEY: the link is HMAC-derived.
+    assert token not in invitation.token_nonce and token != invitation.token_hash
+
+
+@pytest.mark.django_db
+def test_link_uses_site_url(settings):
+    settings.SITE_URL = "https://survey.example.eu"
+    invitation, token = invitation_with_token(open_survey())
+    assert invitation_link(invitation) == f"https://survey.example.eu/s/{token}/"
+
+
+def test_redaction_keeps_the_rest_of_the_line():
+    line = '127.0.0.1 "GET /s/abcDEF_-123/ HTTP/1.1" 302 - "/s/zzz/"'
+    assert redact_tokens(line) == '127.0.0.1 "GET /s/[redacted]/ HTTP/1.1" 302 - "/s/[redacted]/"'
+
+
+@pytest.mark.django_db
+def test_django_404_warning_does_not_log_the_token(client):
+    handler = logging.getLogger("django.request").handlers[0]
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        token = "A" * 43
+        assert client.get(f"/s/{token}/").status_code == 404
+    finally:
+        handler.setStream(previous)
+    output = stream.getvalue()
+    assert "Not Found" in output
+    assert "/s/[redacted]/" in output
+    assert token not in output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_access_log_does_not_contain_tokens(require_postgresql, tmp_path):
+    invitation, token = invitation_with_token(open_survey())
+    database = settings.DATABASES["default"]
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+        ),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "VAR_DIR": str(tmp_path),
+    }
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "eccp_survey.wsgi",
+             "--config", "python:eccp_survey.gunicorn_conf"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/health/", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.1)
+        opener = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as redirect:
+            opener.open(f"{base}/s/{token}/", timeout=5)
+        assert redirect.value.code == 302
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            opener.open(f"{base}/s/{'B' * 43}/", timeout=5)
+        assert missing.value.code == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    output = log.read_text()
+    assert '"GET /s/[redacted]/ HTTP/1.1" 302' in output
+    assert '"GET /s/[redacted]/ HTTP/1.1" 404' in output
+    assert token not in output and "B" * 43 not in output
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None

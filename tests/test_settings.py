@@ -1,0 +1,71 @@
+"""Production differs only by environment variables: with them set, check --deploy is clean."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "p" * 30 + "roduction-secret-key-of-sixty-characters-xyz",
+    "ALLOWED_HOSTS": "survey.example.eu",
+    "SITE_URL": "https://survey.example.eu",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+    "SESSION_COOKIE_SECURE": "true",
+    "CSRF_COOKIE_SECURE": "true",
+}
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_reports_nothing_with_the_documented_variables(tmp_path):
+    env = {**os.environ, **PRODUCTION_ENV, "VAR_DIR": str(tmp_path)}
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_embedded_defaults_generate_a_secret_key_once(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env["VAR_DIR"] = str(tmp_path)
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    first = run_manage("shell", "-c", code, env=env).stdout.strip()
+    second = run_manage("shell", "-c", code, env=env).stdout.strip()
+    assert len(first) >= 50 and first == second
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.django_db
+def test_ensure_admin_creates_the_account_once(capsys, settings, tmp_path, monkeypatch):
+    from accounts.models import User
+
+    settings.VAR_DIR = tmp_path
+    monkeypatch.delenv("DJANGO_ADMIN_PASSWORD", raising=False)
+    call_command("ensure_admin")
+    first = capsys.readouterr().out
+    password = (tmp_path / "admin_password").read_text().strip()
+    assert "Created admin account 'admin'" in first and password in first
+    user = User.objects.get(username="admin")
+    assert user.is_superuser and user.check_password(password)
+    assert user.groups.filter(name="Admin").exists()
+
+    call_command("ensure_admin")
+    assert User.objects.filter(username="admin").count() == 1
+    assert User.objects.get(username="admin").check_password(password)

@@ -1,6 +1,6 @@
 """Staff edit organisations and surveys here. Changes that would orphan answers are refused:
-answers restrict deleting their question and choice rows (on_delete=RESTRICT), and changing the type of a
-question that has answers is a form error."""
+answers restrict deleting their question and choice rows (on_delete=RESTRICT), and changing the
+type of a question that has answers is a form error."""
 
 from django import forms
 from django.contrib import admin
@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from surveys.models import (
-    ClusterOrganisation,
     Choice,
+    ClusterOrganisation,
     Contact,
     Invitation,
     MatrixStatement,
@@ -102,7 +102,19 @@ class PageAdmin(admin.ModelAdmin):
 class QuestionForm(forms.ModelForm):
     class Meta:
         model = Question
-        fields = "__all__"
+        fields = [
+            "survey",
+            "page",
+            "code",
+            "type",
+            "text",
+            "help_text",
+            "required",
+            "order",
+            "options",
+            "condition_question",
+            "condition_values",
+        ]
 
     def clean(self):  # type: ignore[no-untyped-def]
         cleaned = super().clean()

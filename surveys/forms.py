@@ -34,7 +34,9 @@ def rank_count(question: Question) -> int:
 
 
 def ordinal(number: int) -> str:
-    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    suffix = (
+        "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
     return f"{number}{suffix}"
 
 
@@ -106,7 +108,9 @@ class QuestionBlock:
     def condition_labels(self) -> str:
         condition = self.question.condition_question
         wanted = {int(v) for v in self.question.condition_values}
-        labels = [c.label for c in condition.choices.all() if c.value in wanted] if condition else []
+        labels = (
+            [c.label for c in condition.choices.all() if c.value in wanted] if condition else []
+        )
         return " or ".join(labels)
 
 
@@ -147,7 +151,9 @@ class PageForm(forms.Form):
             return {**base, **extra}
 
         if kind in (Question.Type.SINGLE_CHOICE, Question.Type.RATING, Question.Type.YES_NO):
-            dropdown = kind == Question.Type.SINGLE_CHOICE and question.options.get("widget") == "dropdown"
+            dropdown = (
+                kind == Question.Type.SINGLE_CHOICE and question.options.get("widget") == "dropdown"
+            )
             widget = (
                 forms.Select(attrs=attrs())
                 if dropdown
@@ -220,9 +226,7 @@ class PageForm(forms.Form):
                 max_value=Decimal(str(max_value)) if max_value is not None else None,
                 decimal_places=places,
                 max_digits=14,
-                widget=forms.NumberInput(
-                    attrs=attrs(inputmode="decimal" if places else "numeric")
-                ),
+                widget=forms.NumberInput(attrs=attrs(inputmode="decimal" if places else "numeric")),
                 label=question.text,
                 initial=value,
             )
@@ -333,7 +337,9 @@ class PageForm(forms.Form):
                 for statement in question.statements.all():
                     if statement.value not in value:
                         self._error(
-                            question, "Please rate this statement.", row_key(question, statement.value)
+                            question,
+                            "Please rate this statement.",
+                            row_key(question, statement.value),
                         )
         elif kind == Question.Type.RANKING:
             names = self.field_names(question)

@@ -280,9 +280,7 @@ class Invitation(models.Model):
 class Response(models.Model):
     """Created on the first page save (started); complete once submitted."""
 
-    invitation = models.OneToOneField(
-        Invitation, on_delete=models.CASCADE, related_name="response"
-    )
+    invitation = models.OneToOneField(Invitation, on_delete=models.CASCADE, related_name="response")
     # Denormalised for grouped statistics without a join through invitations.
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="responses")
     started_at = models.DateTimeField()

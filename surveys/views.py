@@ -171,7 +171,9 @@ def page(request: HttpRequest, context: RespondentContext, number: int) -> HttpR
             if question.code not in form.page_values:
                 merged.pop(question.code, None)
         step = -1 if action == "previous" else 1
-        next_number = number if action == "save" else questionnaire.next_page_number(number, merged, step)
+        next_number = (
+            number if action == "save" else questionnaire.next_page_number(number, merged, step)
+        )
         try:
             response_save_page(
                 invitation=context.invitation,
@@ -251,7 +253,11 @@ def review(request: HttpRequest, context: RespondentContext) -> HttpResponse:
             "sections": _review_sections(context),
             "response": context.response,
             "incomplete_pages": [
-                {"number": n, "url": _page_url(context, n), "title": context.questionnaire.page_at(n).title}
+                {
+                    "number": n,
+                    "url": _page_url(context, n),
+                    "title": context.questionnaire.page_at(n).title,
+                }
                 for n in incomplete
             ],
             "page_count": context.page_count,
@@ -273,7 +279,9 @@ def thanks(request: HttpRequest, context: RespondentContext) -> HttpResponse:
             "can_edit": response_is_editable(
                 response=context.response, invitation=context.invitation, now=timezone.now()
             ),
-            "answers_url": reverse("surveys:answers", kwargs={"public_id": context.invitation.public_id}),
+            "answers_url": reverse(
+                "surveys:answers", kwargs={"public_id": context.invitation.public_id}
+            ),
         },
     )
 
@@ -293,7 +301,9 @@ def answers(request: HttpRequest, context: RespondentContext) -> HttpResponse:
             "can_edit": response_is_editable(
                 response=context.response, invitation=context.invitation, now=timezone.now()
             ),
-            "review_url": reverse("surveys:review", kwargs={"public_id": context.invitation.public_id}),
+            "review_url": reverse(
+                "surveys:review", kwargs={"public_id": context.invitation.public_id}
+            ),
         },
     )
 

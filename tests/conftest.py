@@ -14,9 +14,7 @@ IN_CI = bool(os.environ.get("CI"))
 def pytest_configure(config: pytest.Config) -> None:
     engine = settings.DATABASES["default"]["ENGINE"]
     if IN_CI and "postgresql" not in engine:
-        pytest.exit(
-            f"CI must run on PostgreSQL (DATABASE_URL), not {engine}.", returncode=3
-        )
+        pytest.exit(f"CI must run on PostgreSQL (DATABASE_URL), not {engine}.", returncode=3)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

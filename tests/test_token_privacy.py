@@ -82,7 +82,7 @@ def _free_port() -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_access_log_does_not_contain_tokens(require_postgresql, tmp_path):
-    invitation, token = invitation_with_token(open_survey())
+    _, token = invitation_with_token(open_survey())
     database = settings.DATABASES["default"]
     port = _free_port()
     env = {
@@ -98,9 +98,18 @@ def test_gunicorn_access_log_does_not_contain_tokens(require_postgresql, tmp_pat
     log = tmp_path / "gunicorn.log"
     with log.open("w") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "eccp_survey.wsgi",
-             "--config", "python:eccp_survey.gunicorn_conf"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "eccp_survey.wsgi",
+                "--config",
+                "python:eccp_survey.gunicorn_conf",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         base = f"http://127.0.0.1:{port}"

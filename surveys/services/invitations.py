@@ -44,7 +44,10 @@ def invitation_link(invitation: Invitation) -> str:
 
 def new_token_fields() -> dict[str, str]:
     nonce = secrets.token_hex(16)
-    return {"token_nonce": nonce, "token_hash": token_lookup_hash(invitation_token_from_nonce(nonce))}
+    return {
+        "token_nonce": nonce,
+        "token_hash": token_lookup_hash(invitation_token_from_nonce(nonce)),
+    }
 
 
 def invitation_get_by_token(*, token: str) -> Invitation | None:

@@ -30,7 +30,9 @@ class SubmitResult:
     incomplete_pages: list[int]
 
 
-def response_is_editable(*, response: Response | None, invitation: Invitation, now: datetime) -> bool:
+def response_is_editable(
+    *, response: Response | None, invitation: Invitation, now: datetime
+) -> bool:
     survey = invitation.survey
     if not survey.accepts_answers(now):
         return False

@@ -61,7 +61,11 @@ TYPE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
     QuestionType.YES_NO: {},
     QuestionType.SHORT_TEXT: {"max_length": int},
     QuestionType.LONG_TEXT: {"max_length": int},
-    QuestionType.NUMBER: {"min_value": (int, float), "max_value": (int, float), "decimal_places": int},
+    QuestionType.NUMBER: {
+        "min_value": (int, float),
+        "max_value": (int, float),
+        "decimal_places": int,
+    },
     QuestionType.COUNTRY: {"multiple": bool},
     QuestionType.RANKING: {"rank_count": int},
 }
@@ -107,7 +111,9 @@ class _Checker:
             self.add(path, "must not be empty")
         return value
 
-    def text(self, data: dict, key: str, path: str, *, required: bool = True, max_length: int = 0) -> str:
+    def text(
+        self, data: dict, key: str, path: str, *, required: bool = True, max_length: int = 0
+    ) -> str:
         value = data.get(key)
         if value is None or value == "":
             if required:
@@ -155,11 +161,28 @@ class _Checker:
                 self.add(f"{path}.{key}", "unknown field")
 
 
-SURVEY_KEYS = {"slug", "title", "introduction", "opens_at", "closes_at", "status",
-               "allow_edit_after_submit", "pages"}
+SURVEY_KEYS = {
+    "slug",
+    "title",
+    "introduction",
+    "opens_at",
+    "closes_at",
+    "status",
+    "allow_edit_after_submit",
+    "pages",
+}
 PAGE_KEYS = {"title", "introduction", "questions"}
-QUESTION_KEYS = {"code", "type", "text", "help_text", "required", "options", "choices",
-                 "statements", "show_if"}
+QUESTION_KEYS = {
+    "code",
+    "type",
+    "text",
+    "help_text",
+    "required",
+    "options",
+    "choices",
+    "statements",
+    "show_if",
+}
 
 
 def survey_file_parse(content: str | bytes, *, name: str = "") -> dict:
@@ -172,7 +195,9 @@ def survey_file_parse(content: str | bytes, *, name: str = "") -> dict:
     try:
         data = json.loads(content) if name.endswith(".json") else yaml.safe_load(content)
     except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise SurveyFileError([f"file: not valid {'JSON' if name.endswith('.json') else 'YAML'} ({error})"]) from None
+        raise SurveyFileError(
+            [f"file: not valid {'JSON' if name.endswith('.json') else 'YAML'} ({error})"]
+        ) from None
     if not isinstance(data, dict):
         raise SurveyFileError(["file: must be a mapping with slug, title, pages, ..."])
     return data
@@ -222,7 +247,10 @@ def _validate_question(
     code = check.text(question, "code", path)
     if code:
         if not CODE_RE.match(code):
-            check.add(f"{path}.code", "letters, digits and underscores, starting with a letter, at most 64")
+            check.add(
+                f"{path}.code",
+                "letters, digits and underscores, starting with a letter, at most 64",
+            )
         elif code in seen_codes:
             check.add(f"{path}.code", f"duplicate code {code!r}")
     kind = question.get("type")
@@ -243,7 +271,10 @@ def _validate_question(
                 value, allowed[key]
             ):
                 check.add(f"{path}.options.{key}", "wrong type")
-        if kind == QuestionType.SINGLE_CHOICE and options.get("widget", "radio") not in ("radio", "dropdown"):
+        if kind == QuestionType.SINGLE_CHOICE and options.get("widget", "radio") not in (
+            "radio",
+            "dropdown",
+        ):
             check.add(f"{path}.options.widget", "must be radio or dropdown")
 
     values: set[int] = set()
@@ -268,7 +299,9 @@ def _validate_question(
         values = {1, 0}
     if kind == QuestionType.MATRIX:
         statement_values: set[int] = set()
-        for s, statement in enumerate(check.items(question.get("statements"), f"{path}.statements")):
+        for s, statement in enumerate(
+            check.items(question.get("statements"), f"{path}.statements")
+        ):
             statement_path = f"{path}.statements[{s}]"
             statement = check.mapping(statement, statement_path)
             value = statement.get("value")
@@ -279,9 +312,13 @@ def _validate_question(
             check.text(statement, "text", statement_path, max_length=500)
     elif question.get("statements"):
         check.add(f"{path}.statements", "only matrix questions have statements")
-    if kind == QuestionType.RANKING and "rank_count" in options:
-        if not (1 <= int(options["rank_count"]) <= len(values)):
-            check.add(f"{path}.options.rank_count", "between 1 and the number of choices")
+    rank_count = options.get("rank_count")
+    if (
+        kind == QuestionType.RANKING
+        and isinstance(rank_count, int)
+        and not 1 <= rank_count <= len(values)
+    ):
+        check.add(f"{path}.options.rank_count", "between 1 and the number of choices")
 
     show_if = question.get("show_if")
     if show_if is not None:
@@ -290,12 +327,18 @@ def _validate_question(
         wanted = show_if.get("values")
         if target not in seen_codes:
             check.add(f"{path}.show_if.question", "must name an earlier question")
-        elif seen_codes[target] not in (*NEEDS_CHOICES, QuestionType.YES_NO) or seen_codes[target] in (
+        elif seen_codes[target] not in (*NEEDS_CHOICES, QuestionType.YES_NO) or seen_codes[
+            target
+        ] in (
             QuestionType.MATRIX,
             QuestionType.RANKING,
         ):
             check.add(f"{path}.show_if.question", "must be a choice or yes/no question")
-        if not isinstance(wanted, list) or not wanted or not all(isinstance(v, int) for v in wanted):
+        if (
+            not isinstance(wanted, list)
+            or not wanted
+            or not all(isinstance(v, int) for v in wanted)
+        ):
             check.add(f"{path}.show_if.values", "required, a list of choice values")
         elif target in choice_values and not set(wanted) <= choice_values[target]:
             check.add(f"{path}.show_if.values", f"not values of {target}")

@@ -58,15 +58,14 @@ def test_two_tabs_saving_the_first_page_at_once_create_one_response(require_post
     def save(tab: Client, size: str) -> None:
         try:
             barrier.wait(timeout=10)
-            response = Respondent(tab, invitation).post_page(
-                1, {"size": size, "services": ["1"]}
-            )
+            response = Respondent(tab, invitation).post_page(1, {"size": size, "services": ["1"]})
             results.append(response.status_code)
         finally:
             connection.close()
 
     threads = [
-        threading.Thread(target=save, args=(tab, size)) for tab, size in zip(tabs, "12", strict=True)
+        threading.Thread(target=save, args=(tab, size))
+        for tab, size in zip(tabs, "12", strict=True)
     ]
     for thread in threads:
         thread.start()

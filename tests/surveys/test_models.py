@@ -29,9 +29,7 @@ def survey() -> Survey:
 
 def test_survey_must_close_after_it_opens():
     now = timezone.now()
-    assert violates(
-        lambda: Survey.objects.create(slug="s", title="S", opens_at=now, closes_at=now)
-    )
+    assert violates(lambda: Survey.objects.create(slug="s", title="S", opens_at=now, closes_at=now))
     assert violates(
         lambda: Survey.objects.create(
             slug="s", title="S", opens_at=now, closes_at=now + timedelta(1), status="paused"
@@ -42,18 +40,26 @@ def test_survey_must_close_after_it_opens():
 def test_question_code_is_unique_per_survey_and_well_formed(survey):
     page = survey.pages.first()
     assert violates(
-        lambda: Question.objects.create(survey=survey, page=page, code="size", type="short_text", text="x")
+        lambda: Question.objects.create(
+            survey=survey, page=page, code="size", type="short_text", text="x"
+        )
     )
     assert violates(
-        lambda: Question.objects.create(survey=survey, page=page, code="1abc", type="short_text", text="x")
+        lambda: Question.objects.create(
+            survey=survey, page=page, code="1abc", type="short_text", text="x"
+        )
     )
     assert violates(
-        lambda: Question.objects.create(survey=survey, page=page, code="a" * 65, type="short_text", text="x")
+        lambda: Question.objects.create(
+            survey=survey, page=page, code="a" * 65, type="short_text", text="x"
+        )
     )
     assert violates(
         lambda: Question.objects.create(survey=survey, page=page, code="ok", type="essay", text="x")
     )
-    Question.objects.create(survey=survey, page=page, code="New_code_2", type="short_text", text="x")
+    Question.objects.create(
+        survey=survey, page=page, code="New_code_2", type="short_text", text="x"
+    )
 
 
 def test_choice_values_are_unique_within_a_question(survey):
@@ -107,14 +113,20 @@ def test_answer_rows_cannot_repeat_a_choice_rank_or_country(survey):
     services = survey.questions.get(code="services")
     news = services.choices.get(value=1)
     Answer.objects.create(response=response, question=services, choice=news)
-    assert violates(lambda: Answer.objects.create(response=response, question=services, choice=news))
+    assert violates(
+        lambda: Answer.objects.create(response=response, question=services, choice=news)
+    )
 
     countries = survey.questions.get(code="partner_countries")
     Answer.objects.create(response=response, question=countries, country="US")
-    assert violates(lambda: Answer.objects.create(response=response, question=countries, country="US"))
+    assert violates(
+        lambda: Answer.objects.create(response=response, question=countries, country="US")
+    )
 
     ranking = survey.questions.get(code="priorities")
-    Answer.objects.create(response=response, question=ranking, choice=ranking.choices.get(value=1), rank=1)
+    Answer.objects.create(
+        response=response, question=ranking, choice=ranking.choices.get(value=1), rank=1
+    )
     assert violates(
         lambda: Answer.objects.create(
             response=response, question=ranking, choice=ranking.choices.get(value=2), rank=1
@@ -129,7 +141,9 @@ def test_answer_rows_cannot_repeat_a_choice_rank_or_country(survey):
 def test_contact_email_is_unique_per_organisation_ignoring_case():
     contact = ContactFactory(email="Someone@Example.org")
     assert violates(
-        lambda: Contact.objects.create(organisation=contact.organisation, email="someone@example.org")
+        lambda: Contact.objects.create(
+            organisation=contact.organisation, email="someone@example.org"
+        )
     )
     Contact.objects.create(organisation=OrganisationFactory(), email="someone@example.org")
 

@@ -54,9 +54,7 @@ def test_first_opening_is_kept_when_the_link_is_opened_again(client, survey):
     assert invitation.first_opened_at == first
 
 
-@pytest.mark.parametrize(
-    "token", ["nonsense", "A" * 43, "../../etc/passwd", "%00", "x" * 500]
-)
+@pytest.mark.parametrize("token", ["nonsense", "A" * 43, "../../etc/passwd", "%00", "x" * 500])
 def test_unknown_or_malformed_token_is_a_404_that_reveals_nothing(client, survey, token):
     response = client.get(f"/s/{token}/")
     assert response.status_code == 404
@@ -66,7 +64,7 @@ def test_unknown_or_malformed_token_is_a_404_that_reveals_nothing(client, survey
 
 
 def test_token_free_pages_need_the_session_that_opened_the_link(survey):
-    invitation, token = invitation_with_token(survey)
+    invitation, _ = invitation_with_token(survey)
     stranger = Client()
     response = stranger.get(f"/respond/{invitation.public_id}/page/1/")
     assert response.status_code == 403

@@ -31,7 +31,9 @@ def test_import_then_export_gives_back_the_same_definition():
     # Dates come back in ISO form, the rest as written.
     assert exported["opens_at"] == "2026-01-01T00:00:00+00:00"
     assert yaml.safe_load(yaml.safe_dump(exported)) == yaml.safe_load(
-        yaml.safe_dump({**original, "opens_at": exported["opens_at"], "closes_at": exported["closes_at"]})
+        yaml.safe_dump(
+            {**original, "opens_at": exported["opens_at"], "closes_at": exported["closes_at"]}
+        )
     )
 
 
@@ -119,5 +121,8 @@ def test_yes_no_questions_get_yes_and_no_choices():
         (0, "No"),
     ]
     assert "choices" not in next(
-        q for page in survey_export(survey)["pages"] for q in page["questions"] if q["code"] == "cooperates"
+        q
+        for page in survey_export(survey)["pages"]
+        for q in page["questions"]
+        if q["code"] == "cooperates"
     )

@@ -28,9 +28,9 @@ class Command(BaseCommand):
                 f"{file} is not a valid survey; nothing was imported:\n  "
                 + "\n  ".join(error.errors)
             ) from None
-        questions = survey.questions.count()
+        pages, questions = survey.pages.count(), survey.questions.count()
         self.stdout.write(
             self.style.SUCCESS(
-                f"Imported survey {survey.slug!r}: {survey.pages.count()} pages, {questions} questions."
+                f"Imported survey {survey.slug!r}: {pages} pages, {questions} questions."
             )
         )

@@ -3,8 +3,9 @@
 import logging
 import re
 
-# /s/<token>/ is the only URL that carries a secret; anything after /s/ up to the next / or space.
-TOKEN_IN_PATH = re.compile(r"(/s/)[^/\s\"'?]+")
+# /s/<token>/ (personal links) and /u/<token>/ (opt-out links) carry tokens: anything after
+# them up to the next / or space.
+TOKEN_IN_PATH = re.compile(r"(/[su]/)[^/\s\"'?]+")
 REDACTED = r"\1[redacted]"
 
 

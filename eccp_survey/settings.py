@@ -220,3 +220,20 @@ LOGGING = {
 
 # The full ISO 3166-1 list, plus Kosovo's user-assigned code (glossary).
 COUNTRIES_OVERRIDE = {"XK": "Kosovo"}
+
+# Outreach (waves, reminders): batches over one SMTP connection, rate limit, retries.
+EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 50)
+EMAIL_RATE_PER_SECOND = float(env_str("EMAIL_RATE_PER_SECOND", "0"))  # 0: no limit
+EMAIL_RETRY_BASE_SECONDS = float(env_str("EMAIL_RETRY_BASE_SECONDS", "30"))
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
+EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "eccp-survey.local")
+# A delivery claimed longer ago than this belongs to a dead worker and is queued again.
+DELIVERY_CLAIM_TIMEOUT = env_int("DELIVERY_CLAIM_TIMEOUT", 300)
+# A queued delivery whose task was queued longer ago than this gets a new task.
+DELIVERY_REQUEUE_AFTER = env_int("DELIVERY_REQUEUE_AFTER", 600)
+CELERY_BEAT_SCHEDULE = {
+    "outreach-sweep": {
+        "task": "surveys.outreach_sweep",
+        "schedule": float(env_str("OUTREACH_SWEEP_SECONDS", "60")),
+    },
+}

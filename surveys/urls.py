@@ -6,6 +6,7 @@ app_name = "surveys"
 
 urlpatterns = [
     path("s/<str:token>/", views.token_entry, name="token_entry"),
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("respond/<uuid:public_id>/", views.respond, name="respond"),
     path("respond/<uuid:public_id>/page/<int:number>/", views.page, name="page"),
     path("respond/<uuid:public_id>/review/", views.review, name="review"),

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from accounts.roles import ADMIN, STAFF, VIEWER, role_required
@@ -20,7 +21,12 @@ from surveys.questionnaire import (
     questionnaire_load,
     visible_answers,
 )
-from surveys.services.invitations import invitation_get_by_token, invitation_mark_opened
+from surveys.services.emails import invitation_from_unsubscribe_token
+from surveys.services.invitations import (
+    invitation_get_by_token,
+    invitation_mark_opened,
+    invitation_opt_out,
+)
 from surveys.services.responses import (
     ResponseLocked,
     response_is_editable,
@@ -305,6 +311,29 @@ def answers(request: HttpRequest, context: RespondentContext) -> HttpResponse:
                 "surveys:review", kwargs={"public_id": context.invitation.public_id}
             ),
         },
+    )
+
+
+# Opt-out -------------------------------------------------------------------------------------
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """The opt-out page. GET asks for confirmation (mail scanners follow links); POST opts out,
+    with or without cookies, as mail clients do for List-Unsubscribe-Post (RFC 8058).
+    Idempotent."""
+    invitation = invitation_from_unsubscribe_token(token)
+    if invitation is None:
+        raise Http404
+    if request.method == "POST":
+        invitation_opt_out(invitation=invitation, now=timezone.now())
+        invitation.refresh_from_db(fields=["opted_out_at"])
+    return render(
+        request,
+        "surveys/unsubscribe.html",
+        {"survey": invitation.survey, "invitation": invitation},
     )
 
 

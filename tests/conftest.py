@@ -66,3 +66,7 @@ def viewer_member(django_user_model):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def outsider(django_user_model):  # type: ignore[no-untyped-def]
     return _user_in_group(django_user_model, "outsider", None)
+
+
+# Real SMTP server and Celery worker fixtures (smtp_sink, celery_worker_factory).
+from tests.outreach_fixtures import celery_worker_factory, smtp_sink  # noqa: E402, F401

@@ -54,3 +54,18 @@ def invitation_with_token(survey: Survey, organisation=None) -> tuple[Invitation
     organisation = organisation or ContactFactory().organisation
     invitation = invitation_create(survey=survey, organisation=organisation, now=timezone.now())
     return invitation, invitation_token(invitation)
+
+
+def organisations_with_contacts(count: int, *, prefix: str = "org", country: str = "BE") -> list:  # type: ignore[type-arg]
+    """`count` organisations with one contact each (bulk, for large waves)."""
+    organisations = ClusterOrganisation.objects.bulk_create(
+        ClusterOrganisation(
+            name=f"{prefix} {n:06d}", external_id=f"{prefix}-{n}", country=country, is_cosme=True
+        )
+        for n in range(count)
+    )
+    Contact.objects.bulk_create(
+        Contact(organisation=o, name=f"Contact {n}", email=f"{prefix}{n}@example.org")
+        for n, o in enumerate(organisations)
+    )
+    return organisations

@@ -70,6 +70,16 @@ def invitation_mark_opened(*, invitation: Invitation, now: datetime) -> None:
         invitation.first_opened_at = now
 
 
+def invitation_opt_out(*, invitation: Invitation, now: datetime) -> bool:
+    """No more email for this survey. Idempotent: the first opt-out time is kept; queued
+    deliveries are dropped at send time by the eligibility check."""
+    return bool(
+        Invitation.objects.filter(pk=invitation.pk, opted_out_at__isnull=True).update(
+            opted_out_at=now, reminder_due_at=None
+        )
+    )
+
+
 @transaction.atomic
 def invitation_create(
     *,

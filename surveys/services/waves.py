@@ -1,0 +1,200 @@
+"""Invitation waves: choose organisations by a filter, invite them, and queue one delivery per
+contact."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+
+from surveys.models import (
+    ClusterOrganisation,
+    Contact,
+    Delivery,
+    EmailTemplate,
+    Invitation,
+    Response,
+    Survey,
+    Wave,
+)
+from surveys.services.deliveries import deliveries_enqueue
+from surveys.services.invitations import new_token_fields
+
+FILTER_KEYS = {"countries", "is_cosme", "sectors", "not_yet_invited", "not_responded"}
+
+
+class WaveError(Exception):
+    """The wave cannot be created or launched as asked; the message says why."""
+
+
+def wave_filters_clean(filters: dict) -> dict:
+    """Check a filter mapping; returns it normalised or raises WaveError."""
+    unknown = set(filters) - FILTER_KEYS
+    if unknown:
+        raise WaveError(f"Unknown filter(s): {', '.join(sorted(unknown))}.")
+    cleaned: dict = {}
+    if filters.get("countries"):
+        countries = [str(code).strip().upper() for code in filters["countries"]]
+        if any(len(code) != 2 or not code.isalpha() for code in countries):
+            raise WaveError("Countries must be ISO 3166 two-letter codes.")
+        cleaned["countries"] = countries
+    if filters.get("is_cosme") is not None:
+        cleaned["is_cosme"] = bool(filters["is_cosme"])
+    if filters.get("sectors"):
+        cleaned["sectors"] = [str(name) for name in filters["sectors"]]
+    for flag in ("not_yet_invited", "not_responded"):
+        if filters.get(flag):
+            cleaned[flag] = True
+    return cleaned
+
+
+def organisations_matching(*, survey: Survey, filters: dict) -> QuerySet[ClusterOrganisation]:
+    """Organisations a wave with these filters would reach (at least one contact that is not
+    suppressed, and not opted out of this survey)."""
+    reachable = Contact.objects.filter(organisation=OuterRef("pk"), suppressed_at__isnull=True)
+    organisations = ClusterOrganisation.objects.filter(Exists(reachable)).exclude(
+        invitations__survey=survey, invitations__opted_out_at__isnull=False
+    )
+    if filters.get("countries"):
+        organisations = organisations.filter(country__in=filters["countries"])
+    if "is_cosme" in filters:
+        organisations = organisations.filter(is_cosme=filters["is_cosme"])
+    if filters.get("sectors"):
+        organisations = organisations.filter(sectors__name__in=filters["sectors"]).distinct()
+    if filters.get("not_yet_invited"):
+        emailed = Delivery.objects.filter(
+            invitation__survey=survey,
+            invitation__organisation=OuterRef("pk"),
+            kind=Delivery.Kind.INVITATION,
+        )
+        organisations = organisations.exclude(Exists(emailed))
+    if filters.get("not_responded"):
+        completed = Response.objects.filter(
+            survey=survey, invitation__organisation=OuterRef("pk"), submitted_at__isnull=False
+        )
+        organisations = organisations.exclude(Exists(completed))
+    return organisations.order_by("name", "pk")
+
+
+@transaction.atomic
+def wave_create(
+    *,
+    survey: Survey,
+    name: str,
+    filters: dict,
+    template: EmailTemplate | None = None,
+    scheduled_at: datetime | None = None,
+    created_by=None,  # type: ignore[no-untyped-def]
+) -> Wave:
+    name = name.strip()
+    if not name:
+        raise WaveError("A wave needs a name.")
+    if Wave.objects.filter(survey=survey, name=name).exists():
+        raise WaveError(f"Survey {survey.slug!r} already has a wave named {name!r}.")
+    if template is not None and (
+        template.survey_id != survey.pk or template.kind != EmailTemplate.Kind.INVITATION
+    ):
+        raise WaveError("The template must be an invitation template of the same survey.")
+    return Wave.objects.create(
+        survey=survey,
+        name=name,
+        filters=wave_filters_clean(filters),
+        template=template,
+        scheduled_at=scheduled_at,
+        status=Wave.Status.SCHEDULED if scheduled_at else Wave.Status.DRAFT,
+        created_by=created_by,
+    )
+
+
+@dataclass
+class LaunchReport:
+    invitations_created: int
+    deliveries_queued: int
+    already_launched: bool = False
+
+
+@transaction.atomic
+def wave_launch(*, wave: Wave, now: datetime) -> LaunchReport:
+    """Invite the wave's organisations and queue one delivery per reachable contact.
+
+    Idempotent: the wave row is locked and launched once; a second call (a double click, a
+    redelivered task) finds it launched and queues nothing more. Delivery uniqueness per
+    (wave, invitation, contact) backs this up in the database."""
+    wave = Wave.objects.select_for_update().select_related("survey").get(pk=wave.pk)
+    if wave.status == Wave.Status.LAUNCHED:
+        return LaunchReport(0, 0, already_launched=True)
+    survey = wave.survey
+    if survey.status == Survey.Status.CLOSED or now >= survey.closes_at:
+        raise WaveError(f"Survey {survey.slug!r} is closed: no invitations can be sent.")
+    organisation_ids = list(
+        organisations_matching(survey=survey, filters=wave.filters).values_list("pk", flat=True)
+    )
+    existing = set(
+        Invitation.objects.filter(survey=survey, organisation_id__in=organisation_ids).values_list(
+            "organisation_id", flat=True
+        )
+    )
+    new = [
+        Invitation(survey=survey, organisation_id=pk, created_at=now, **new_token_fields())
+        for pk in organisation_ids
+        if pk not in existing
+    ]
+    Invitation.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
+    invitations = dict(
+        Invitation.objects.filter(survey=survey, organisation_id__in=organisation_ids).values_list(
+            "organisation_id", "pk"
+        )
+    )
+    contacts = list(
+        Contact.objects.filter(
+            organisation_id__in=organisation_ids, suppressed_at__isnull=True
+        ).values_list("pk", "organisation_id")
+    )
+    Through = Invitation.contacts.through
+    Through.objects.bulk_create(
+        [Through(invitation_id=invitations[org], contact_id=pk) for pk, org in contacts],
+        batch_size=5000,
+        ignore_conflicts=True,
+    )
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                invitation_id=invitations[org],
+                contact_id=pk,
+                wave=wave,
+                kind=Delivery.Kind.INVITATION,
+                template=wave.template,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for pk, org in contacts
+        ],
+        batch_size=5000,
+        ignore_conflicts=True,
+    )
+    # Reminders start counting from the first invitation an organisation receives.
+    Invitation.objects.filter(
+        pk__in=invitations.values(), reminder_due_at__isnull=True, reminders_sent=0
+    ).update(reminder_due_at=now + timedelta(days=survey.reminder_first_after_days))
+    wave.status = Wave.Status.LAUNCHED
+    wave.launched_at = now
+    wave.save(update_fields=["status", "launched_at"])
+    queued = list(
+        Delivery.objects.filter(wave=wave, status=Delivery.Status.QUEUED).values_list(
+            "pk", flat=True
+        )
+    )
+    deliveries_enqueue(ids=queued, now=now)
+    return LaunchReport(invitations_created=len(new), deliveries_queued=len(queued))
+
+
+def waves_launch_due(*, now: datetime) -> int:
+    """Launch scheduled waves whose time has come; returns how many were launched."""
+    launched = 0
+    for wave in Wave.objects.filter(status=Wave.Status.SCHEDULED, scheduled_at__lte=now):
+        try:
+            if not wave_launch(wave=wave, now=now).already_launched:
+                launched += 1
+        except WaveError:
+            Wave.objects.filter(pk=wave.pk).update(status=Wave.Status.DRAFT)
+    return launched

@@ -1,0 +1,154 @@
+"""Invitation waves sent by a real Celery worker through a real SMTP server, exactly once."""
+
+from collections import Counter
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from surveys.models import Delivery, Invitation, Wave
+from surveys.services.deliveries import deliveries_send
+from surveys.services.outreach import outreach_sweep
+from surveys.services.waves import WaveError, organisations_matching, wave_create, wave_launch
+from tests.factories import open_survey, organisations_with_contacts
+from tests.outreach_fixtures import wait_for
+
+
+def sent_count() -> int:
+    return Delivery.objects.filter(status=Delivery.Status.SENT).count()
+
+
+def assert_each_recipient_once(sink, expected: int) -> Counter:
+    counts = sink.count_by_recipient()
+    assert len(counts) == expected
+    assert set(counts.values()) == {1}, [r for r, n in counts.items() if n > 1][:5]
+    return counts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wave_of_500_arrives_exactly_once_each_with_its_link(celery_worker_factory, smtp_sink):
+    survey = open_survey()
+    organisations_with_contacts(500)
+    celery_worker_factory()
+    wave = wave_create(survey=survey, name="First wave", filters={})
+    report = wave_launch(wave=wave, now=timezone.now())
+    assert report.deliveries_queued == 500
+    # Staff click "send" again: nothing more is queued.
+    assert wave_launch(wave=wave, now=timezone.now()).already_launched
+
+    wait_for(lambda: len(smtp_sink.messages) >= 500 and sent_count() == 500, what="500 sent")
+    assert_each_recipient_once(smtp_sink, 500)
+
+    message = smtp_sink.messages[0]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert str(message["List-Unsubscribe"]).strip().startswith("<http")
+    assert message.get_body(preferencelist=("html",)) is not None
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    link = next(word for word in text.split() if "/s/" in word)
+    path = link.split("127.0.0.1", 1)[-1].split(":", 1)[-1]
+    path = path[path.index("/s/") :]
+    landing = Client().get(path)
+    assert landing.status_code == 302
+    invitation = Invitation.objects.get(public_id=landing["Location"].split("/")[2])
+    assert invitation.organisation.contacts.get().email == str(message["To"])
+    assert Invitation.objects.filter(survey=survey, reminder_due_at__isnull=False).count() == 500
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_mid_wave_then_restarted_sends_each_email_once(
+    celery_worker_factory, smtp_sink, settings
+):
+    survey = open_survey()
+    organisations_with_contacts(300)
+    # Slow sending down so that the kill lands in the middle of the wave.
+    worker = celery_worker_factory(EMAIL_RATE_PER_SECOND="60", CONCURRENCY="1")
+    wave_launch(wave=wave_create(survey=survey, name="Killed", filters={}), now=timezone.now())
+    wait_for(lambda: len(smtp_sink.messages) >= 60, what="part of the wave")
+    worker.kill()
+    assert len(smtp_sink.messages) < 300
+    stuck = Delivery.objects.filter(status=Delivery.Status.SENDING).count()
+    assert stuck > 0
+
+    # The sweep, some minutes later: dead claims go back to the queue and get a task again
+    # (the broker would only redeliver the dead worker's message after an hour).
+    later = timezone.now() + timezone.timedelta(seconds=settings.DELIVERY_REQUEUE_AFTER + 60)
+    report = outreach_sweep(now=later)
+    assert report.requeued_stuck == stuck
+    celery_worker_factory()
+    wait_for(lambda: sent_count() == 300, what="all 300 sent after restart")
+    wait_for(lambda: len(smtp_sink.messages) >= 300, what="300 received")
+    assert_each_recipient_once(smtp_sink, 300)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_smtp_server_down_then_up_delivers_everything_once(celery_worker_factory, smtp_sink):
+    survey = open_survey()
+    organisations_with_contacts(40)
+    smtp_sink.stop()
+    celery_worker_factory()
+    wave_launch(wave=wave_create(survey=survey, name="Down", filters={}), now=timezone.now())
+    wait_for(
+        lambda: Delivery.objects.filter(attempts__gte=2).count() >= 10,
+        what="retries while the server is down",
+    )
+    assert sent_count() == 0
+    smtp_sink.start()
+    wait_for(lambda: sent_count() == 40, timeout=120, what="all sent once the server is up")
+    assert_each_recipient_once(smtp_sink, 40)
+    assert "ConnectionRefusedError" in Delivery.objects.filter(attempts__gte=2).first().last_error
+
+
+@pytest.mark.django_db
+def test_permanent_refusal_fails_the_delivery_and_suppresses_the_address(smtp_sink):
+    survey = open_survey()
+    organisations = organisations_with_contacts(3)
+    refused = organisations[1].contacts.get()
+    smtp_sink.handler.refused.add(refused.email)
+    wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())
+    ids = list(Delivery.objects.values_list("pk", flat=True))
+    report = deliveries_send(ids=ids)
+    assert (report.sent, report.failed) == (2, 1)
+    failed = Delivery.objects.get(contact=refused)
+    assert failed.status == Delivery.Status.FAILED
+    assert "550" in failed.last_error
+    refused.refresh_from_db()
+    assert refused.suppressed_at is not None
+    # A second send of the same ids sends nothing: nothing is queued any more.
+    assert deliveries_send(ids=ids).sent == 0
+    assert len(smtp_sink.messages) == 2
+
+
+@pytest.mark.django_db
+def test_wave_filters_choose_organisations():
+    survey = open_survey()
+    belgian = organisations_with_contacts(3, prefix="be", country="BE")
+    organisations_with_contacts(2, prefix="fr", country="FR")
+    belgian[0].is_cosme = False
+    belgian[0].save()
+    assert organisations_matching(survey=survey, filters={"countries": ["BE"]}).count() == 3
+    assert (
+        organisations_matching(
+            survey=survey, filters={"countries": ["BE"], "is_cosme": True}
+        ).count()
+        == 2
+    )
+    wave_launch(
+        wave=wave_create(survey=survey, name="FR", filters={"countries": ["FR"]}),
+        now=timezone.now(),
+    )
+    not_yet = organisations_matching(survey=survey, filters={"not_yet_invited": True})
+    assert sorted(o.country.code for o in not_yet) == ["BE", "BE", "BE"]
+
+
+@pytest.mark.django_db
+def test_wave_names_are_unique_and_closed_surveys_send_nothing():
+    survey = open_survey()
+    wave_create(survey=survey, name="Once", filters={})
+    with pytest.raises(WaveError, match="already has a wave"):
+        wave_create(survey=survey, name="Once", filters={})
+    with pytest.raises(WaveError, match="Unknown filter"):
+        wave_create(survey=survey, name="Bad", filters={"colour": "red"})
+    survey.status = "closed"
+    survey.save()
+    with pytest.raises(WaveError, match="closed"):
+        wave_launch(wave=Wave.objects.get(name="Once"), now=timezone.now())

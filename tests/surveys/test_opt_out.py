@@ -34,16 +34,18 @@ def test_one_click_post_without_cookies_opts_out_once(invitation):
     invitation.refresh_from_db()
     assert invitation.opted_out_at is None  # a GET (a mail scanner) changes nothing
 
-    response = client.post(path, data="List-Unsubscribe=One-Click",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
     assert response.status_code == 200
     assert not client.cookies
     invitation.refresh_from_db()
     first = invitation.opted_out_at
     assert first is not None
 
-    again = client.post(path, data="List-Unsubscribe=One-Click",
-                        content_type="application/x-www-form-urlencoded")
+    again = client.post(
+        path, data="List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
     assert again.status_code == 200
     invitation.refresh_from_db()
     assert invitation.opted_out_at == first

@@ -8,12 +8,12 @@ from django.utils import timezone
 
 from surveys.models import Delivery, Invitation
 from surveys.services.deliveries import deliveries_send
+from surveys.services.invitations import invitation_token
 from surveys.services.outreach import outreach_sweep
 from surveys.services.reminders import wave_remind_now, wave_reminder_recipients
 from surveys.services.waves import wave_create, wave_launch
 from tests.factories import open_survey, organisations_with_contacts
 from tests.respondent import ALL_TYPES_ANSWERS, Respondent
-from surveys.services.invitations import invitation_token
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,11 @@ def launched(smtp_sink):  # type: ignore[no-untyped-def]
 
 
 def reminders_to(sink) -> list[str]:  # type: ignore[no-untyped-def]
-    return sorted(str(m["To"]) for m in sink.messages if "Reminder" in str(m["Subject"]) or "halfway" in str(m["Subject"]))
+    return sorted(
+        str(m["To"])
+        for m in sink.messages
+        if "Reminder" in str(m["Subject"]) or "halfway" in str(m["Subject"])
+    )
 
 
 def respond(client, invitation, *, submit: bool, at) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +67,7 @@ def respond(client, invitation, *, submit: bool, at) -> None:  # type: ignore[no
 
 
 def test_reminders_only_to_non_completers_with_the_right_variant(launched, smtp_sink, client):
-    survey, _, start, (done, halfway, silent, opted_out) = launched
+    _survey, _, start, (done, halfway, silent, opted_out) = launched
     respond(client, done, submit=True, at=start + 2 * DAY)
     respond(client, halfway, submit=False, at=start + 3 * DAY)
     opted_out.opted_out_at = start + DAY
@@ -82,7 +86,7 @@ def test_reminders_only_to_non_completers_with_the_right_variant(launched, smtp_
 
 
 def test_at_most_m_reminders_k_days_apart_and_none_after_closing(launched, smtp_sink):
-    survey, _, start, invitations = launched
+    survey, _, start, _invitations = launched
     created = []
     for day in range(7, 40):
         created.append(outreach_sweep(now=start + day * DAY).reminders_created)
@@ -101,7 +105,7 @@ def test_at_most_m_reminders_k_days_apart_and_none_after_closing(launched, smtp_
 
 
 def test_respondent_submitting_while_the_reminder_is_queued_gets_none(launched, smtp_sink, client):
-    survey, _, start, (first, *_) = launched
+    _survey, _, start, (first, *_) = launched
     outreach_sweep(now=start + 7 * DAY)
     assert Delivery.objects.filter(kind="reminder", status="queued").count() == 4
     respond(client, first, submit=True, at=start + 7 * DAY + timedelta(minutes=1))
@@ -115,7 +119,7 @@ def test_respondent_submitting_while_the_reminder_is_queued_gets_none(launched, 
 
 
 def test_remind_now_previews_and_reminds_the_wave(launched, smtp_sink, client):
-    survey, wave, start, (done, *_) = launched
+    _survey, wave, start, (done, *_) = launched
     respond(client, done, submit=True, at=start + DAY)
     now = start + 2 * DAY
     preview = wave_reminder_recipients(wave=wave, now=now)
@@ -128,7 +132,7 @@ def test_remind_now_previews_and_reminds_the_wave(launched, smtp_sink, client):
 
 
 def test_bounced_contact_gets_no_reminder(launched, smtp_sink):
-    survey, _, start, (first, *_) = launched
+    _survey, _, start, (first, *_) = launched
     contact = first.organisation.contacts.get()
     contact.suppressed_at = start + DAY
     contact.save()

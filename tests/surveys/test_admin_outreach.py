@@ -1,0 +1,95 @@
+"""Staff screens for email templates and waves."""
+
+import pytest
+from django.utils import timezone
+
+from surveys.models import Delivery, EmailTemplate, Wave
+from surveys.services.invitations import invitation_create
+from tests.factories import open_survey, organisations_with_contacts
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def survey():  # type: ignore[no-untyped-def]
+    return open_survey()
+
+
+def template_data(survey, **changes) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "survey": survey.pk,
+        "name": "Friendly",
+        "kind": "invitation",
+        "subject": "Hello {{ organisation }}",
+        "text_body": "Dear {{ contact_name }}, please answer: {{ link }} (until {{ deadline }})",
+        "html_body": "",
+        **changes,
+    }
+
+
+def test_template_with_an_unknown_placeholder_is_refused(admin_client, survey):
+    response = admin_client.post(
+        "/admin/surveys/emailtemplate/add/",
+        template_data(survey, text_body="Hi {{ first_name }}, {{ link }}"),
+    )
+    assert response.status_code == 200
+    assert "Unknown placeholder(s): {{ first_name }}" in response.content.decode()
+    assert not EmailTemplate.objects.exists()
+
+
+def test_template_is_saved_and_previewed_for_a_real_recipient(admin_client, survey):
+    (organisation,) = organisations_with_contacts(1, prefix="zeta")
+    invitation_create(survey=survey, organisation=organisation, now=timezone.now())
+    response = admin_client.post("/admin/surveys/emailtemplate/add/", template_data(survey))
+    assert response.status_code == 302
+    template = EmailTemplate.objects.get()
+    page = admin_client.get(f"/admin/surveys/emailtemplate/{template.pk}/change/").content.decode()
+    assert "Hello zeta 000000" in page
+    assert "/s/" in page
+
+
+def test_send_a_test_to_myself_goes_through_smtp(admin_client, admin_user, survey, smtp_sink):
+    admin_user.email = "me@example.org"
+    admin_user.save()
+    admin_client.post("/admin/surveys/emailtemplate/add/", template_data(survey))
+    template = EmailTemplate.objects.get()
+    admin_client.post(
+        "/admin/surveys/emailtemplate/",
+        {"action": "send_test_to_myself", "_selected_action": [template.pk]},
+    )
+    assert [str(m["To"]) for m in smtp_sink.messages] == ["me@example.org"]
+    assert str(smtp_sink.messages[0]["Subject"]) == "Hello Example Cluster Organisation"
+
+
+def test_wave_preview_confirm_send_and_progress(admin_client, survey):
+    organisations_with_contacts(3, prefix="be", country="BE")
+    organisations_with_contacts(2, prefix="fr", country="FR")
+    response = admin_client.post(
+        "/admin/surveys/wave/add/",
+        {"survey": survey.pk, "name": "Belgium first", "countries": ["BE"], "cosme": ""},
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    wave = Wave.objects.get()
+    assert wave.filters == {"countries": ["BE"]}
+    assert wave.status == Wave.Status.DRAFT
+
+    page = admin_client.get(f"/admin/surveys/wave/{wave.pk}/change/").content.decode()
+    assert "3 organisations match the filters now." in page
+    assert "Dear Contact 0" in page
+
+    confirm = admin_client.get(f"/admin/surveys/wave/{wave.pk}/send/").content.decode()
+    assert "Yes, send 3 invitations" in confirm
+    assert not Delivery.objects.exists()  # the preview sends nothing
+
+    admin_client.post(f"/admin/surveys/wave/{wave.pk}/send/")
+    assert Delivery.objects.filter(wave=wave).count() == 3
+    admin_client.post(f"/admin/surveys/wave/{wave.pk}/send/")  # a second click
+    assert Delivery.objects.filter(wave=wave).count() == 3
+
+    progress = admin_client.get(f"/admin/surveys/wave/{wave.pk}/progress/").json()
+    assert progress["queued"] == 3 and progress["sent"] == 0 and progress["invited"] == 3
+
+
+def test_wave_pages_need_admin_access(client, staff_member, survey):
+    wave = Wave.objects.create(survey=survey, name="W")
+    assert client.get(f"/admin/surveys/wave/{wave.pk}/progress/").status_code == 302

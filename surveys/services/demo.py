@@ -22,14 +22,17 @@ from surveys.models import (
     Answer,
     ClusterOrganisation,
     Contact,
+    Delivery,
     Invitation,
     Response,
     Sector,
     Survey,
+    Wave,
 )
 from surveys.questionnaire import Answers, answer_rows, questionnaire_load
 from surveys.services.invitations import invitation_create, new_token_fields
 from surveys.services.survey_files import survey_file_parse, survey_import
+from surveys.services.waves import wave_create, wave_launch
 
 QUESTIONNAIRE_FILE = Path(__file__).resolve().parent.parent / "demo" / "eccp-2019.yaml"
 HISTORIC_SLUG = "eccp-2019"
@@ -242,6 +245,7 @@ def demo_load(*, now: datetime) -> DemoResult:
         invitation_create(survey=demo_survey, organisation=organisation, now=now)
         for organisation in organisations[:DEMO_INVITATIONS]
     ]
+    _demo_wave_ensure(survey=demo_survey, organisations=organisations[:DEMO_INVITATIONS], now=now)
     return DemoResult(
         survey=survey,
         demo_survey=demo_survey,
@@ -549,7 +553,83 @@ def _historic_responses_create(
                 row.response = response
                 rows.append(row)
     Answer.objects.bulk_create(rows, batch_size=1000)
+    _historic_outreach_create(survey=survey, invitations=invitations, responses=responses)
     return len(invitations)
+
+
+def _historic_outreach_create(
+    *, survey: Survey, invitations: list[Invitation], responses: dict[int, Response]
+) -> None:
+    """The 2019 history as records (no email is sent): one wave on 14 May, then reminders on
+    each later send date to those who had not completed by then."""
+    invitation_send, *reminder_sends = [moment for moment, _ in SENDS]
+    wave = Wave.objects.create(
+        survey=survey,
+        name="Invitation, 14 May 2019",
+        status=Wave.Status.LAUNCHED,
+        launched_at=invitation_send,
+    )
+    contacts = list(
+        Invitation.contacts.through.objects.filter(invitation__in=invitations).values_list(
+            "invitation_id", "contact_id"
+        )
+    )
+    deliveries = [
+        Delivery(
+            invitation_id=invitation_id,
+            contact_id=contact_id,
+            wave=wave,
+            kind=Delivery.Kind.INVITATION,
+            status=Delivery.Status.SENT,
+            attempts=1,
+            next_attempt_at=invitation_send,
+            sent_at=invitation_send,
+            created_at=invitation_send,
+        )
+        for invitation_id, contact_id in contacts
+    ]
+    submitted_at = {
+        invitations[index].pk: response.submitted_at for index, response in responses.items()
+    }
+    reminders_sent: dict[int, int] = {}
+    for number, moment in enumerate(reminder_sends, start=1):
+        for invitation_id, contact_id in contacts:
+            done = submitted_at.get(invitation_id)
+            if done is not None and done <= moment:
+                continue
+            reminders_sent[invitation_id] = number
+            deliveries.append(
+                Delivery(
+                    invitation_id=invitation_id,
+                    contact_id=contact_id,
+                    kind=Delivery.Kind.REMINDER,
+                    reminder_number=number,
+                    status=Delivery.Status.SENT,
+                    attempts=1,
+                    next_attempt_at=moment,
+                    sent_at=moment,
+                    created_at=moment,
+                )
+            )
+    Delivery.objects.bulk_create(deliveries, batch_size=2000)
+    for invitation in invitations:
+        invitation.reminders_sent = reminders_sent.get(invitation.pk, 0)
+    Invitation.objects.bulk_update(invitations, ["reminders_sent"], batch_size=2000)
+
+
+def _demo_wave_ensure(
+    *, survey: Survey, organisations: list[ClusterOrganisation], now: datetime
+) -> None:
+    """eccp-demo's invitations go out for real, through the configured email backend, once:
+    the wave is launched on the first load (its emails are queued for the worker)."""
+    if Wave.objects.filter(survey=survey).exists():
+        return
+    wave = wave_create(
+        survey=survey,
+        name="Demo invitations",
+        filters={"external_ids": [o.external_id for o in organisations]},
+    )
+    wave_launch(wave=wave, now=now)
 
 
 def _moment(rng: random.Random, survey: Survey) -> datetime:

@@ -20,7 +20,14 @@ from surveys.models import (
 from surveys.services.deliveries import deliveries_enqueue
 from surveys.services.invitations import new_token_fields
 
-FILTER_KEYS = {"countries", "is_cosme", "sectors", "not_yet_invited", "not_responded"}
+FILTER_KEYS = {
+    "countries",
+    "is_cosme",
+    "sectors",
+    "external_ids",
+    "not_yet_invited",
+    "not_responded",
+}
 
 
 class WaveError(Exception):
@@ -42,6 +49,8 @@ def wave_filters_clean(filters: dict) -> dict:
         cleaned["is_cosme"] = bool(filters["is_cosme"])
     if filters.get("sectors"):
         cleaned["sectors"] = [str(name) for name in filters["sectors"]]
+    if filters.get("external_ids"):
+        cleaned["external_ids"] = [str(value) for value in filters["external_ids"]]
     for flag in ("not_yet_invited", "not_responded"):
         if filters.get(flag):
             cleaned[flag] = True
@@ -61,6 +70,8 @@ def organisations_matching(*, survey: Survey, filters: dict) -> QuerySet[Cluster
         organisations = organisations.filter(is_cosme=filters["is_cosme"])
     if filters.get("sectors"):
         organisations = organisations.filter(sectors__name__in=filters["sectors"]).distinct()
+    if filters.get("external_ids"):
+        organisations = organisations.filter(external_id__in=filters["external_ids"])
     if filters.get("not_yet_invited"):
         emailed = Delivery.objects.filter(
             invitation__survey=survey,

@@ -264,3 +264,37 @@ def test_answers_to_the_demo_survey_survive_a_reload():
     load()
     assert Response.objects.filter(invitation=invitation).exists()
     assert demo.invitations.count() == 5
+
+
+@pytest.mark.django_db
+def test_demo_history_has_the_wave_and_reminders_of_2019():
+    from surveys.models import Delivery, Wave
+
+    call_command("load_eccp_demo", stdout=StringIO())
+    survey = Survey.objects.get(slug="eccp-2019")
+    wave = Wave.objects.get(survey=survey)
+    assert wave.launched_at.date().isoformat() == "2019-05-14"
+    invitations = Delivery.objects.filter(invitation__survey=survey, kind="invitation")
+    assert invitations.filter(status="sent").count() == 884
+    reminders = Delivery.objects.filter(invitation__survey=survey, kind="reminder")
+    dates = sorted({d.isoformat() for d in reminders.values_list("sent_at__date", flat=True)})
+    assert dates == ["2019-05-28", "2019-06-18"]
+    # Nobody who had completed before a reminder received it.
+    for reminder in reminders.select_related("invitation__response")[:2000]:
+        response = getattr(reminder.invitation, "response", None)
+        assert response is None or response.submitted_at is None or (
+            response.submitted_at > reminder.sent_at
+        )
+    assert survey_statistics(survey=survey)["invited"] == 884
+
+
+@pytest.mark.django_db
+def test_demo_survey_gets_one_real_wave_for_its_five_invitations():
+    from surveys.models import Delivery, Wave
+
+    call_command("load_eccp_demo", stdout=StringIO())
+    call_command("load_eccp_demo", stdout=StringIO())
+    demo = Survey.objects.get(slug="eccp-demo")
+    wave = Wave.objects.get(survey=demo)
+    assert wave.status == Wave.Status.LAUNCHED
+    assert Delivery.objects.filter(wave=wave, status="queued").count() == 5

@@ -8,6 +8,10 @@ export PORT SITE_URL
 
 .PHONY: install run test lint format clean
 
+# axe-core (accessibility checks in the browser tests), when npm is there.
+node_modules/.package-lock.json: package.json package-lock.json
+	if command -v npm >/dev/null; then npm ci --silent --no-audit --no-fund; fi
+
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -24,7 +28,7 @@ run: install
 	@echo "Starting the web server and a Celery worker (Ctrl-C stops both)..."
 	$(BIN)/honcho --procfile Procfile --app-root . start --port $(PORT)
 
-test: install
+test: install node_modules/.package-lock.json
 	$(BIN)/python -m pytest
 
 lint: install

@@ -148,8 +148,10 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
 if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Personal links must never leak to another site through the Referer header.
-SECURE_REFERRER_POLICY = "no-referrer"
+# No URL of ours goes to another site in a Referer header. Not "no-referrer" everywhere: with
+# it, browsers send "Origin: null" on form posts and Django's CSRF check refuses them. The one
+# URL with a secret, the personal link, answers with "no-referrer" itself and only redirects.
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 30)
 

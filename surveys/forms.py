@@ -387,16 +387,24 @@ class PageForm(forms.Form):
         return blocks
 
     def _describe_errors(self, block: QuestionBlock) -> None:
-        """Tie error messages to the inputs that are not in a described fieldset."""
-        if not block.has_errors:
+        """Tie the question's error message to the inputs Django renders (a fieldset of radios
+        or checkboxes is described by the template); only inputs with errors are invalid.
+        Setting aria-describedby also stops Django pointing at an error id we do not render."""
+        if not block.errors_for_question:
             return
-        names = [] if block.is_group else [block.fields[0].name]
+        if block.question.type == Question.Type.RANKING:
+            bound = list(block.fields)
+        elif block.is_group:
+            bound = []
+        else:
+            bound = [block.fields[0]]
         if block.other_field is not None:
-            names.append(block.other_field.name)
-        for name in names:
-            attrs = self.fields[name].widget.attrs
+            bound.append(block.other_field)
+        error_id = f"{block.dom_id}-error"
+        for field in bound:
+            attrs = self.fields[field.name].widget.attrs
             described = attrs.get("aria-describedby", "")
-            error_id = f"{block.dom_id}-error"
-            if error_id not in described:
+            if error_id not in described.split():
                 attrs["aria-describedby"] = f"{described} {error_id}".strip()
-            attrs["aria-invalid"] = "true"
+            if field.errors:
+                attrs["aria-invalid"] = "true"

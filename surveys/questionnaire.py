@@ -78,6 +78,13 @@ def questionnaire_load(survey: Survey) -> Questionnaire:
     return Questionnaire(survey=survey, pages=pages, questions_by_page=by_page)
 
 
+def plain_number(number: Decimal) -> Decimal:
+    """Without trailing zeros and never in exponent form (2010, not 2.01E+3)."""
+    if number == number.to_integral_value():
+        return number.quantize(Decimal(1))
+    return number.normalize()
+
+
 def value_is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
@@ -139,7 +146,7 @@ def answers_for_response(response: Response | None, questionnaire: Questionnaire
             else:
                 answers[code] = str(row.country)
         elif kind == Question.Type.NUMBER:
-            answers[code] = row.number.normalize() if row.number is not None else None
+            answers[code] = plain_number(row.number) if row.number is not None else None
         else:
             answers[code] = row.text
         if row.choice_id and choices[row.choice_id].is_other and row.text:

@@ -53,7 +53,9 @@ def token_entry(request: HttpRequest, token: str) -> HttpResponse:
     if key not in allowed:
         # A browser may hold links of several organisations: each keeps its own entry.
         request.session[SESSION_KEY] = [*allowed, key]
-    return redirect("surveys:respond", public_id=invitation.public_id)
+    response = redirect("surveys:respond", public_id=invitation.public_id)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _session_invitation(request: HttpRequest, public_id: UUID) -> Invitation | None:

@@ -1,6 +1,7 @@
-"""End to end in headless Chromium: a respondent answers every question type of all_types.yaml
-through the personal link, resumes in a fresh browser, reviews and submits; a phone-sized
-screen gets an accessible error summary and no horizontal scroll."""
+"""End to end in headless Chromium (tests/surveys/conftest.py): a respondent answers every
+question type of all_types.yaml through the personal link, resumes in a fresh browser, reviews
+and submits; on a phone-sized screen, errors are announced, tied to their questions and fit the
+width; axe-core finds nothing serious on any page."""
 
 import re
 from dataclasses import dataclass
@@ -13,11 +14,14 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from surveys.models import Invitation, Response, Survey
 from surveys.questionnaire import answers_for_response, questionnaire_load
+from tests.conftest import skip_unless_ci
 from tests.factories import invitation_with_token, open_survey
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"
+# From package.json (npm ci).
+AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"viewport": {"width": 375, "height": 667}, "is_mobile": True, "has_touch": True}
 
 EXPECTED_ANSWERS = {
@@ -42,6 +46,7 @@ EXPECTED_ANSWERS = {
 class Respondent:
     survey: Survey
     invitation: Invitation
+    token: str
     link: str
 
 
@@ -49,7 +54,8 @@ class Respondent:
 def respondent(live_server) -> Respondent:  # type: ignore[no-untyped-def]
     survey = open_survey()
     invitation, token = invitation_with_token(survey)
-    return Respondent(survey=survey, invitation=invitation, link=f"{live_server.url}/s/{token}/")
+    link = f"{live_server.url}/s/{token}/"
+    return Respondent(survey=survey, invitation=invitation, token=token, link=link)
 
 
 def question(page: Page, code: str) -> Locator:
@@ -161,6 +167,12 @@ def fill_page_4(page: Page) -> None:
 def test_respondent_answers_every_type_resumes_elsewhere_and_submits(
     page: Page, new_context, respondent: Respondent
 ) -> None:  # type: ignore[no-untyped-def]
+    referrers: list[str] = []
+
+    def record_referrers(page: Page) -> None:
+        page.on("request", lambda request: referrers.append(request.headers.get("referer", "")))
+
+    record_referrers(page)
     open_link_and_start(page, respondent.link)
     fill_page_1(page)
     click(page, "Next")
@@ -173,6 +185,7 @@ def test_respondent_answers_every_type_resumes_elsewhere_and_submits(
     # the page the respondent had reached, with the earlier answers filled in.
     other: BrowserContext = new_context()
     page = other.new_page()
+    record_referrers(page)
     page.goto(respondent.link)
     expect_page(page, 3, "International")
     click(page, "Previous")
@@ -188,8 +201,8 @@ def test_respondent_answers_every_type_resumes_elsewhere_and_submits(
 
     fill_page_3(page)
     click(page, "Next")
+    # Page 4's first question shows because of the "Yes" on page 3 (fill_page_4 needs it).
     expect_page(page, 4, "Feedback")
-    # Shown because of the "Yes" on page 3.
     fill_page_4(page)
     click(page, "Continue to review")
 
@@ -220,10 +233,34 @@ def test_respondent_answers_every_type_resumes_elsewhere_and_submits(
     expect(page.get_by_role("status")).to_contain_text("has been submitted")
     page.screenshot(path=SCREENSHOTS / "respondent-flow.png", full_page=True)
 
+    # The personal link never travels on as a referrer, not even to the site's own pages.
+    assert referrers
+    assert not [referrer for referrer in referrers if respondent.token in referrer]
+
     response = Response.objects.get(invitation=respondent.invitation)
     assert response.submitted_at is not None
     answers = answers_for_response(response, questionnaire_load(respondent.survey))
     assert answers == EXPECTED_ANSWERS
+
+
+def test_year_reads_as_typed_when_resumed_and_reviewed(page: Page, respondent: Respondent) -> None:
+    """A whole number ending in zeros (a year) comes back as typed, not as "2.01E+3"."""
+    open_link_and_start(page, respondent.link)
+    question(page, "size").get_by_label("Fewer than 10").check()
+    question(page, "services").get_by_label("News").check()
+    page.get_by_label("In which year was it founded?").fill("2010")
+    click(page, "Next")
+    expect_page(page, 2, "Opinions")
+    click(page, "Previous")
+    expect_page(page, 1, "About you")
+    expect(page.get_by_label("In which year was it founded?")).to_have_value("2010")
+
+    page.goto(re.sub(r"/page/1/$", "/review/", page.url))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Review your answers")
+    year = page.locator("dt", has_text="In which year was it founded?").locator(
+        "xpath=following-sibling::dd[1]"
+    )
+    expect(year).to_have_text("2010")
 
 
 def error_ties(page: Page) -> list[dict]:
@@ -289,8 +326,71 @@ def test_phone_error_summary_takes_focus_and_errors_are_tied_to_their_questions(
     assert not has_horizontal_scroll(page)
 
 
-# TEMPORARY EXPLORATION: REMOVE
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    import os
-    return {**browser_context_args, "extra_http_headers": {"Origin": os.environ["EXPLORE_ORIGIN"]}}
+def test_phone_ranking_and_matrix_errors_point_only_at_messages_that_exist(
+    new_context, respondent: Respondent
+) -> None:  # type: ignore[no-untyped-def]
+    page = new_context(**PHONE).new_page()
+    open_link_and_start(page, respondent.link)
+    fill_page_1(page)
+    click(page, "Next")
+    expect_page(page, 2, "Opinions")
+    question(page, "quality").get_by_label("Good", exact=True).check()
+    # The first statement left unrated; the same option ranked twice.
+    page.get_by_role("group", name="The news is useful").get_by_label("Neutral").check()
+    page.get_by_label("1st choice").select_option(label="Partners")
+    page.get_by_label("2nd choice").select_option(label="Partners")
+    click(page, "Next")
+
+    expect_page(page, 2, "Opinions")
+    expect(page.locator("#error-summary")).to_be_focused()
+    ties = error_ties(page)
+    assert [tie["question"] for tie in ties] == ["q-statements", "q-priorities"]
+    for tie in ties:
+        assert tie["describedBy"], tie
+        assert all(element["inQuestion"] for element in tie["describedBy"]), tie
+    # The unrated statement's own fieldset carries its message.
+    unrated = page.get_by_role("group", name="The site is easy to use")
+    expect(unrated).to_have_attribute("aria-describedby", ties[0]["id"])
+    assert dangling_described_by(page) == []
+    assert not has_horizontal_scroll(page)
+
+
+def serious_axe_violations(page: Page) -> list[str]:
+    """axe-core's violations of impact serious or critical, one line each."""
+    page.add_script_tag(path=AXE)
+    result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{violation['id']} ({violation['impact']}): {violation['help']} at "
+        + ", ".join(" ".join(node["target"]) for node in violation["nodes"])
+        for violation in result["violations"]
+        if violation["impact"] in ("serious", "critical")
+    ]
+
+
+def test_pages_and_review_have_no_serious_accessibility_violations(
+    page: Page, respondent: Respondent
+) -> None:
+    if not AXE.exists():
+        skip_unless_ci(f"{AXE} is missing (npm ci)")
+    open_link_and_start(page, respondent.link)
+    found = {"page 1": serious_axe_violations(page)}
+    click(page, "Next")
+    expect(page.locator("#error-summary")).to_be_focused()
+    found["page 1 with errors"] = serious_axe_violations(page)
+    fill_page_1(page)
+    click(page, "Next")
+    expect_page(page, 2, "Opinions")
+    found["page 2"] = serious_axe_violations(page)
+    fill_page_2(page)
+    click(page, "Next")
+    expect_page(page, 3, "International")
+    fill_page_3(page)
+    found["page 3"] = serious_axe_violations(page)
+    click(page, "Next")
+    expect_page(page, 4, "Feedback")
+    found["page 4"] = serious_axe_violations(page)
+    fill_page_4(page)
+    click(page, "Continue to review")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Review your answers")
+    found["review"] = serious_axe_violations(page)
+    assert {name: lines for name, lines in found.items() if lines} == {}

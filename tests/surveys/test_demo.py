@@ -282,8 +282,10 @@ def test_demo_history_has_the_wave_and_reminders_of_2019():
     # Nobody who had completed before a reminder received it.
     for reminder in reminders.select_related("invitation__response")[:2000]:
         response = getattr(reminder.invitation, "response", None)
-        assert response is None or response.submitted_at is None or (
-            response.submitted_at > reminder.sent_at
+        assert (
+            response is None
+            or response.submitted_at is None
+            or (response.submitted_at > reminder.sent_at)
         )
     assert survey_statistics(survey=survey)["invited"] == 884
 

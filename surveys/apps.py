@@ -7,4 +7,4 @@ class SurveysConfig(AppConfig):
 
     def ready(self) -> None:
         # Outreach admin screens live in their own module.
-        from surveys import admin_outreach  # noqa: F401
+        from surveys import admin_outreach, signals  # noqa: F401

@@ -112,6 +112,9 @@ class Survey(models.Model):
     reminder_first_after_days = models.PositiveSmallIntegerField(default=7)
     reminder_max_count = models.PositiveSmallIntegerField(default=2)
     reminder_min_gap_days = models.PositiveSmallIntegerField(default=7)
+    # Bumped whenever a page, question, choice or statement changes (surveys.signals), so that
+    # processes can cache the questionnaire and know when their copy is stale.
+    structure_version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -61,7 +61,27 @@ class Questionnaire:
         return max(0, min(number, len(self.pages) + 1))
 
 
+# Per-process cache of questionnaires by (survey id, structure version): loading one costs four
+# queries and building every question; each respondent request needs it. Entries are read-only.
+_CACHE: dict[tuple[int, int], tuple[list[Page], dict[int, list[Question]]]] = {}
+_CACHE_SIZE = 64
+
+
 def questionnaire_load(survey: Survey) -> Questionnaire:
+    """The survey's pages and questions, from the process cache when the survey's structure has
+    not changed since it was loaded."""
+    key = (survey.pk, survey.structure_version)
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = _questionnaire_query(survey)
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = cached
+    pages, by_page = cached
+    return Questionnaire(survey=survey, pages=pages, questions_by_page=by_page)
+
+
+def _questionnaire_query(survey: Survey) -> tuple[list[Page], dict[int, list[Question]]]:
     questions = (
         Question.objects.filter(survey=survey)
         .select_related("condition_question")
@@ -75,7 +95,7 @@ def questionnaire_load(survey: Survey) -> Questionnaire:
     by_page: dict[int, list[Question]] = {page.pk: [] for page in pages}
     for question in questions:
         by_page.setdefault(question.page_id, []).append(question)
-    return Questionnaire(survey=survey, pages=pages, questions_by_page=by_page)
+    return pages, by_page
 
 
 def plain_number(number: Decimal) -> Decimal:

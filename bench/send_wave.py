@@ -1,0 +1,267 @@
+"""Throughput of an invitation wave: real Celery workers, a real broker, a local SMTP sink.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_wave \\
+    CELERY_BROKER_URL=redis://127.0.0.1:6379/0 \\
+        .venv/bin/python bench/send_wave.py --sizes 10000 100000
+
+For each size: creates that many organisations (one contact each) in a fresh survey, starts an
+aiosmtpd sink on 127.0.0.1 and one `celery worker --concurrency=2` (two worker processes),
+launches the wave, and times until the sink has received every message. In the same run it
+renders the same messages and sends them with a plain smtplib loop over one connection to the
+same sink: the ceiling. Prints emails/s of both and the ratio (target: 50% or more).
+Everything talks to 127.0.0.1 only; the worker is stopped by its process id whatever happens.
+"""
+
+import argparse
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+TARGET_RATIO = 0.50
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_ensure(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[-1]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
+        ).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+class CountingHandler:
+    """An SMTP sink that only counts (parsing would make the sink the bottleneck)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        with self.lock:
+            self.count += 1
+        return "250 OK"
+
+
+def wait_until(condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per wave at most")
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL database (it is created if missing).")
+    broker = os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eccp_survey.settings")
+    database_ensure(url)
+
+    import django
+
+    django.setup()
+    from aiosmtpd.controller import Controller
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from surveys.models import ClusterOrganisation, Contact, Delivery, Sector
+    from surveys.services.emails import email_message_build
+    from surveys.services.survey_files import survey_file_parse, survey_import
+    from surveys.services.waves import wave_create, wave_launch
+
+    call_command("migrate", verbosity=0)
+    handler = CountingHandler()
+    port = free_port()
+    sink = Controller(handler, hostname="127.0.0.1", port=port)
+    sink.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    worker_env = {
+        **os.environ,
+        "EMAIL_BACKEND": settings.EMAIL_BACKEND,
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(port),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEBUG": "false",
+    }
+    log = BASE_DIR / "var" / "bench" / "send_wave-worker.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "eccp_survey",
+            "worker",
+            "--concurrency=2",
+            "--loglevel=WARNING",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=BASE_DIR,
+        env=worker_env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    results = []
+    try:
+        time.sleep(3)  # let the worker connect to the broker before the first wave
+        for size in args.sizes:
+            slug = f"bench-{uuid.uuid4().hex[:8]}"
+            data = survey_file_parse((BASE_DIR / "tests/surveys/files/all_types.yaml").read_text())
+            now = timezone.now()
+            survey = survey_import(
+                data={
+                    **data,
+                    "slug": slug,
+                    "status": "open",
+                    "opens_at": (now - timedelta(days=1)).isoformat(),
+                    "closes_at": (now + timedelta(days=30)).isoformat(),
+                }
+            )
+            organisations = ClusterOrganisation.objects.bulk_create(
+                (
+                    ClusterOrganisation(name=f"{slug} {n}", country="BE", is_cosme=True)
+                    for n in range(size)
+                ),
+                batch_size=5000,
+            )
+            Contact.objects.bulk_create(
+                (
+                    Contact(organisation=o, email=f"{slug}-{n}@example.org")
+                    for n, o in enumerate(organisations)
+                ),
+                batch_size=5000,
+            )
+            # This run's organisations only: they share a sector of their own.
+            sector = Sector.objects.create(name=slug)
+            Through = ClusterOrganisation.sectors.through
+            Through.objects.bulk_create(
+                (Through(clusterorganisation_id=o.pk, sector_id=sector.pk) for o in organisations),
+                batch_size=5000,
+            )
+            wave = wave_create(survey=survey, name="bench", filters={"sectors": [slug]})
+
+            handler.count = 0
+            started = time.monotonic()
+            launch = wave_launch(wave=wave, now=timezone.now())
+            launch_seconds = time.monotonic() - started
+            expected = launch.deliveries_queued
+            done = wait_until(lambda e=expected: handler.count >= e, args.timeout)
+            elapsed = time.monotonic() - started
+            received = handler.count
+            sent_rows = Delivery.objects.filter(wave=wave, status="sent").count()
+
+            # The ceiling: the same messages, rendered first, over one plain SMTP connection.
+            deliveries = list(
+                Delivery.objects.filter(wave=wave).select_related(
+                    "invitation__survey", "invitation__organisation", "contact"
+                )
+            )
+            rendered = [
+                (
+                    d.contact.email,
+                    email_message_build(
+                        invitation=d.invitation, contact=d.contact, kind="invitation", template=None
+                    )
+                    .message()
+                    .as_bytes(),
+                )
+                for d in deliveries
+            ]
+            handler.count = 0
+            loop_started = time.monotonic()
+            with smtplib.SMTP("127.0.0.1", port) as smtp:
+                for recipient, message in rendered:
+                    smtp.sendmail(settings.DEFAULT_FROM_EMAIL, [recipient], message)
+            loop_elapsed = time.monotonic() - loop_started
+            wave_rate = received / elapsed
+            loop_rate = len(rendered) / loop_elapsed
+            results.append(
+                (
+                    size,
+                    expected,
+                    received,
+                    sent_rows,
+                    done,
+                    launch_seconds,
+                    elapsed,
+                    wave_rate,
+                    loop_rate,
+                )
+            )
+            print(
+                f"size {size}: launch {launch_seconds:.1f}s, {received}/{expected} received in "
+                f"{elapsed:.1f}s ({wave_rate:.0f}/s); smtplib loop {loop_rate:.0f}/s; "
+                f"rows sent {sent_rows}",
+                flush=True,
+            )
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+        sink.stop()
+
+    print()
+    print(f"broker {broker}, 1 worker with 2 processes, batches of {settings.EMAIL_BATCH_SIZE}")
+    print(
+        f"{'wave':>8} {'received':>9} {'seconds':>8} {'wave/s':>8} {'smtplib/s':>10} {'ratio':>6}"
+    )
+    for (
+        size,
+        expected,
+        received,
+        sent_rows,
+        done,
+        _launch_seconds,
+        elapsed,
+        wave_rate,
+        loop_rate,
+    ) in results:
+        ratio = wave_rate / loop_rate
+        flag = "" if done and sent_rows == expected else "  INCOMPLETE"
+        print(
+            f"{size:>8} {received:>9} {elapsed:>8.1f} {wave_rate:>8.0f} {loop_rate:>10.0f} "
+            f"{ratio:>6.0%}{flag}  (target {TARGET_RATIO:.0%})"
+        )
+
+
+if __name__ == "__main__":
+    main()

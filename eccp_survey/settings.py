@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "anymail",
     "django_countries",
     "accounts",
     "surveys",
@@ -238,6 +239,14 @@ EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "eccp-survey.local"
 DELIVERY_CLAIM_TIMEOUT = env_int("DELIVERY_CLAIM_TIMEOUT", 300)
 # A queued delivery whose task was queued longer ago than this gets a new task.
 DELIVERY_REQUEUE_AFTER = env_int("DELIVERY_REQUEUE_AFTER", 600)
+# django-anymail (optional): set EMAIL_BACKEND to an anymail backend, its credentials in
+# ANYMAIL_* variables, and ANYMAIL_WEBHOOK_SECRET ("user:password") to receive bounces and
+# complaints at /anymail/<esp>/tracking/.
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in os.environ.items()
+    if key.startswith("ANYMAIL_")
+}
 CELERY_BEAT_SCHEDULE = {
     "outreach-sweep": {
         "task": "surveys.outreach_sweep",

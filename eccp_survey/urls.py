@@ -1,7 +1,12 @@
+from collections.abc import Callable
+from functools import wraps
+
+from anymail import urls as anymail_urls
+from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import include, path
+from django.urls import URLPattern, include, path, re_path
 
 
 def health(request: HttpRequest) -> HttpResponse:
@@ -9,7 +14,27 @@ def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+def _secret_required(view: Callable) -> Callable:
+    """Anymail accepts unauthenticated webhooks (with a warning) when no secret is set: ours
+    exist only once ANYMAIL_WEBHOOK_SECRET is configured."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+        if not settings.ANYMAIL.get("WEBHOOK_SECRET"):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
+tracking_webhooks = [
+    re_path(p.pattern.regex.pattern, _secret_required(p.callback), name=p.name)
+    for p in anymail_urls.urlpatterns
+    if isinstance(p, URLPattern) and p.name and "tracking" in p.name
+]
+
 urlpatterns = [
+    path("anymail/", include((tracking_webhooks, "anymail"))),
     path("", lambda request: redirect("admin:index"), name="home"),
     path("health/", health, name="health"),
     path("admin/", admin.site.urls),

@@ -1,7 +1,9 @@
 """Keep Survey.structure_version current: any change to a page, question, choice or matrix
 statement makes cached questionnaires stale."""
 
+from anymail.signals import tracking
 from django.db.models import F
+from django.utils import timezone
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -28,3 +30,16 @@ def survey_structure_changed(sender, instance, **kwargs) -> None:  # type: ignor
     survey_id = _survey_id(instance)
     if survey_id is not None:
         Survey.objects.filter(pk=survey_id).update(structure_version=F("structure_version") + 1)
+
+
+@receiver(tracking)
+def email_service_tracking_event(sender, event, esp_name, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    """A bounce or complaint from the email service suppresses the address."""
+    from surveys.services.tracking import delivery_record_tracking_event
+
+    delivery_record_tracking_event(
+        event_type=event.event_type,
+        recipient=event.recipient or "",
+        metadata=event.metadata or {},
+        at=event.timestamp or timezone.now(),
+    )

@@ -186,6 +186,8 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
                     headers={"Message-ID": message_id},
                     connection=connection,
                 )
+                # Echoed back by email services in bounce and complaint webhooks (anymail).
+                message.metadata = {"delivery_id": str(delivery.pk)}
                 last_send = time.monotonic()
                 message.send()
             except Exception as error:  # every failure is recorded on the row

@@ -1,11 +1,12 @@
-"""Keep Survey.structure_version current: any change to a page, question, choice or matrix
-statement makes cached questionnaires stale."""
+"""Signal receivers. Survey.structure_version stays current (any change to a page, question,
+choice or matrix statement makes cached questionnaires stale), and email-service tracking
+events suppress bouncing addresses."""
 
 from anymail.signals import tracking
 from django.db.models import F
-from django.utils import timezone
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from surveys.models import Choice, MatrixStatement, Page, Question, Survey
 

@@ -4,6 +4,8 @@ import os
 
 bind = f"127.0.0.1:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Long enough for an admin importing 100,000 organisations in one request (about 20 s here).
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 accesslog = "-"
 logconfig_dict = {
     "version": 1,

@@ -35,6 +35,37 @@ class ClusterOrganisationAdmin(admin.ModelAdmin):
     search_fields = ["name", "external_id", "contacts__email"]
     filter_horizontal = ["sectors"]
     inlines = [ContactInline]
+    change_list_template = "admin/surveys/clusterorganisation/change_list.html"
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        from django.urls import path
+
+        from surveys import admin_import
+
+        # admin_view: logged-in staff only, CSRF-protected, never cached; the views in
+        # surveys/admin_import.py check the import permission themselves.
+        def view(function):  # type: ignore[no-untyped-def]
+            return self.admin_site.admin_view(lambda request: function(self, request))
+
+        return [
+            path(
+                "import/",
+                view(admin_import.import_upload_view),
+                name="surveys_clusterorganisation_import",
+            ),
+            path(
+                "import/confirm/",
+                view(admin_import.import_confirm_view),
+                name="surveys_clusterorganisation_import_confirm",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):  # type: ignore[no-untyped-def]
+        from surveys.admin_import import import_allowed
+
+        extra_context = {**(extra_context or {}), "can_import": import_allowed(self, request)}
+        return super().changelist_view(request, extra_context)
 
 
 admin.site.register(Sector, search_fields=["name"])

@@ -13,6 +13,7 @@ Everything talks to 127.0.0.1 only; the worker is stopped by its process id what
 """
 
 import argparse
+import logging
 import os
 import signal
 import smtplib
@@ -100,6 +101,7 @@ def main() -> None:
     from surveys.services.waves import wave_create, wave_launch
 
     call_command("migrate", verbosity=0)
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     handler = CountingHandler()
     port = free_port()
     sink = Controller(handler, hostname="127.0.0.1", port=port)
@@ -200,7 +202,7 @@ def main() -> None:
                         invitation=d.invitation, contact=d.contact, kind="invitation", template=None
                     )
                     .message()
-                    .as_bytes(),
+                    .as_bytes(linesep="\r\n"),
                 )
                 for d in deliveries
             ]

@@ -103,19 +103,33 @@ def _ineligibility(delivery: Delivery, *, submitted: set[int], now: datetime) ->
     return None
 
 
-def _template_for(delivery: Delivery, started: set[int]) -> tuple[str, EmailTemplate | None]:
-    if delivery.kind == Delivery.Kind.INVITATION:
-        template = delivery.template or survey_email_template(
-            survey=delivery.invitation.survey, kind=EmailTemplate.Kind.INVITATION
+class _BatchTemplates:
+    """The survey templates a batch uses, each looked up once per batch."""
+
+    def __init__(self, started: set[int]) -> None:
+        self.started = started
+        self.cache: dict[tuple[int, str], EmailTemplate | None] = {}
+
+    def _survey_template(self, survey: Survey, kind: str) -> EmailTemplate | None:
+        key = (survey.pk, kind)
+        if key not in self.cache:
+            self.cache[key] = survey_email_template(survey=survey, kind=kind)
+        return self.cache[key]
+
+    def for_delivery(self, delivery: Delivery) -> tuple[str, EmailTemplate | None]:
+        survey = delivery.invitation.survey
+        if delivery.kind == Delivery.Kind.INVITATION:
+            template = delivery.template or self._survey_template(
+                survey, EmailTemplate.Kind.INVITATION
+            )
+            return EmailTemplate.Kind.INVITATION, template
+        # The reminder's variant follows the respondent's state when it is sent.
+        kind = (
+            EmailTemplate.Kind.REMINDER_PARTIAL
+            if delivery.invitation_id in self.started
+            else EmailTemplate.Kind.REMINDER_NOT_STARTED
         )
-        return EmailTemplate.Kind.INVITATION, template
-    # The reminder's variant follows the respondent's state when it is sent.
-    kind = (
-        EmailTemplate.Kind.REMINDER_PARTIAL
-        if delivery.invitation_id in started
-        else EmailTemplate.Kind.REMINDER_NOT_STARTED
-    )
-    return kind, survey_email_template(survey=delivery.invitation.survey, kind=kind)
+        return kind, self._survey_template(survey, kind)
 
 
 def _is_permanent(error: Exception) -> bool:
@@ -154,6 +168,7 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
     if not eligible:
         return report
 
+    templates = _BatchTemplates(started)
     connection = get_connection(fail_silently=False)
     interval = 1.0 / settings.EMAIL_RATE_PER_SECOND if settings.EMAIL_RATE_PER_SECOND else 0.0
     connected = False
@@ -176,7 +191,7 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
                     wait = last_send + interval - time.monotonic()
                     if wait > 0:
                         time.sleep(wait)
-                kind, template = _template_for(delivery, started)
+                kind, template = templates.for_delivery(delivery)
                 message_id = make_msgid(domain=settings.EMAIL_MESSAGE_ID_DOMAIN)
                 message = email_message_build(
                     invitation=delivery.invitation,

@@ -15,7 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
-from django.utils.html import escape, urlize
+from django.utils.html import escape
 
 from surveys.models import Contact, EmailTemplate, Invitation, Survey
 from surveys.services.invitations import invitation_link
@@ -109,11 +109,19 @@ def placeholder_values(*, invitation: Invitation, contact: Contact | None) -> di
     }
 
 
+URL_RE = re.compile(r"https?://[^\s<>\"]+")
+
+
+def _link(match: re.Match) -> str:
+    url = match.group(0)
+    return f'<a href="{url}">{url}</a>'
+
+
 def _html_from_text(text: str) -> str:
+    """Paragraphs and links of a plain-text body (its URLs are the ones we put in)."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     return "\n".join(
-        "<p>" + urlize(escape(p), autoescape=False).replace("\n", "<br>\n") + "</p>"
-        for p in paragraphs
+        "<p>" + URL_RE.sub(_link, escape(p)).replace("\n", "<br>\n") + "</p>" for p in paragraphs
     )
 
 

@@ -80,7 +80,15 @@ class PageInline(admin.TabularInline):
 
 @admin.register(Survey)
 class SurveyAdmin(admin.ModelAdmin):
-    list_display = ["title", "slug", "status", "opens_at", "closes_at", "preview_link"]
+    list_display = [
+        "title",
+        "slug",
+        "status",
+        "opens_at",
+        "closes_at",
+        "preview_link",
+        "statistics_link",
+    ]
     list_filter = ["status"]
     search_fields = ["title", "slug"]
     prepopulated_fields = {"slug": ["title"]}
@@ -90,6 +98,15 @@ class SurveyAdmin(admin.ModelAdmin):
     def preview_link(self, survey: Survey) -> str:
         url = reverse("surveys:preview", kwargs={"slug": survey.slug})
         return format_html('<a href="{}">Preview as a respondent</a>', url)
+
+    @admin.display(description="Results")
+    def statistics_link(self, survey: Survey) -> str:
+        return format_html(
+            '<a href="{}">Statistics</a> · <a href="{}">Report</a> · <a href="{}">Exports</a>',
+            reverse("surveys:dashboard", args=[survey.slug]),
+            reverse("surveys:survey_report", args=[survey.slug]),
+            reverse("surveys:surveys_exports", args=[survey.slug]),
+        )
 
 
 class ChoiceInline(admin.TabularInline):

@@ -115,6 +115,8 @@ class Survey(models.Model):
     # Bumped whenever a page, question, choice or statement changes (surveys.signals), so that
     # processes can cache the questionnaire and know when their copy is stale.
     structure_version = models.PositiveIntegerField(default=0, editable=False)
+    # Question codes shown in the report, in order; empty: every question, in questionnaire order.
+    report_questions = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -344,7 +346,15 @@ class Answer(models.Model):
     number = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["question", "choice"])]
+        indexes = [
+            models.Index(fields=["question", "choice"]),
+            # surveys.statistics groups and counts bases from these alone (index-only scans).
+            models.Index(
+                fields=["question", "statement", "choice", "country"],
+                name="answer_stats_groups_idx",
+            ),
+            models.Index(fields=["question", "response"], name="answer_stats_bases_idx"),
+        ]
         constraints = [
             # A choice is chosen once per response, except across matrix statements.
             models.UniqueConstraint(

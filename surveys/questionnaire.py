@@ -63,14 +63,15 @@ class Questionnaire:
 
 # Per-process cache of questionnaires by (survey id, structure version): loading one costs four
 # queries and building every question; each respondent request needs it. Entries are read-only.
-_CACHE: dict[tuple[int, int], tuple[list[Page], dict[int, list[Question]]]] = {}
+_CACHE: dict[tuple, tuple[list[Page], dict[int, list[Question]]]] = {}
 _CACHE_SIZE = 64
 
 
 def questionnaire_load(survey: Survey) -> Questionnaire:
     """The survey's pages and questions, from the process cache when the survey's structure has
     not changed since it was loaded."""
-    key = (survey.pk, survey.structure_version)
+    # created_at too: SQLite reuses the id of a deleted survey.
+    key = (survey.pk, survey.created_at, survey.structure_version)
     cached = _CACHE.get(key)
     if cached is None:
         cached = _questionnaire_query(survey)

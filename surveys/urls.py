@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
-from surveys import views
+from surveys import api, dashboard, views
 
 app_name = "surveys"
 
@@ -18,4 +18,11 @@ urlpatterns = [
         views.preview,
         name="preview_page",
     ),
+    # Statistics: the staff dashboard and its JSON (the same dict, surveys.statistics).
+    path("staff/surveys/", dashboard.survey_list, name="staff_surveys"),
+    path("staff/surveys/<slug:slug>/", dashboard.survey_dashboard, name="dashboard"),
+    path("api/surveys/<slug:slug>/stats/", api.survey_stats, name="api_survey_stats"),
+    # Exports (CSV, XLSX, SPSS) and the report (HTML, PDF).
+    path("", include("surveys.urls_exports")),
+    path("", include("surveys.urls_report")),
 ]

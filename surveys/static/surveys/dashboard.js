@@ -1,0 +1,150 @@
+// Live figures on the staff dashboard. Progressive enhancement only: the page is complete
+// without this file (server-rendered, with a Refresh link). Every few seconds it fetches the
+// same statistics from the API, with the page's own filters, and rewrites the numbers in place.
+//
+// Where a number goes is written in the page (templates/staff/survey_dashboard.html):
+//   data-stat="completed"           the field to show, read from the innermost scope below;
+//   data-stat-list="by_country"     with data-stat-key="BE": a scope, the item of that list
+//                                   (a path such as "timeline.days" is allowed) whose key is
+//                                   "BE"; scopes nest (questions > statements > options);
+//   data-stat-match="date,kind"     the item fields the key is made of (comma-separated);
+//                                   by default the first of id, code, band, value, date, name;
+//   data-stat-format="percent"      one decimal ("mean": two decimals, "–" for none);
+//   data-stat-rows="by_country"     on a tbody: when the list grows (a new country answered),
+//                                   the page offers a reload rather than inventing rows.
+(function () {
+  "use strict";
+
+  var root = document.getElementById("dashboard");
+  if (!root || !window.fetch) { return; }
+  var url = root.getAttribute("data-stats-url");
+  var period = 1000 * (parseInt(root.getAttribute("data-refresh-seconds"), 10) || 5);
+  var slowPeriod = 30000;  // after an error, try again less often
+  var timeLine = root.querySelector("[data-live-time]");
+  var announce = root.querySelector("[data-live-announce]");
+  var reloadNotice = root.querySelector("[data-live-reload]");
+  var timer = null;
+  var stopped = false;
+  var DEFAULT_KEYS = ["id", "code", "band", "value", "date", "name"];
+
+  function read(object, path) {
+    return path.split(".").reduce(function (value, part) {
+      return value == null ? undefined : value[part];
+    }, object);
+  }
+
+  function keyOf(item, fields) {
+    if (fields) {
+      return fields.map(function (field) {
+        return item[field] == null ? "" : String(item[field]);
+      }).join(",");
+    }
+    for (var i = 0; i < DEFAULT_KEYS.length; i += 1) {
+      if (Object.prototype.hasOwnProperty.call(item, DEFAULT_KEYS[i])) {
+        var value = item[DEFAULT_KEYS[i]];
+        return value == null ? "" : String(value);
+      }
+    }
+    return "";
+  }
+
+  // The object a data-stat element reads from: the stats, narrowed by each enclosing scope.
+  function scopeOf(element, stats) {
+    var scopes = [];
+    for (var node = element; node && node !== root.parentNode; node = node.parentElement) {
+      if (node.hasAttribute && node.hasAttribute("data-stat-list")) { scopes.unshift(node); }
+    }
+    var current = stats;
+    for (var i = 0; i < scopes.length && current; i += 1) {
+      var list = read(current, scopes[i].getAttribute("data-stat-list"));
+      var match = scopes[i].getAttribute("data-stat-match");
+      var key = scopes[i].getAttribute("data-stat-key");
+      var fields = match ? match.split(",") : null;
+      current = Array.isArray(list) ? list.filter(function (item) {
+        return keyOf(item, fields) === key;
+      })[0] : undefined;
+    }
+    return current;
+  }
+
+  function format(value, how) {
+    if (value == null) { return "–"; }
+    if (how === "percent") { return Number(value).toFixed(1); }
+    if (how === "mean") { return Number(value).toFixed(2); }
+    return String(value);
+  }
+
+  function listLength(tbody, stats) {
+    var scope = scopeOf(tbody, stats);
+    var list = scope ? read(scope, tbody.getAttribute("data-stat-rows")) : undefined;
+    if (!Array.isArray(list)) { return null; }
+    if (tbody.hasAttribute("data-stat-rows-active")) {
+      list = list.filter(function (day) { return day.starts || day.completions; });
+    }
+    return list.length;
+  }
+
+  function update(stats) {
+    var changed = 0;
+    root.querySelectorAll("[data-stat]").forEach(function (element) {
+      var scope = scopeOf(element, stats);
+      if (!scope) { return; }
+      var value = scope[element.getAttribute("data-stat")];
+      if (value === undefined) { return; }
+      var text = format(value, element.getAttribute("data-stat-format"));
+      if (element.textContent !== text) {
+        element.textContent = text;
+        element.classList.remove("stat-changed");
+        void element.offsetWidth;  // restart the highlight
+        element.classList.add("stat-changed");
+        changed += 1;
+      }
+    });
+    var grown = false;
+    root.querySelectorAll("[data-stat-rows]").forEach(function (tbody) {
+      var length = listLength(tbody, stats);
+      var rows = tbody.querySelectorAll(":scope > tr[data-stat-key]").length;
+      if (length !== null && length !== rows) { grown = true; }
+    });
+    if (reloadNotice) { reloadNotice.hidden = !grown; }
+    if (timeLine) {
+      timeLine.textContent = "Figures as of " + new Date().toLocaleTimeString() + ".";
+    }
+    if (changed && announce) {
+      announce.textContent = changed === 1 ? "1 figure updated." : changed + " figures updated.";
+    }
+  }
+
+  function schedule(delay) {
+    if (stopped) { return; }
+    window.clearTimeout(timer);
+    timer = window.setTimeout(poll, delay);
+  }
+
+  function poll() {
+    // A hidden tab asks nothing; it catches up as soon as it is shown again.
+    if (document.hidden) { return; }
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) {
+        if (response.status === 401 || response.status === 403) {
+          stopped = true;
+          if (timeLine) { timeLine.textContent = "Live updates stopped: please sign in again."; }
+          return null;
+        }
+        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        return response.json();
+      })
+      .then(function (stats) {
+        if (stats) { update(stats); schedule(period); }
+      })
+      .catch(function () {
+        if (timeLine) { timeLine.textContent = "Live updates paused (the server did not answer); retrying."; }
+        schedule(slowPeriod);
+      });
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) { schedule(0); }
+  });
+  schedule(period);
+}());

@@ -1,0 +1,356 @@
+"""The staff dashboard: /staff/surveys/ and /staff/surveys/<slug>/, server-rendered, with the
+live figures marked (data-stat) for dashboard.js, which refreshes them from the API."""
+
+import json
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from surveys import questionnaire
+from surveys.models import Answer, Question, Response, Survey, Wave
+from surveys.services.invitations import invitation_create
+from surveys.statistics import survey_statistics
+from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fresh_questionnaire_cache() -> None:
+    """The questionnaire cache is keyed by (survey id, structure version), and SQLite hands out
+    a rolled-back test's ids again: without this, a survey could get another test's questions
+    (not a problem on PostgreSQL, whose sequences never go back)."""
+    questionnaire._CACHE.clear()
+
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr"}  # fmt: skip
+DEFAULT_KEYS = ("id", "code", "band", "value", "date", "name")
+
+
+class StatCells(HTMLParser):
+    """Every data-stat element of a page with its scopes, read as dashboard.js reads them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[tuple[str, Any, Any]] = []
+        self.cells: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in VOID:
+            return
+        a = dict(attrs)
+        scope = None
+        if "data-stat-list" in a:
+            scope = (a["data-stat-list"], a.get("data-stat-key") or "", a.get("data-stat-match"))
+        cell = None
+        if "data-stat" in a:
+            scopes = tuple(s for _, s, _ in self.stack if s) + ((scope,) if scope else ())
+            cell = {"scopes": scopes, "stat": a["data-stat"], "format": a.get("data-stat-format"),
+                    "text": ""}  # fmt: skip
+            self.cells.append(cell)
+        self.stack.append((tag, scope, cell))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        for _, _, cell in self.stack:
+            if cell is not None:
+                cell["text"] += data
+
+
+def stat_cells(html: str) -> list[dict[str, Any]]:
+    parser = StatCells()
+    parser.feed(html)
+    return parser.cells
+
+
+def key_of(item: dict, fields: list[str] | None) -> str:
+    if fields:
+        return ",".join("" if item.get(f) is None else str(item[f]) for f in fields)
+    for field in DEFAULT_KEYS:
+        if field in item:
+            return "" if item[field] is None else str(item[field])
+    return ""
+
+
+def resolve(stats: dict, cell: dict) -> Any:
+    current: Any = stats
+    for list_path, key, match in cell["scopes"]:
+        items = current
+        for part in list_path.split("."):
+            items = items[part]
+        fields = match.split(",") if match else None
+        (current,) = [item for item in items if key_of(item, fields) == key]
+    return current[cell["stat"]]
+
+
+def shown(value: Any, how: str | None) -> str:
+    if value is None:
+        return "\u2013"  # an en dash, as the page shows
+    if how == "percent":
+        return f"{value:.1f}"
+    if how == "mean":
+        return f"{value:.2f}"
+    return str(value)
+
+
+def assert_page_shows(html: str, stats: dict) -> int:
+    """Every data-stat figure of the page is the JSON's, formatted as dashboard.js does."""
+    cells = stat_cells(html)
+    for cell in cells:
+        assert cell["text"].strip() == shown(resolve(stats, cell), cell["format"]), cell
+    return len(cells)
+
+
+def headline_of(html: str) -> dict[str, str]:
+    return {c["stat"]: c["text"].strip() for c in stat_cells(html) if not c["scopes"]}
+
+
+@pytest.fixture
+def survey() -> Survey:
+    """Three invitations in one wave: a Belgian complete response, a French partial one (both
+    answered the first question only), a German organisation that has not answered."""
+    survey = survey_from_file(slug="dash")
+    size = Question.objects.get(survey=survey, code="size")
+    Wave.objects.create(survey=survey, name="Spring", status="launched", launched_at=NOW)
+    for country, submitted, size_value in (("BE", True, 1), ("FR", False, 3), ("DE", None, 0)):
+        organisation = OrganisationFactory(country=country, name=f"Secret cluster {country}")
+        ContactFactory(organisation=organisation)
+        invitation = invitation_create(survey=survey, organisation=organisation, now=NOW)
+        if submitted is not None:
+            response = Response.objects.create(
+                invitation=invitation,
+                survey=survey,
+                started_at=NOW,
+                last_saved_at=NOW,
+                submitted_at=NOW if submitted else None,
+            )
+            Answer.objects.create(
+                response=response, question=size, choice=size.choices.get(value=size_value)
+            )
+    return survey
+
+
+def page(client, slug: str = "dash", **params: Any):  # type: ignore[no-untyped-def]
+    return client.get(f"/staff/surveys/{slug}/", params)
+
+
+# Who may see it ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("member", ["admin_member", "staff_member", "viewer_member"])
+def test_staff_roles_see_the_dashboard_and_the_list(client, survey, member, request):
+    client.force_login(request.getfixturevalue(member))
+    assert page(client).status_code == 200
+    listing = client.get("/staff/surveys/")
+    assert listing.status_code == 200
+    assert 'href="/staff/surveys/dash/"' in listing.content.decode()
+
+
+def test_an_account_without_a_role_is_refused(client, survey, outsider):
+    client.force_login(outsider)
+    assert page(client).status_code == 403
+    assert client.get("/staff/surveys/").status_code == 403
+
+
+def test_anonymous_goes_to_the_login_page(client, survey):
+    response = page(client)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/?next=/staff/surveys/dash/")
+
+
+def test_unknown_survey_is_404(client, viewer_member):
+    client.force_login(viewer_member)
+    assert page(client, "nope").status_code == 404
+
+
+def test_aggregate_figures_only_no_organisation_names(client, survey, viewer_member):
+    client.force_login(viewer_member)
+    assert "Secret cluster" not in page(client).content.decode()
+
+
+# What it shows ----------------------------------------------------------------------------------
+
+
+def test_the_survey_list_shows_invited_completed_and_response_rate(client, survey, staff_member):
+    survey_from_file(slug="empty-one", title="Nobody invited yet")
+    client.force_login(staff_member)
+    html = client.get("/staff/surveys/").content.decode()
+    row = html[html.index('href="/staff/surveys/dash/"') :].split("</tr>")[0]
+    cells = [cell.split(">", 1)[1].split("<")[0] for cell in row.split('<td class="number"')[1:]]
+    assert cells == ["3", "2", "1", "33.3%"]  # invited, started, completed, response rate
+    assert "Nobody invited yet" in html
+    assert 'href="/api/surveys/dash/stats/"' in html
+
+
+def test_every_live_figure_is_the_json_figure(client, survey, staff_member):
+    client.force_login(staff_member)
+    html = page(client).content.decode()
+    assert assert_page_shows(html, survey_statistics(survey=survey)) > 50
+    assert headline_of(html) == {
+        "invited": "3",
+        "emailed": "0",
+        "opened": "0",
+        "started": "2",
+        "completed": "1",
+        "partial": "1",
+        "opted_out": "0",
+        "failed": "0",
+        "bounced": "0",
+        "response_rate": "33.3",
+        "participation_rate": "66.7",
+        "completion_rate": "50.0",
+    }
+
+
+def test_the_definitions_are_on_the_page(client, survey, viewer_member):
+    client.force_login(viewer_member)
+    html = page(client).content.decode()
+    details = html[html.index('<details class="definitions">') : html.index("</details>")]
+    assert "<summary>How these are counted</summary>" in details
+    for definition in (
+        "Completed / invited.",
+        "Started / invited.",
+        "Completed / started.",
+        "At least one page saved (a response exists). Includes completed.",
+        "Started and not submitted.",
+        "Invitations with at least one email (invitation or reminder) sent.",
+        "Invitations whose latest invitation email failed or bounced",
+        "partial responses included unless “Complete responses only” is on",
+        "rounded half up",
+    ):
+        assert definition in details, definition
+
+
+def test_tables_are_captioned_with_header_scopes(client, survey, viewer_member):
+    client.force_login(viewer_member)
+    html = page(client).content.decode()
+    tables = html.split("<table")[1:]
+    assert len(tables) >= 5  # waves, countries, experience, sectors, days
+    for table in tables:
+        assert table.split(">", 1)[1].lstrip().startswith("<caption")
+        assert 'scope="col"' in table and 'scope="row"' in table
+    assert "<th>" not in html  # every header cell says what it heads
+
+
+def test_question_bases_say_what_they_count(client, survey, viewer_member):
+    client.force_login(viewer_member)
+    everyone = page(client).content.decode()
+    assert 'Answered by <span data-stat="base">2</span>; partial responses included.' in everyone
+    complete = page(client, complete_only="1").content.decode()
+    assert 'Answered by <span data-stat="base">1</span>; complete responses only.' in complete
+
+
+def test_chart_places_are_left_for_server_side_charts(client, survey, viewer_member):
+    client.force_login(viewer_member)
+    html = page(client).content.decode()
+    assert '<div class="chart" data-chart="question" data-question="size"></div>' in html
+    for kind in ("funnel", "map", "timeline"):
+        assert f'data-chart="{kind}"' in html
+    # Questions nobody answered get no chart, only a note.
+    assert 'data-question="sector"' not in html
+
+
+def test_live_updates_come_from_the_api_with_the_same_filters(client, survey, viewer_member):
+    client.force_login(viewer_member)
+    html = page(client, country="BE", complete_only="1").content.decode()
+    assert 'data-stats-url="/api/surveys/dash/stats/?country=BE&amp;complete_only=1"' in html
+    assert 'src="/static/surveys/dashboard.js"' in html
+    assert 'http-equiv="refresh"' not in html.lower()
+    api = client.get("/api/surveys/dash/stats/", {"country": "BE", "complete_only": "1"})
+    assert_page_shows(html, api.json())
+
+
+def test_filters_apply_to_everything_and_stay_selected(client, survey, viewer_member):
+    client.force_login(viewer_member)
+    html = page(client, country="FR").content.decode()
+    assert headline_of(html)["invited"] == "1"
+    assert headline_of(html)["started"] == "1"
+    assert headline_of(html)["completed"] == "0"
+    assert '<option value="FR" selected>France</option>' in html
+    countries = [
+        c for c in stat_cells(html) if c["scopes"][:1] and c["scopes"][0][0] == "by_country"
+    ]
+    assert {c["scopes"][0][1] for c in countries} == {"FR"}
+    # Every country of the survey stays offered, whatever the filter.
+    assert '<option value="BE">Belgium</option>' in html
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"wave": "abc"}, "wave must be a wave id"),
+        ({"wave": "99999999999999"}, "wave must be a wave id"),
+        ({"wave": "424242"}, "wave 424242 is not a wave of this survey"),
+        ({"country": "ZZ"}, "ZZ is not an ISO 3166 country code"),
+        ({"country": "Belgium"}, "two-letter code"),
+        ({"experience": "old"}, "experience must be one of"),
+        ({"sector": "Nowhere"}, "no sector named"),
+    ],
+)
+def test_a_bad_filter_is_a_form_error_not_a_crash(client, survey, viewer_member, params, message):
+    client.force_login(viewer_member)
+    response = page(client, **params)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert '<div class="error-summary" id="error-summary" role="alert"' in html
+    assert message in html
+    assert 'id="dashboard"' not in html  # no figures that would look filtered but are not
+    assert 'href="/staff/surveys/dash/">Show the figures without filters</a>' in html
+
+
+def test_no_invitations_yet(client, viewer_member):
+    survey_from_file(slug="quiet")
+    client.force_login(viewer_member)
+    html = page(client, "quiet").content.decode()
+    assert "No invitations yet." in html
+    assert "No responses yet." in html
+    assert "Nothing has happened yet" in html
+
+
+def test_invitations_but_no_responses_yet(client, survey, viewer_member):
+    Answer.objects.filter(response__survey=survey).delete()
+    Response.objects.filter(survey=survey).delete()
+    client.force_login(viewer_member)
+    html = page(client).content.decode()
+    assert "No invitations yet." not in html
+    assert "No responses yet." in html
+
+
+def test_filters_that_match_nothing_say_so(client, survey, viewer_member):
+    client.force_login(viewer_member)
+    html = page(client, experience="unknown").content.decode()
+    assert "No invitations match these filters." in html
+
+
+# The same numbers everywhere ----------------------------------------------------------------
+
+
+def test_demo_numbers_agree_in_the_page_the_api_and_the_command(client, viewer_member):
+    call_command("load_eccp_demo", stdout=StringIO())
+    client.force_login(viewer_member)
+    api = client.get("/api/surveys/eccp-2019/stats/").json()
+    out = StringIO()
+    call_command("survey_stats", "eccp-2019", stdout=out)
+    command = json.loads(out.getvalue())
+    html = page(client, "eccp-2019").content.decode()
+
+    assert command == api
+    assert (api["invited"], api["completed"], api["emailed"]) == (884, 200, 884)
+    assert api["participation_rate"] == 27.1
+    assert headline_of(html)["invited"] == "884"
+    assert headline_of(html)["completed"] == "200"
+    assert headline_of(html)["participation_rate"] == "27.1"
+    assert assert_page_shows(html, api) > 500
+    for date, kind in (("2019-05-14", "wave"), ("2019-05-28", "reminder"),
+                       ("2019-06-18", "reminder")):  # fmt: skip
+        assert f'data-stat-key="{date},{kind},' in html

@@ -1,0 +1,847 @@
+"""Responses exports (surveys.exports, surveys.export_views, export_responses): CSV, XLSX and
+.sav match the answers given, formulas are neutralised, filters narrow the rows, roles decide
+who exports and who sees organisation names, and the number of queries does not grow with the
+number of responses."""
+
+import csv
+import io
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pyreadstat
+import pytest
+import time_machine
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import include, path
+
+import eccp_survey.urls
+from surveys.exports import responses_export_prepare, responses_export_sav
+from surveys.models import Answer, Delivery, Invitation, Response, Survey, Wave
+from surveys.questionnaire import Answers, answer_rows, questionnaire_load
+from surveys.services.invitations import invitation_create
+from surveys.services.survey_files import survey_import
+from surveys.stats_filters import StatsFilter
+from tests.factories import ContactFactory, invitation_with_token, open_survey
+from tests.respondent import ALL_TYPES_ANSWERS, Respondent
+
+# These tests mount the export routes themselves, so that they run whether or not
+# surveys/urls.py includes surveys.urls_exports yet (an included copy matches first).
+urlpatterns = [*eccp_survey.urls.urlpatterns, path("", include("surveys.urls_exports"))]
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+SPSS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+FORMATS = ["csv", "xlsx", "sav"]
+
+# Three respondents of all_types.yaml: one complete, one partial (pages 1 and 2 only), one
+# complete with "Other" texts and texts that a spreadsheet would run as formulas.
+PARTIAL_PAGES = {
+    1: {"size": "1", "services": ["2"], "founded": "2015"},
+    2: {
+        "quality": "3",
+        "statements-row-1": "2",
+        "statements-row-2": "2",
+        "priorities-rank-1": "3",
+    },
+}
+HYPERLINK = '=HYPERLINK("http://evil.example","x")'
+FORMULA_PAGES = {
+    1: {
+        "size": "3",
+        "sector": "9",
+        "sector-other": HYPERLINK,
+        "services": ["3", "9"],
+        "services-other": "+1",
+        "founded": "2001",
+    },
+    2: {
+        "quality": "1",
+        "statements-row-1": "1",
+        "statements-row-2": "3",
+        "priorities-rank-1": "1",
+        "priorities-rank-2": "3",
+    },
+    3: {"cooperates": "1", "partner_countries": ["JP"], "home_country": "FR"},
+    4: {"partner_detail": "@SUM(A1:A9)", "suggestions": "-2+3 is not a formula"},
+}
+FORMULA_ORGANISATION = "=cmd|' /C calc'!A0"
+
+HEADER = [
+    "response_id",
+    "invitation_id",
+    "country",
+    "started_at",
+    "submitted_at",
+    "status",
+    "size",
+    "sector",
+    "sector_other",
+    "services_1",
+    "services_2",
+    "services_3",
+    "services_9",
+    "services_other",
+    "founded",
+    "quality",
+    "statements_1",
+    "statements_2",
+    "priorities_1",
+    "priorities_2",
+    "priorities_3",
+    "cooperates",
+    "partner_countries_CA",
+    "partner_countries_JP",
+    "partner_countries_US",
+    "home_country",
+    "partner_detail",
+    "suggestions",
+]
+# Expected answer cells (after the identification columns), as the CSV writes them.
+EXPECTED = {
+    "complete": {
+        "country": "BE",
+        "status": "complete",
+        "size": "2",
+        "sector": "",
+        "sector_other": "",
+        "services_1": "1",
+        "services_2": "0",
+        "services_3": "0",
+        "services_9": "1",
+        "services_other": "Webinars",
+        "founded": "1999",
+        "quality": "5",
+        "statements_1": "3",
+        "statements_2": "1",
+        # ALL_TYPES_ANSWERS ranks Partners (2) first and Funding (1) second.
+        "priorities_1": "2",
+        "priorities_2": "1",
+        "priorities_3": "",
+        "cooperates": "1",
+        "partner_countries_CA": "1",
+        "partner_countries_JP": "0",
+        "partner_countries_US": "1",
+        "home_country": "BE",
+        "partner_detail": "MIT",
+        "suggestions": "More events",
+    },
+    "partial": {
+        "country": "DE",
+        "status": "partial",
+        "submitted_at": "",
+        "size": "1",
+        "sector": "",
+        "sector_other": "",
+        "services_1": "0",
+        "services_2": "1",
+        "services_3": "0",
+        "services_9": "0",
+        "services_other": "",
+        "founded": "2015",
+        "quality": "3",
+        "statements_1": "2",
+        "statements_2": "2",
+        "priorities_1": "",
+        "priorities_2": "",
+        "priorities_3": "1",
+        # Never reached page 3: blank, not "not chosen".
+        "cooperates": "",
+        "partner_countries_CA": "",
+        "partner_countries_JP": "",
+        "partner_countries_US": "",
+        "home_country": "",
+        "partner_detail": "",
+        "suggestions": "",
+    },
+    "formulas": {
+        "country": "FR",
+        "status": "complete",
+        "size": "3",
+        "sector": "9",
+        "sector_other": "'" + HYPERLINK,
+        "services_1": "0",
+        "services_2": "0",
+        "services_3": "1",
+        "services_9": "1",
+        "services_other": "'+1",
+        "founded": "2001",
+        "quality": "1",
+        "statements_1": "1",
+        "statements_2": "3",
+        "priorities_1": "1",
+        "priorities_2": "",
+        "priorities_3": "2",
+        "cooperates": "1",
+        "partner_countries_CA": "0",
+        "partner_countries_JP": "1",
+        "partner_countries_US": "0",
+        "home_country": "FR",
+        "partner_detail": "'@SUM(A1:A9)",
+        "suggestions": "'-2+3 is not a formula",
+    },
+}
+# Texts as typed, which the .sav keeps (SPSS runs no formulas).
+RAW_TEXTS = {
+    "sector_other": HYPERLINK,
+    "services_other": "+1",
+    "partner_detail": "@SUM(A1:A9)",
+    "suggestions": "-2+3 is not a formula",
+}
+
+
+# Set-up -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def survey() -> Survey:
+    return open_survey()
+
+
+def answer_through_pages(
+    survey: Survey, *, name: str, country: str, pages: dict, submit: bool
+) -> Invitation:
+    organisation = ContactFactory(
+        organisation__name=name, organisation__country=country
+    ).organisation
+    invitation, token = invitation_with_token(survey, organisation)
+    person = Respondent(Client(), invitation)
+    person.open_link(token)
+    person.answer_all(pages)
+    if submit:
+        assert person.submit().status_code == 302
+    return invitation
+
+
+@pytest.fixture
+def answered(survey: Survey) -> dict[str, Response]:
+    """The three respondents, by name, after answering through the respondent pages."""
+    invitations = {
+        "complete": answer_through_pages(
+            survey, name="Alpha Cluster", country="BE", pages=ALL_TYPES_ANSWERS, submit=True
+        ),
+        "partial": answer_through_pages(
+            survey, name="Beta Cluster", country="DE", pages=PARTIAL_PAGES, submit=False
+        ),
+        "formulas": answer_through_pages(
+            survey, name=FORMULA_ORGANISATION, country="FR", pages=FORMULA_PAGES, submit=True
+        ),
+    }
+    return {key: Response.objects.get(invitation=inv) for key, inv in invitations.items()}
+
+
+def logged_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def download(client: Client, survey: Survey, fmt: str, query: str = "") -> Any:
+    return client.get(f"/staff/surveys/{survey.slug}/export.{fmt}{query}")
+
+
+def content(response: Any) -> bytes:
+    """The body; a stream is read once and kept, so that helpers can each look at it."""
+    if not response.streaming:
+        return response.content
+    if not hasattr(response, "read_body"):
+        response.read_body = b"".join(response.streaming_content)
+    return response.read_body
+
+
+def csv_rows(response: Any) -> list[dict[str, str]]:
+    assert response.status_code == 200, content(response)[:500]
+    text = content(response).decode("utf-8")
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text[1:])))
+
+
+def csv_header(response: Any) -> list[str]:
+    return next(csv.reader(io.StringIO(content(response).decode("utf-8-sig"))))
+
+
+def xlsx_book(response: Any) -> openpyxl.Workbook:
+    assert response.status_code == 200
+    return openpyxl.load_workbook(io.BytesIO(content(response)))
+
+
+def sav_read(response: Any, tmp_path: Path) -> tuple[Any, Any]:
+    assert response.status_code == 200
+    file = tmp_path / "export.sav"
+    file.write_bytes(content(response))
+    return pyreadstat.read_sav(str(file))
+
+
+def by_id(rows: list[dict[str, str]], responses: dict[str, Response]) -> dict[str, dict]:
+    ids = {str(response.pk): key for key, response in responses.items()}
+    return {ids[row["response_id"]]: row for row in rows}
+
+
+def in_utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
+# CSV ------------------------------------------------------------------------------------------
+
+
+def test_csv_has_a_row_per_response_with_codes_flags_ranks_matrix_countries_and_other_texts(
+    survey, answered, staff_member
+):
+    response = download(logged_in(staff_member), survey, "csv")
+
+    assert csv_header(response) == HEADER
+    rows = by_id(csv_rows(response), answered)
+    assert set(rows) == {"complete", "partial", "formulas"}
+    for key, expected in EXPECTED.items():
+        database = answered[key]
+        assert rows[key]["invitation_id"] == str(database.invitation_id)
+        assert rows[key]["started_at"] == in_utc(database.started_at)
+        assert rows[key]["submitted_at"] == in_utc(database.submitted_at)
+        assert {column: rows[key][column] for column in expected} == expected, key
+
+
+def test_csv_rows_come_in_response_order_and_the_stream_is_an_attachment(
+    survey, answered, admin_member
+):
+    with time_machine.travel(datetime(2026, 11, 25, 12, 0, tzinfo=UTC), tick=False):
+        response = download(logged_in(admin_member), survey, "csv")
+
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert (
+        response["Content-Disposition"]
+        == 'attachment; filename="all-types-responses-2026-11-25.csv"'
+    )
+    assert "no-store" in response["Cache-Control"]
+    ids = [int(row["response_id"]) for row in csv_rows(response)]
+    assert ids == sorted(response.pk for response in answered.values())
+
+
+def test_csv_neutralises_every_text_cell_a_spreadsheet_would_run_as_a_formula(
+    survey, answered, admin_member
+):
+    rows = by_id(csv_rows(download(logged_in(admin_member), survey, "csv")), answered)
+
+    assert rows["formulas"]["organisation"] == "'" + FORMULA_ORGANISATION
+    assert rows["formulas"]["sector_other"] == "'" + HYPERLINK
+    assert rows["formulas"]["services_other"] == "'+1"
+    assert rows["formulas"]["partner_detail"] == "'@SUM(A1:A9)"
+    assert rows["formulas"]["suggestions"] == "'-2+3 is not a formula"
+    for row in rows.values():
+        for column, value in row.items():
+            assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), (column, value)
+
+
+def test_tab_and_carriage_return_at_the_start_of_a_text_are_neutralised_too(
+    survey, answered, staff_member
+):
+    Answer.objects.filter(response=answered["complete"], question__code="partner_detail").update(
+        text="\t=1+1"
+    )
+    Answer.objects.filter(response=answered["complete"], question__code="suggestions").update(
+        text="\r=2+2"
+    )
+
+    rows = by_id(csv_rows(download(logged_in(staff_member), survey, "csv")), answered)
+
+    assert rows["complete"]["partner_detail"] == "'\t=1+1"
+    assert rows["complete"]["suggestions"] == "'\r=2+2"
+
+
+# XLSX -----------------------------------------------------------------------------------------
+
+
+def test_xlsx_holds_the_responses_as_codes_and_a_codebook_and_no_formula(
+    survey, answered, staff_member
+):
+    response = download(logged_in(staff_member), survey, "xlsx")
+    assert response["Content-Type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert response["Content-Disposition"].startswith('attachment; filename="all-types-responses-')
+    book = xlsx_book(response)
+
+    assert book.sheetnames == ["Responses", "Codebook"]
+    sheet = book["Responses"]
+    values = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert list(values[0]) == HEADER
+    as_text = [
+        {h: "" if v is None else str(v) for h, v in zip(HEADER, row, strict=True)}
+        for row in values[1:]
+    ]
+    rows = by_id(as_text, answered)
+    for key, expected in EXPECTED.items():
+        assert {column: rows[key][column] for column in expected} == expected, key
+    # Codes and flags are numbers, not texts; times are datetimes.
+    first = dict(zip(HEADER, values[1], strict=True))
+    assert isinstance(first["size"], int)
+    assert isinstance(first["services_1"], int)
+    assert isinstance(first["started_at"], datetime)
+
+    for name in book.sheetnames:
+        for row in book[name].iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (name, cell.coordinate, cell.value)
+
+    codebook = [list(row) for row in book["Codebook"].iter_rows(values_only=True)]
+    assert codebook[0] == ["column", "question code", "question text", "type", "value", "label"]
+    size = [row for row in codebook if row[0] == "size"]
+    assert [(row[4], row[5]) for row in size] == [
+        (1, "Fewer than 10"),
+        (2, "10 to 49"),
+        (3, "50 or more"),
+    ]
+    assert size[0][1:4] == ["size", "How many staff does your organisation have?", "single_choice"]
+    services = [row for row in codebook if row[0] == "services_9"]
+    assert services[0][2] == "Which services did you use? [Other]"
+    assert [(row[4], row[5]) for row in services] == [(0, "Not chosen"), (1, "Chosen")]
+    matrix = [row for row in codebook if row[0] == "statements_2"]
+    assert matrix[0][2] == "How much do you agree? [The news is useful]"
+    assert [(row[4], row[5]) for row in matrix] == [(1, "Disagree"), (2, "Neutral"), (3, "Agree")]
+    yes_no = {(row[4], row[5]) for row in codebook if row[0] == "cooperates"}
+    assert yes_no == {(1, "Yes"), (0, "No")}
+    assert [row[2] for row in codebook if row[0] == "partner_countries_JP"] == [
+        "With which countries? [Japan]",
+        "With which countries? [Japan]",
+    ]
+    assert {row[0] for row in codebook[1:]} == set(HEADER)
+
+
+def test_xlsx_neutralises_formulas_and_drops_characters_xml_cannot_hold(
+    survey, answered, admin_member
+):
+    Answer.objects.filter(response=answered["complete"], question__code="suggestions").update(
+        text="Line\x0bbreak\x01"
+    )
+
+    sheet = xlsx_book(download(logged_in(admin_member), survey, "xlsx"))["Responses"]
+
+    values = list(sheet.iter_rows(values_only=True))
+    rows = {row[0]: dict(zip(values[0], row, strict=True)) for row in values[1:]}
+    formulas = rows[answered["formulas"].pk]
+    assert formulas["organisation"] == "'" + FORMULA_ORGANISATION
+    assert formulas["sector_other"] == "'" + HYPERLINK
+    assert formulas["partner_detail"] == "'@SUM(A1:A9)"
+    assert rows[answered["complete"].pk]["suggestions"] == "Linebreak"
+
+
+# SPSS -----------------------------------------------------------------------------------------
+
+
+def test_sav_matches_with_value_labels_and_question_texts_as_variable_labels(
+    survey, answered, staff_member, tmp_path
+):
+    response = download(logged_in(staff_member), survey, "sav")
+    assert response["Content-Disposition"].startswith('attachment; filename="all-types-responses-')
+    frame, meta = sav_read(response, tmp_path)
+
+    assert list(frame.columns) == HEADER
+    assert len(frame) == 3
+    rows = {int(row["response_id"]): row for row in frame.to_dict("records")}
+    for key, expected in EXPECTED.items():
+        row = rows[answered[key].pk]
+        for column, value in expected.items():
+            if key == "formulas" and column in RAW_TEXTS:
+                assert row[column] == RAW_TEXTS[column], column
+            elif meta.readstat_variable_types[column] == "string":
+                assert row[column] == value, (key, column)
+            elif value == "":
+                assert row[column] != row[column], (key, column)  # NaN: system-missing
+            else:
+                assert row[column] == float(value), (key, column)
+        assert row["started_at"] == answered[key].started_at.astimezone(UTC).replace(
+            tzinfo=None, microsecond=row["started_at"].microsecond
+        )
+    assert meta.variable_value_labels["size"] == {
+        1.0: "Fewer than 10",
+        2.0: "10 to 49",
+        3.0: "50 or more",
+    }
+    assert meta.variable_value_labels["services_2"] == {0.0: "Not chosen", 1.0: "Chosen"}
+    assert meta.variable_value_labels["statements_1"] == {
+        1.0: "Disagree",
+        2.0: "Neutral",
+        3.0: "Agree",
+    }
+    assert meta.variable_value_labels["home_country"] == {"BE": "Belgium", "FR": "France"}
+    labels = meta.column_names_to_labels
+    assert labels["size"] == "How many staff does your organisation have?"
+    assert labels["services_1"] == "Which services did you use? [News]"
+    assert labels["statements_2"] == "How much do you agree? [The news is useful]"
+    assert labels["priorities_3"] == "Rank your top two priorities [Training] (rank)"
+    assert labels["sector_other"] == "Main sector [Other, please specify]"
+    assert meta.readstat_variable_types["size"] == "double"
+    assert meta.readstat_variable_types["founded"] == "double"
+    assert meta.readstat_variable_types["suggestions"] == "string"
+    assert meta.variable_measure["quality"] == "ordinal"
+    assert meta.variable_measure["founded"] == "scale"
+
+
+def test_sav_names_and_labels_stay_within_spss_limits(tmp_path):
+    long_code = "q" * 64
+    survey = survey_import(
+        data={
+            "slug": "limits",
+            "title": "Limits",
+            "opens_at": "2026-01-01T00:00:00+00:00",
+            "closes_at": "2036-01-01T00:00:00+00:00",
+            "pages": [
+                {
+                    "title": "One",
+                    "questions": [
+                        {
+                            "code": long_code,
+                            "type": "multiple_choice",
+                            "text": "Ü" * 400,
+                            "choices": [
+                                {"value": -1, "label": "Minus one " + "é" * 200},
+                                {"value": 123456, "label": "Big"},
+                                {"value": 7, "label": "Other", "other": True},
+                            ],
+                        },
+                        {"code": "Q1", "type": "short_text", "text": "Upper"},
+                        {"code": "q1", "type": "short_text", "text": "Lower"},
+                        {"code": "to", "type": "number", "text": "Reserved word"},
+                        {"code": "status", "type": "short_text", "text": "Clashes"},
+                    ],
+                }
+            ],
+        }
+    )
+    export = responses_export_prepare(survey=survey, filters=StatsFilter(), identified=True)
+
+    names = export.names
+    assert all(SPSS_NAME.match(name) for name in names), names
+    assert len({name.lower() for name in names}) == len(names)
+    assert names[7:] == [
+        long_code[:61] + "_m1",
+        long_code[:57] + "_123456",
+        long_code[:62] + "_7",
+        long_code[:58] + "_other",
+        "Q1",
+        "q1_2",
+        "to_2",
+        "status_2",
+    ]
+    responses_export_sav(export=export, path=tmp_path / "limits.sav")
+    frame, meta = pyreadstat.read_sav(str(tmp_path / "limits.sav"))
+    assert list(frame.columns) == names
+    assert all(len(label.encode()) <= 256 for label in meta.column_labels)
+
+
+# Filters, roles, errors -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", {"complete", "partial", "formulas"}),
+        ("?complete_only=1", {"complete", "formulas"}),
+        ("?country=DE", {"partial"}),
+        ("?country=be&country=FR", {"complete", "formulas"}),
+        ("?country=DE&complete_only=1", set()),
+    ],
+)
+def test_filters_narrow_the_rows(survey, answered, staff_member, query, expected):
+    rows = csv_rows(download(logged_in(staff_member), survey, "csv", query))
+    assert set(by_id(rows, answered)) == expected
+
+
+def test_a_wave_filter_keeps_the_responses_of_the_invitations_that_wave_sent(
+    survey, answered, staff_member
+):
+    wave = Wave.objects.create(survey=survey, name="First", status=Wave.Status.LAUNCHED)
+    for key in ("complete", "partial"):
+        invitation = answered[key].invitation
+        Delivery.objects.create(
+            invitation=invitation,
+            contact=invitation.organisation.contacts.get(),
+            wave=wave,
+            kind=Delivery.Kind.INVITATION,
+            status=Delivery.Status.SENT,
+            next_attempt_at=NOW,
+            created_at=NOW,
+        )
+
+    client = logged_in(staff_member)
+    rows = csv_rows(download(client, survey, "csv", f"?wave={wave.pk}"))
+    assert set(by_id(rows, answered)) == {"complete", "partial"}
+    rows = csv_rows(download(client, survey, "csv", f"?wave={wave.pk}&complete_only=1"))
+    assert set(by_id(rows, answered)) == {"complete"}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_filters_narrow_the_rows_in_every_format(survey, answered, staff_member, fmt, tmp_path):
+    response = download(logged_in(staff_member), survey, fmt, "?complete_only=1&country=FR")
+    if fmt == "csv":
+        ids = [int(row["response_id"]) for row in csv_rows(response)]
+    elif fmt == "xlsx":
+        sheet = xlsx_book(response)["Responses"]
+        ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    else:
+        ids = [int(value) for value in sav_read(response, tmp_path)[0]["response_id"]]
+    assert ids == [answered["formulas"].pk]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_admin_gets_organisation_names_and_staff_does_not(
+    survey, answered, admin_member, staff_member, fmt, tmp_path
+):
+    def names_and_columns(user: Any) -> tuple[list[str], str]:
+        response = download(logged_in(user), survey, fmt)
+        if fmt == "csv":
+            body = content(response).decode("utf-8-sig")
+            return csv_header(response), body
+        if fmt == "xlsx":
+            book = xlsx_book(response)
+            cells = [
+                str(value)
+                for name in book.sheetnames
+                for row in book[name].iter_rows(values_only=True)
+                for value in row
+            ]
+            return [str(v) for v in next(book["Responses"].iter_rows(values_only=True))], "\n".join(
+                cells
+            )
+        frame, _ = sav_read(response, tmp_path)
+        return list(frame.columns), frame.to_csv()
+
+    admin_columns, admin_body = names_and_columns(admin_member)
+    staff_columns, staff_body = names_and_columns(staff_member)
+
+    assert admin_columns[:3] == ["response_id", "invitation_id", "organisation"]
+    assert "Alpha Cluster" in admin_body and "Beta Cluster" in admin_body
+    assert staff_columns == HEADER
+    assert "organisation" not in staff_columns
+    assert "Alpha Cluster" not in staff_body and "Beta Cluster" not in staff_body
+    assert "cmd|" not in staff_body
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_viewers_and_outsiders_cannot_export(survey, answered, viewer_member, outsider, fmt):
+    for user in (viewer_member, outsider):
+        assert download(logged_in(user), survey, fmt).status_code == 403
+        client = logged_in(user)
+        assert client.get(f"/staff/surveys/{survey.slug}/exports/").status_code == 403
+
+
+@pytest.mark.parametrize("url", ["exports/", "export.csv", "export.xlsx", "export.sav"])
+def test_anonymous_visitors_are_sent_to_log_in(client, survey, url):
+    response = client.get(f"/staff/surveys/{survey.slug}/{url}")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/?next=")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("?experience=ancient", "experience must be one of"),
+        ("?wave=first", "wave must be a wave id"),
+        ("?country=Belgium", "country must be an ISO 3166 two-letter code"),
+        # Readable, but naming nothing of this survey: an error, not an empty file.
+        ("?wave=999999", "wave 999999 is not a wave of this survey"),
+        ("?sector=Nowhere", "no sector named 'Nowhere'"),
+    ],
+)
+def test_a_bad_filter_is_a_400_that_says_what_is_wrong(
+    survey, answered, staff_member, fmt, query, message
+):
+    response = download(logged_in(staff_member), survey, fmt, query)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_the_exports_page_shows_a_bad_filter_as_a_400(survey, staff_member):
+    response = logged_in(staff_member).get(f"/staff/surveys/{survey.slug}/exports/?wave=x")
+    assert response.status_code == 400
+    assert "wave must be a wave id" in response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["exports/", "export.csv", "export.xlsx", "export.sav"])
+def test_an_unknown_survey_is_a_404(staff_member, url):
+    response = logged_in(staff_member).get(f"/staff/surveys/no-such-survey/{url}")
+    assert response.status_code == 404
+
+
+def test_an_unknown_format_is_a_404(survey, staff_member):
+    assert (
+        logged_in(staff_member).get(f"/staff/surveys/{survey.slug}/export.pdf").status_code == 404
+    )
+
+
+# No responses -----------------------------------------------------------------------------------
+
+
+def test_without_responses_every_file_holds_the_header_only(survey, staff_member, tmp_path):
+    client = logged_in(staff_member)
+    expected = [c for c in HEADER if not c.startswith("partner_countries_")]
+
+    csv_response = download(client, survey, "csv")
+    assert content(csv_response).decode("utf-8-sig").splitlines() == [",".join(expected)]
+    book = xlsx_book(download(client, survey, "xlsx"))
+    assert list(book["Responses"].iter_rows(values_only=True)) == [tuple(expected)]
+    assert book["Codebook"].max_row > 1
+    frame, _ = sav_read(download(client, survey, "sav"), tmp_path)
+    assert list(frame.columns) == expected
+    assert len(frame) == 0
+    page = client.get(f"/staff/surveys/{survey.slug}/exports/")
+    assert "No responses yet" in page.content.decode()
+
+
+# The page -------------------------------------------------------------------------------------
+
+
+def test_the_page_explains_the_formats_and_its_links_keep_the_filters(
+    survey, answered, admin_member, staff_member
+):
+    page = logged_in(staff_member).get(
+        f"/staff/surveys/{survey.slug}/exports/?country=BE&complete_only=1"
+    )
+    assert page.status_code == 200
+    html = page.content.decode()
+    for fmt in FORMATS:
+        assert (
+            f'href="/staff/surveys/{survey.slug}/export.{fmt}?country=BE&amp;complete_only=1"'
+            in html
+        )
+    assert "1 of 3 responses match the filters" in html
+    assert "No responses yet" not in html
+    assert "leave out organisation names" in html
+    assert "<code>services_9</code>" in html
+
+    admin_page = logged_in(admin_member).get(f"/staff/surveys/{survey.slug}/exports/")
+    assert "<code>organisation</code>" in admin_page.content.decode()
+
+
+# Queries --------------------------------------------------------------------------------------
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+BULK_ANSWERS: Answers = {
+    "size": 2,
+    "sector": 9,
+    "sector-other": "Biotech",
+    "services": [1, 9],
+    "services-other": "Webinars",
+    "founded": Decimal(2001),
+    "quality": 4,
+    "statements": {1: 3, 2: 1},
+    "priorities": [2, 1],
+    "cooperates": 1,
+    "partner_countries": ["US", "CA"],
+    "home_country": "BE",
+    "partner_detail": "MIT",
+    "suggestions": "More events",
+}
+
+
+def respond_in_bulk(survey: Survey, count: int) -> None:
+    """`count` complete responses with every question answered, built as response_save_page
+    builds them (the pages would take too long for the query-count test)."""
+    questionnaire = questionnaire_load(survey)
+    for _ in range(count):
+        organisation = ContactFactory().organisation
+        invitation = invitation_create(survey=survey, organisation=organisation, now=NOW)
+        response = Response.objects.create(
+            invitation=invitation,
+            survey=survey,
+            started_at=NOW,
+            last_saved_at=NOW,
+            submitted_at=NOW,
+        )
+        rows = []
+        for question in questionnaire.questions:
+            for row in answer_rows(question, BULK_ANSWERS.get(question.code), BULK_ANSWERS):
+                row.response = response
+                rows.append(row)
+        Answer.objects.bulk_create(rows)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_number_of_queries_does_not_grow_with_the_responses(
+    survey, admin_member, fmt, django_assert_max_num_queries
+):
+    client = logged_in(admin_member)
+    respond_in_bulk(survey, 3)
+    # The questionnaire is cached per process after the first export: warm it up, so that both
+    # counts below are of the same work.
+    content(download(client, survey, fmt))
+
+    with CaptureQueriesContext(connection) as three:
+        response = download(client, survey, fmt)
+        three_rows = content(response)
+    respond_in_bulk(survey, 27)
+    with django_assert_max_num_queries(len(three)) as thirty:
+        response = download(client, survey, fmt)
+        thirty_rows = content(response)
+
+    assert len(thirty) == len(three)
+    # Session, user, role checks, the countries chosen, the responses and their answer rows.
+    assert len(three) <= 10, [q["sql"] for q in three.captured_queries]
+    assert len(thirty_rows) > len(three_rows)
+
+
+# The command ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_command_writes_each_format_with_filters(survey, answered, fmt, tmp_path):
+    output = tmp_path / f"out.{fmt}"
+    stdout = io.StringIO()
+    call_command(
+        "export_responses",
+        survey.slug,
+        "--format",
+        fmt,
+        "--output",
+        str(output),
+        "--complete-only",
+        "--country",
+        "FR",
+        stdout=stdout,
+    )
+
+    assert "Exported 1 response of all-types" in stdout.getvalue()
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(output.read_text("utf-8-sig"))))
+        ids = [int(row["response_id"]) for row in rows]
+        assert "organisation" not in rows[0]
+        assert rows[0]["sector_other"] == "'" + HYPERLINK
+    elif fmt == "xlsx":
+        book = openpyxl.load_workbook(output)
+        ids = [row[0] for row in book["Responses"].iter_rows(min_row=2, values_only=True)]
+    else:
+        ids = [int(v) for v in pyreadstat.read_sav(str(output))[0]["response_id"]]
+    assert ids == [answered["formulas"].pk]
+    assert list(tmp_path.iterdir()) == [output]
+
+
+def test_the_command_adds_organisation_names_only_when_asked(survey, answered, tmp_path):
+    output = tmp_path / "out.csv"
+    call_command(
+        "export_responses", survey.slug, "--format", "csv", "--output", str(output), "--identified"
+    )
+    rows = list(csv.DictReader(io.StringIO(output.read_text("utf-8-sig"))))
+    assert {row["organisation"] for row in rows} == {
+        "Alpha Cluster",
+        "Beta Cluster",
+        "'" + FORMULA_ORGANISATION,
+    }
+
+
+def test_the_command_refuses_a_bad_filter_or_an_unknown_survey(survey, tmp_path):
+    output = tmp_path / "out.csv"
+    with pytest.raises(CommandError, match="country must be an ISO 3166 two-letter code"):
+        call_command(
+            "export_responses", survey.slug, "--format", "csv", "--output", str(output),
+            "--country", "Belgium",
+        )  # fmt: skip
+    with pytest.raises(CommandError, match="No survey"):
+        call_command("export_responses", "nope", "--format", "csv", "--output", str(output))
+    assert not output.exists()

@@ -1,6 +1,10 @@
 """Staff dashboard: the surveys at a glance and one survey's statistics, server-rendered (the
 page works without JavaScript; surveys/static/surveys/dashboard.js only refreshes the figures
-in place from the API). Aggregate statistics only, so Viewers see it too."""
+in place from the API). Aggregate statistics only, so Viewers see it too.
+
+The charts are server-side SVG drawn from the same statistics dict as the figures, with the
+report's helpers (surveys/report.py), so they cost no query. They are not redrawn live: when the
+polled figures differ from the rendered ones, dashboard.js says so and offers a reload."""
 
 from typing import Any
 
@@ -11,13 +15,30 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.roles import ADMIN, STAFF, VIEWER, role_required
+from surveys.charts import bar_chart_svg
 from surveys.models import Survey
-from surveys.statistics import survey_filter_options, survey_list_statistics, survey_statistics
+from surveys.report import _timeline as timeline_chart
+from surveys.report import question_section
+from surveys.statistics import (
+    percent,
+    survey_filter_options,
+    survey_list_statistics,
+    survey_statistics,
+)
 from surveys.stats_filters import EXPERIENCE_UNKNOWN, StatsFilterError, stats_filter_from_params
+from surveys.worldmap import world_map_svg
 
 # Seconds between two refreshes of the live figures (dashboard.js).
 REFRESH_SECONDS = 5
 EXPERIENCE_LABELS = {EXPERIENCE_UNKNOWN: "Founding year unknown"}
+# The funnel's steps, in order, as the headline figures name them.
+FUNNEL_STEPS = (
+    ("invited", "Invited"),
+    ("emailed", "Emailed"),
+    ("opened", "Opened the link"),
+    ("started", "Started"),
+    ("completed", "Completed"),
+)
 
 
 @role_required(ADMIN, STAFF, VIEWER)
@@ -57,7 +78,35 @@ def survey_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
         context["active_days"] = [
             day for day in stats["timeline"]["days"] if day["starts"] or day["completions"]
         ]
+        context["charts"] = dashboard_charts(stats=stats)
     return render(request, "staff/survey_dashboard.html", context, status=400 if error else 200)
+
+
+def dashboard_charts(*, stats: dict[str, Any]) -> dict[str, Any]:
+    """The page's charts as safe SVG, from the statistics dict alone (no query): the funnel (a
+    share of the invitations per step), a world map of the organisations that took part, the
+    timeline with its sends marked, and per question the report's section (its chart; for a
+    country question the map and the top countries instead), as (question, section) pairs."""
+    charts: dict[str, Any] = {
+        "funnel": None,
+        "map": None,
+        "timeline": timeline_chart(stats),
+        "questions": [(entry, question_section(entry=entry)) for entry in stats["questions"]],
+    }
+    invited = stats["invited"]
+    if invited:
+        charts["funnel"] = bar_chart_svg(
+            title="From invitation to response (share of the invited)",
+            rows=[
+                {"label": label, "count": stats[key], "percent": percent(stats[key], invited)}
+                for key, label in FUNNEL_STEPS
+            ],
+        )
+        charts["map"] = world_map_svg(
+            counts={row["code"]: row["started"] for row in stats["by_country"]},
+            title="Organisations that took part (started), by country",
+        )
+    return charts
 
 
 def _selected(request: HttpRequest) -> dict[str, Any]:

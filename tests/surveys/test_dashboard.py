@@ -1,5 +1,6 @@
 """The staff dashboard: /staff/surveys/ and /staff/surveys/<slug>/, server-rendered, with the
-live figures marked (data-stat) for dashboard.js, which refreshes them from the API."""
+live figures marked (data-stat) for dashboard.js, which refreshes them from the API, and charts
+drawn on the server from the same figures."""
 
 import json
 from datetime import UTC, datetime
@@ -9,12 +10,18 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.utils.html import escape
 
 from surveys import questionnaire
 from surveys.models import Answer, Question, Response, Survey, Wave
 from surveys.services.invitations import invitation_create
 from surveys.statistics import survey_statistics
+from surveys.stats_filters import StatsFilter
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
+from tests.surveys.test_statistics import QUERY_BOUND
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +151,22 @@ def page(client, slug: str = "dash", **params: Any):  # type: ignore[no-untyped-
     return client.get(f"/staff/surveys/{slug}/", params)
 
 
+def chart(html: str, kind: str, question: str | None = None) -> str:
+    """The markup inside a chart's place (an SVG holds no div, so the first </div> ends it)."""
+    opening = f'<div class="chart" data-chart="{kind}"'
+    opening += f' data-question="{question}">' if question else ">"
+    start = html.index(opening) + len(opening)
+    return html[start : html.index("</div>", start)]
+
+
+def svg_titles(markup: str) -> list[str]:
+    """The <title> of each chart (role="img") in the markup, not the map's per-country titles."""
+    return [
+        part.split("<title", 1)[1].split(">", 1)[1].split("</title>", 1)[0]
+        for part in markup.split('<svg xmlns="http://www.w3.org/2000/svg" role="img"')[1:]
+    ]
+
+
 # Who may see it ---------------------------------------------------------------------------------
 
 
@@ -250,14 +273,111 @@ def test_question_bases_say_what_they_count(client, survey, viewer_member):
     assert 'Answered by <span data-stat="base">1</span>; complete responses only.' in complete
 
 
-def test_chart_places_are_left_for_server_side_charts(client, survey, viewer_member):
+def test_charts_are_drawn_from_the_figures(client, survey, viewer_member):
     client.force_login(viewer_member)
     html = page(client).content.decode()
-    assert '<div class="chart" data-chart="question" data-question="size"></div>' in html
-    for kind in ("funnel", "map", "timeline"):
-        assert f'data-chart="{kind}"' in html
+    size = chart(html, "question", "size")
+    assert svg_titles(size) == ["How many staff does your organisation have?"]
+    # Labels and figures are printed, so the chart reads without colour.
+    assert ">Fewer than 10</text>" in size and ">1 (50.0%)</text>" in size
+    assert ">50 or more</text>" in size and ">0 (0.0%)</text>" in size
+    funnel = chart(html, "funnel")
+    assert svg_titles(funnel) == ["From invitation to response (share of the invited)"]
+    for label, figures in (("Invited", "3 (100.0%)"), ("Opened the link", "0 (0.0%)"),
+                           ("Started", "2 (66.7%)"), ("Completed", "1 (33.3%)")):  # fmt: skip
+        assert f">{label}</text>" in funnel and f">{figures}</text>" in funnel
+    # The map: the organisations that took part (started), by country.
+    world = chart(html, "map")
+    assert svg_titles(world) == ["Organisations that took part (started), by country"]
+    assert '<path data-country="BE" data-count="1"' in world
+    assert '<path data-country="FR" data-count="1"' in world
+    assert '<path data-country="DE" fill=' in world  # invited, nobody took part
+    timeline = chart(html, "timeline")
+    assert svg_titles(timeline) == ["Responses started and completed per day"]
+    assert "2 started and 1 completed" in timeline
     # Questions nobody answered get no chart, only a note.
     assert 'data-question="sector"' not in html
+    assert html.count('role="img"') == 4
+
+
+def test_no_charts_without_figures(client, viewer_member):
+    survey_from_file(slug="quiet")
+    client.force_login(viewer_member)
+    html = page(client, "quiet").content.decode()
+    assert chart(html, "funnel") == ""
+    assert 'data-chart="map"' not in html and 'data-chart="timeline"' not in html
+    assert 'role="img"' not in html
+
+
+def test_the_page_says_when_the_charts_were_drawn(client, survey, viewer_member):
+    """dashboard.js shows this notice once the polled figures differ from the rendered ones:
+    the charts are not redrawn live."""
+    client.force_login(viewer_member)
+    before = timezone.localtime()
+    html = page(client).content.decode()
+    after = timezone.localtime()
+    notice = html[html.index('<p class="notice" data-live-reload hidden>') :].split("</p>")[0]
+    assert "<span data-live-reload-rows hidden>New rows have appeared" in notice
+    link = '<a href="/staff/surveys/dash/">reload to refresh charts</a>.'
+    assert any(
+        f"Charts updated at {moment:%H:%M} — {link}" in notice for moment in (before, after)
+    ), notice
+
+
+def test_charts_cost_no_query(client, survey, viewer_member):
+    """The page costs the statistics' queries plus a fixed few (session, role, survey, filter
+    options), whatever the survey's size, and the demo stays within the statistics' bound."""
+    call_command("load_eccp_demo", stdout=StringIO())
+    client.force_login(viewer_member)
+    overheads = []
+    for slug, params, filters in (
+        ("dash", {}, StatsFilter()),
+        ("eccp-2019", {}, StatsFilter()),
+        ("eccp-2019", {"country": "BE", "complete_only": "1"},
+         StatsFilter(countries=("BE",), complete_only=True)),
+    ):  # fmt: skip
+        slug_survey = Survey.objects.get(slug=slug)
+        survey_statistics(survey=slug_survey, filters=filters)  # the questionnaire cached
+        with CaptureQueriesContext(connection) as statistics:
+            survey_statistics(survey=slug_survey, filters=filters)
+        with CaptureQueriesContext(connection) as queries:
+            html = page(client, slug, **params).content.decode()
+        assert 'role="img"' in html
+        assert len(queries) <= QUERY_BOUND + 6
+        overheads.append(len(queries) - len(statistics))
+    assert overheads == [overheads[0]] * 3
+
+
+def test_demo_dashboard_has_a_chart_per_question_and_the_maps(client, viewer_member):
+    call_command("load_eccp_demo", stdout=StringIO())
+    client.force_login(viewer_member)
+    stats = survey_statistics(survey=Survey.objects.get(slug="eccp-2019"))
+    html = page(client, "eccp-2019").content.decode()
+    drawn = 0
+    for q in stats["questions"]:
+        if q["type"] == "long_text":
+            assert f'data-question="{q["id"]}"' not in html  # written answers: no chart
+            continue
+        markup = chart(html, "question", q["id"])
+        assert svg_titles(markup) == [escape(q["text"])], q["id"]
+        drawn += 1
+        if q["type"] == "country":
+            assert 'class="chart world-map"' in markup
+            shown = min(10, len(q["options"]))
+            assert len(q["options"]) > 10
+            assert f"Top {shown} of the {len(q['options'])} countries named" in html
+            assert f"<summary>All {len(q['options'])} countries named</summary>" in html
+        elif q["type"] == "matrix":
+            assert 'class="chart scale-chart"' in markup
+        else:
+            assert 'class="chart bar-chart"' in markup
+    assert drawn == 11
+    assert 'class="chart world-map"' in chart(html, "map")
+    timeline = chart(html, "timeline")
+    # The wave and the two reminder sends are marked and listed under the chart.
+    assert "invitations sent (" in timeline
+    assert timeline.count("reminders sent") == 2 * 2  # in the description and the list
+    assert html.count('role="img"') == drawn + 3  # with the funnel, the map and the timeline
 
 
 def test_live_updates_come_from_the_api_with_the_same_filters(client, survey, viewer_member):

@@ -12,6 +12,9 @@
 //   data-stat-format="percent"      one decimal ("mean": two decimals, "–" for none);
 //   data-stat-rows="by_country"     on a tbody: when the list grows (a new country answered),
 //                                   the page offers a reload rather than inventing rows.
+// The charts (server-side SVG) are not redrawn here: as soon as a figure differs from the one
+// the page was rendered with, the [data-live-reload] notice says when the charts were drawn
+// and offers a reload, so that a chart never disagrees with its table silently.
 (function () {
   "use strict";
 
@@ -23,9 +26,14 @@
   var timeLine = root.querySelector("[data-live-time]");
   var announce = root.querySelector("[data-live-announce]");
   var reloadNotice = root.querySelector("[data-live-reload]");
+  var reloadRows = root.querySelector("[data-live-reload-rows]");
   var timer = null;
   var stopped = false;
   var DEFAULT_KEYS = ["id", "code", "band", "value", "date", "name"];
+  // Each figure as the server rendered it, i.e. as the charts show it.
+  var rendered = Array.prototype.map.call(root.querySelectorAll("[data-stat]"), function (element) {
+    return { element: element, text: element.textContent.trim() };
+  });
 
   function read(object, path) {
     return path.split(".").reduce(function (value, part) {
@@ -106,13 +114,22 @@
       var rows = tbody.querySelectorAll(":scope > tr[data-stat-key]").length;
       if (length !== null && length !== rows) { grown = true; }
     });
-    if (reloadNotice) { reloadNotice.hidden = !grown; }
+    var stale = rendered.some(function (figure) {
+      return figure.element.textContent.trim() !== figure.text;
+    });
+    var newlyStale = false;
+    if (reloadNotice) {
+      newlyStale = reloadNotice.hidden && (stale || grown);
+      reloadNotice.hidden = !(stale || grown);
+    }
+    if (reloadRows) { reloadRows.hidden = !grown; }
     if (timeLine) {
       timeLine.textContent = "Figures as of " + new Date().toLocaleTimeString() + ".";
     }
-    if (changed && announce) {
-      announce.textContent = changed === 1 ? "1 figure updated." : changed + " figures updated.";
-    }
+    var said = [];
+    if (changed) { said.push(changed === 1 ? "1 figure updated." : changed + " figures updated."); }
+    if (newlyStale) { said.push("The charts are out of date: reload the page to refresh them."); }
+    if (said.length && announce) { announce.textContent = said.join(" "); }
   }
 
   function schedule(delay) {

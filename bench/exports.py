@@ -30,9 +30,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from benchdb import database_create_if_missing, database_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEMO_FILE = BASE_DIR / "surveys" / "demo" / "eccp-2019.yaml"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 BASELINE_CSV_SECONDS = 300.0
 TARGET_CSV_SECONDS = 15.0
 
@@ -49,44 +50,6 @@ TEXTS = [
     "Better search; the mapping tool is slow.",
     "Un annuaire des clusters par secteur, avec les contacts à jour.",
 ]
-
-
-def database_settings() -> dict:
-    import dj_database_url
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit(
-            "Set DATABASE_URL to a PostgreSQL database of its own, e.g. "
-            "postgres://postgres@127.0.0.1:5432/bench_exports"
-        )
-    database = dj_database_url.parse(url)
-    if (database.get("HOST") or "localhost") not in LOCAL_HOSTS:
-        sys.exit(f"The benchmark only talks to this machine, not to {database['HOST']}.")
-    return database
-
-
-def database_create_if_missing(database: dict) -> None:
-    import psycopg
-    from psycopg import sql
-
-    connection = psycopg.connect(
-        dbname="postgres",
-        host=database.get("HOST") or "127.0.0.1",
-        port=database.get("PORT") or 5432,
-        user=database.get("USER") or None,
-        password=database.get("PASSWORD") or None,
-        autocommit=True,
-    )
-    with connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [database["NAME"]]
-        ).fetchone()
-        if not exists:
-            connection.execute(
-                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database["NAME"]))
-            )
-            print(f"created database {database['NAME']}")
 
 
 # Data -------------------------------------------------------------------------------------------

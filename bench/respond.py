@@ -39,9 +39,10 @@ from datetime import timedelta
 from http.cookies import SimpleCookie
 from pathlib import Path
 
+from benchdb import database_create_if_missing, database_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 SURVEY_FILE = BASE_DIR / "tests" / "surveys" / "files" / "all_types.yaml"
-LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 TARGET_RATIO = 0.40
 
 # Valid answers of every page of all_types.yaml, as a browser posts them.
@@ -76,44 +77,6 @@ RESPOND_PATH = re.compile(r"^/respond/([0-9a-f-]{36})/$")
 
 
 # Set-up ----------------------------------------------------------------------------------------
-
-
-def database_settings() -> dict:
-    import dj_database_url
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        sys.exit(
-            "Set DATABASE_URL to a PostgreSQL database of its own, e.g. "
-            "postgres://postgres@127.0.0.1:5432/bench_respond"
-        )
-    database = dj_database_url.parse(url)
-    if (database.get("HOST") or "localhost") not in LOCAL_HOSTS:
-        sys.exit(f"The benchmark only talks to this machine, not to {database['HOST']}.")
-    return database
-
-
-def database_create_if_missing(database: dict) -> None:
-    import psycopg
-    from psycopg import sql
-
-    connection = psycopg.connect(
-        dbname="postgres",
-        host=database.get("HOST") or "127.0.0.1",
-        port=database.get("PORT") or 5432,
-        user=database.get("USER") or None,
-        password=database.get("PASSWORD") or None,
-        autocommit=True,
-    )
-    with connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [database["NAME"]]
-        ).fetchone()
-        if not exists:
-            connection.execute(
-                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database["NAME"]))
-            )
-            print(f"created database {database['NAME']}")
 
 
 @dataclass

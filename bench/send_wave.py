@@ -26,6 +26,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from benchdb import database_prepare
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 TARGET_RATIO = 0.50
@@ -35,19 +37,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def database_ensure(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[-1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 class CountingHandler:
@@ -85,7 +74,7 @@ def main() -> None:
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     os.environ["CELERY_TASK_DEFAULT_QUEUE"] = queue
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eccp_survey.settings")
-    database_ensure(url)
+    database_prepare()
 
     import django
 

@@ -29,24 +29,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from benchdb import database_prepare
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 SLUG_PREFIX = "bench-stats-"
 TARGET_RATIO = 10.0
 TARGET_SECONDS_AT_LARGEST = 1.0
-
-
-def database_ensure(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[-1]
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        exists = connection.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", [name]
-        ).fetchone()
-        if not exists:
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def bench_survey_delete(slug: str) -> None:
@@ -355,7 +344,7 @@ def main() -> None:
         sys.exit("Set DATABASE_URL to a PostgreSQL database (it is created if missing).")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eccp_survey.settings")
     os.environ.setdefault("DEBUG", "false")
-    database_ensure(url)
+    database_prepare()
 
     import django
 

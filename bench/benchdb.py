@@ -1,0 +1,51 @@
+"""The database every benchmark uses: PostgreSQL on this machine, created if missing."""
+
+import os
+import sys
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def database_settings() -> dict:
+    """DATABASE_URL parsed; exits with a message unless it names a local PostgreSQL."""
+    import dj_database_url
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        sys.exit(
+            "Set DATABASE_URL to a PostgreSQL database of its own, e.g. "
+            "postgres://postgres@127.0.0.1:5432/bench_<name>"
+        )
+    database = dj_database_url.parse(url)
+    if (database.get("HOST") or "localhost") not in LOCAL_HOSTS:
+        sys.exit(f"The benchmark only talks to this machine, not to {database['HOST']}.")
+    return database
+
+
+def database_create_if_missing(database: dict) -> None:
+    import psycopg
+    from psycopg import sql
+
+    connection = psycopg.connect(
+        dbname="postgres",
+        host=database.get("HOST") or "127.0.0.1",
+        port=database.get("PORT") or 5432,
+        user=database.get("USER") or None,
+        password=database.get("PASSWORD") or None,
+        autocommit=True,
+    )
+    with connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", [database["NAME"]]
+        ).fetchone()
+        if not exists:
+            connection.execute(
+                sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database["NAME"]))
+            )
+            print(f"created database {database['NAME']}")
+
+
+def database_prepare() -> dict:
+    database = database_settings()
+    database_create_if_missing(database)
+    return database

@@ -174,7 +174,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ECCP survey <survey@localhos
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # Celery. The default broker needs no server: kombu's filesystem transport under var/celery/.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+# "localhost" only silences kombu's "no hostname" warning: the filesystem transport has none.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _celery_dir = VAR_DIR / "celery"
     _queue_dir, _processed_dir, _control_dir = (

@@ -252,6 +252,10 @@ ANYMAIL = {
     if key.startswith("ANYMAIL_")
 }
 CELERY_BEAT_SCHEDULE = {
+    "export-jobs-clean": {
+        "task": "surveys.export_jobs_clean",
+        "schedule": 3600.0,  # hourly; deletes export files older than 7 days
+    },
     "outreach-sweep": {
         "task": "surveys.outreach_sweep",
         "schedule": float(env_str("OUTREACH_SWEEP_SECONDS", "60")),

@@ -1,22 +1,30 @@
 """Staff pages of the responses exports: the page that explains them, and the downloads.
 
 Admin gets identified exports (the organisation column); Staff gets the same without it; Viewer
-sees aggregates only, so neither page is theirs (403)."""
+sees aggregates only, so none of these pages is theirs (403).
+
+CSV is streamed straight from the request. XLSX and .sav are built by a worker (an ExportJob):
+the page's buttons POST to create the job, whose page polls its status and links the file.
+A GET of export.xlsx / export.sav still builds the file inside the request, for scripts and
+small surveys; the page no longer links to it."""
 
 from urllib.parse import urlencode
 
 from django.http import (
     FileResponse,
+    Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
+    HttpResponseForbidden,
+    JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import ADMIN, STAFF, role_required, user_has_role
 from surveys.exports import (
@@ -27,7 +35,13 @@ from surveys.exports import (
     responses_export_filter_fields,
     responses_export_prepare,
 )
-from surveys.models import Survey
+from surveys.models import ExportJob, Survey
+from surveys.services.export_jobs import (
+    export_job_may_download,
+    export_job_may_view,
+    export_job_path,
+    export_job_request,
+)
 from surveys.stats_filters import (
     StatsFilter,
     StatsFilterError,
@@ -61,7 +75,15 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
         filter_error = ""
     query = urlencode(filters.as_params())
     downloads = [
-        {"format": fmt, "url": _url(request, "surveys_export", slug=slug, fmt=fmt), "query": query}
+        {
+            "format": fmt,
+            # CSV is a streamed link; XLSX and .sav a form that starts a background job.
+            "background": fmt != "csv",
+            "url": _url(request, "surveys_export", slug=slug, fmt=fmt)
+            if fmt == "csv"
+            else _url(request, "surveys_export_job_create", slug=slug, fmt=fmt),
+            "query": query,
+        }
         for fmt in ("csv", "xlsx", "sav")
     ]
     context = {
@@ -105,3 +127,90 @@ def export_download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
         filename=filename,
         content_type=CONTENT_TYPES[fmt],
     )
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_POST
+def export_job_create(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+    """Start (or reuse) the background job of an XLSX or .sav export; the filters come in the
+    query string, as on the exports page."""
+    survey = get_object_or_404(Survey, slug=slug)
+    try:
+        filters = stats_filter_from_params(request.GET)
+    except StatsFilterError as error:
+        return HttpResponseBadRequest(f"Bad filter: {error}", content_type="text/plain")
+    job = export_job_request(
+        survey=survey, user=request.user, fmt=fmt, filters=filters, now=timezone.now()
+    )
+    return redirect(_url(request, "surveys_export_job", slug=slug, job_id=str(job.pk)))
+
+
+def _job_for(request: HttpRequest, slug: str, job_id: int) -> ExportJob:
+    job = get_object_or_404(
+        ExportJob.objects.select_related("survey"), pk=job_id, survey__slug=slug
+    )
+    # Someone else's job is not found, rather than forbidden: its existence is not theirs.
+    if not export_job_may_view(job=job, user=request.user):
+        raise Http404("No such export.")
+    return job
+
+
+def _job_status(request: HttpRequest, job: ExportJob, slug: str) -> dict:
+    may_download = export_job_may_download(job=job, user=request.user)
+    return {
+        "status": job.status,
+        "row_count": job.row_count,
+        "error": job.error if job.status == ExportJob.Status.FAILED else "",
+        "download_url": _url(request, "surveys_export_job_download", slug=slug, job_id=str(job.pk))
+        if may_download
+        else "",
+    }
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def export_job_page(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = _job_for(request, slug, job_id)
+    context = {
+        "survey": job.survey,
+        "job": job,
+        "job_status": _job_status(request, job, slug),
+        "status_url": _url(request, "surveys_export_job_status", slug=slug, job_id=str(job.pk)),
+        "exports_url": _url(request, "surveys_exports", slug=slug),
+        "working": job.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING),
+    }
+    return render(request, "staff/export_job.html", context)
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def export_job_status(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = _job_for(request, slug, job_id)
+    return JsonResponse(_job_status(request, job, slug))
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def export_job_download(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = _job_for(request, slug, job_id)
+    if not export_job_may_download(job=job, user=request.user):
+        return HttpResponseForbidden("This export is not yours to download.")
+    path = export_job_path(job)
+    if path is None or not path.exists():
+        raise Http404("The file of this export is gone.")
+    filename = responses_export_filename(
+        survey=job.survey, fmt=job.format, today=timezone.localdate(job.created_at)
+    )
+    response = FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=filename,
+        content_type=CONTENT_TYPES[job.format],
+    )
+    # Response data: never kept by a browser or a proxy.
+    response["Cache-Control"] = "no-store"
+    return response

@@ -15,4 +15,24 @@ urlpatterns = [
         export_views.export_download,
         name="surveys_export",
     ),
+    re_path(
+        r"^staff/surveys/(?P<slug>[-a-zA-Z0-9_]+)/export-jobs/new\.(?P<fmt>xlsx|sav)$",
+        export_views.export_job_create,
+        name="surveys_export_job_create",
+    ),
+    path(
+        "staff/surveys/<slug:slug>/export-jobs/<int:job_id>/",
+        export_views.export_job_page,
+        name="surveys_export_job",
+    ),
+    path(
+        "staff/surveys/<slug:slug>/export-jobs/<int:job_id>/status.json",
+        export_views.export_job_status,
+        name="surveys_export_job_status",
+    ),
+    path(
+        "staff/surveys/<slug:slug>/export-jobs/<int:job_id>/download",
+        export_views.export_job_download,
+        name="surveys_export_job_download",
+    ),
 ]

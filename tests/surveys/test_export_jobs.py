@@ -1,0 +1,256 @@
+"""Background exports (surveys.services.export_jobs, the export job views, surveys.export_tasks):
+XLSX and .sav are built by a worker into a file under VAR_DIR/exports, a second click reuses the
+queued job, only the requester or an Admin downloads (never Staff an identified export), failures
+are shown, and old jobs are cleaned."""
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import openpyxl
+import pyreadstat
+import pytest
+from django.test import Client
+from django.urls import include, path
+
+import eccp_survey.urls
+from surveys.models import ExportJob, Survey
+from surveys.services import export_jobs
+from surveys.services.export_jobs import (
+    export_job_may_download,
+    export_job_path,
+    export_job_request,
+    export_job_run,
+    export_jobs_clean,
+)
+from surveys.stats_filters import StatsFilter
+from tests.factories import open_survey
+from tests.outreach_fixtures import wait_for
+from tests.surveys.test_exports import respond_in_bulk
+
+urlpatterns = [*eccp_survey.urls.urlpatterns, path("", include("surveys.urls_exports"))]
+
+pytestmark = [pytest.mark.urls(__name__)]
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def survey() -> Survey:
+    return open_survey()
+
+
+@pytest.fixture(autouse=True)
+def exports_dir(settings, tmp_path):  # type: ignore[no-untyped-def]
+    settings.VAR_DIR = tmp_path / "var"
+    return settings.VAR_DIR / "exports"
+
+
+def logged_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def request_job(survey: Survey, user: Any, fmt: str = "xlsx", **filters: Any) -> ExportJob:
+    return export_job_request(
+        survey=survey, user=user, fmt=fmt, filters=StatsFilter(**filters), now=NOW
+    )
+
+
+# The service ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_job_is_queued_after_commit_and_a_second_request_reuses_it(
+    survey, staff_member, django_capture_on_commit_callbacks, monkeypatch
+):
+    sent: list[int] = []
+    monkeypatch.setattr("surveys.export_tasks.export_job_run.delay", sent.append)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        job = request_job(survey, staff_member, complete_only=True)
+    assert sent == [job.pk] and len(callbacks) == 1
+    assert (job.status, job.format, job.identified) == ("queued", "xlsx", False)
+    assert job.filters == [["complete_only", "1"]]
+
+    # Queued, then running: the same parameters get the same job, and nothing more is queued.
+    assert request_job(survey, staff_member, complete_only=True).pk == job.pk
+    ExportJob.objects.filter(pk=job.pk).update(status="running")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert request_job(survey, staff_member, complete_only=True).pk == job.pk
+    assert sent == [job.pk]
+
+    # Other parameters, or a finished job, make a new one.
+    assert request_job(survey, staff_member).pk != job.pk
+    assert request_job(survey, staff_member, fmt="sav", complete_only=True).pk != job.pk
+    ExportJob.objects.filter(pk=job.pk).update(status="done")
+    assert request_job(survey, staff_member, complete_only=True).pk != job.pk
+
+
+@pytest.mark.django_db
+def test_running_a_job_writes_the_file_once_with_the_rows_and_filters(
+    survey, admin_member, exports_dir
+):
+    respond_in_bulk(survey, 3)
+    job = request_job(survey, admin_member)
+    assert job.identified  # an Admin's export has organisation names
+
+    done = export_job_run(job_id=job.pk, now=NOW)
+    assert done is not None and done.status == "done" and done.row_count == 3
+    assert done.finished_at == NOW
+    path = export_job_path(done)
+    assert path is not None and path.parent == exports_dir and path.suffix == ".xlsx"
+    book = openpyxl.load_workbook(path)
+    rows = list(book["Responses"].iter_rows(values_only=True))
+    assert "organisation" in rows[0] and len(rows) == 4
+    assert list(exports_dir.iterdir()) == [path]  # no partial file left
+
+    # A redelivered task finds the job claimed and does nothing.
+    assert export_job_run(job_id=job.pk) is None
+
+
+@pytest.mark.django_db
+def test_a_sav_job_honours_the_filters(survey, staff_member, tmp_path):
+    respond_in_bulk(survey, 2)
+    job = export_job_run(job_id=request_job(survey, staff_member, "sav", countries=("AQ",)).pk)
+    assert job is not None and job.status == "done" and job.row_count == 0
+    frame, _ = pyreadstat.read_sav(str(export_job_path(job)))
+    assert len(frame) == 0 and "organisation" not in frame.columns
+
+
+@pytest.mark.django_db
+def test_a_failure_is_recorded_on_the_job(survey, staff_member, monkeypatch, exports_dir):
+    def broken(**kwargs: Any) -> int:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export_jobs, "responses_export_xlsx", broken)
+    job = export_job_run(job_id=request_job(survey, staff_member).pk)
+    assert job is not None and job.status == "failed"
+    assert job.error == "OSError: disk full" and job.file_name == ""
+    assert not list(exports_dir.glob("*"))
+
+
+@pytest.mark.django_db
+def test_only_the_requester_or_an_admin_downloads_and_staff_never_an_identified_file(
+    survey, django_user_model, admin_member, staff_member
+):
+    other_staff = django_user_model.objects.create_user("other-staff")
+    other_staff.groups.set(staff_member.groups.all())
+    staff_job = export_job_run(job_id=request_job(survey, staff_member).pk)
+    admin_job = export_job_run(job_id=request_job(survey, admin_member).pk)
+    assert staff_job is not None and admin_job is not None
+
+    assert export_job_may_download(job=staff_job, user=staff_member)
+    assert export_job_may_download(job=staff_job, user=admin_member)
+    assert not export_job_may_download(job=staff_job, user=other_staff)
+    assert export_job_may_download(job=admin_job, user=admin_member)
+    assert not export_job_may_download(job=admin_job, user=staff_member)
+    # The requester of an identified export who is no longer an Admin cannot download it.
+    ExportJob.objects.filter(pk=admin_job.pk).update(requested_by=staff_member)
+    admin_job.refresh_from_db()
+    assert not export_job_may_download(job=admin_job, user=staff_member)
+    # Nothing to download before the job is done.
+    queued = request_job(survey, staff_member, complete_only=True)
+    assert not export_job_may_download(job=queued, user=staff_member)
+
+
+@pytest.mark.django_db
+def test_jobs_older_than_a_week_are_deleted_with_their_files(survey, staff_member):
+    old = export_job_run(job_id=request_job(survey, staff_member).pk)
+    recent = export_job_run(job_id=request_job(survey, staff_member, "sav").pk)
+    assert old is not None and recent is not None
+    ExportJob.objects.filter(pk=old.pk).update(created_at=NOW - timedelta(days=8))
+    old_path, recent_path = export_job_path(old), export_job_path(recent)
+
+    assert export_jobs_clean(now=NOW) == 1
+    assert not ExportJob.objects.filter(pk=old.pk).exists() and not old_path.exists()
+    assert ExportJob.objects.filter(pk=recent.pk).exists() and recent_path.exists()
+
+
+# The views ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_buttons_post_a_job_and_its_page_shows_progress_then_the_link(
+    survey, staff_member, monkeypatch
+):
+    monkeypatch.setattr("surveys.export_tasks.export_job_run.delay", lambda job_id: None)
+    client = logged_in(staff_member)
+    page = client.get(f"/staff/surveys/{survey.slug}/exports/?complete_only=1").content.decode()
+    action = f'action="/staff/surveys/{survey.slug}/export-jobs/new.xlsx?complete_only=1"'
+    assert action in page and 'method="post"' in page
+    assert client.get(f"/staff/surveys/{survey.slug}/export-jobs/new.xlsx").status_code == 405
+
+    response = client.post(f"/staff/surveys/{survey.slug}/export-jobs/new.xlsx?complete_only=1")
+    job = ExportJob.objects.get()
+    job_url = f"/staff/surveys/{survey.slug}/export-jobs/{job.pk}/"
+    assert response.status_code == 302 and response["Location"] == job_url
+    assert job.filters == [["complete_only", "1"]]
+    html = client.get(job_url).content.decode()
+    assert "Preparing your file…" in html and "http-equiv" not in html
+    assert client.get(f"{job_url}status.json").json()["status"] == "queued"
+    assert client.get(f"{job_url}download").status_code == 403
+
+    export_job_run(job_id=job.pk)
+    status = client.get(f"{job_url}status.json").json()
+    assert status["status"] == "done" and status["download_url"] == f"{job_url}download"
+    assert f'href="{job_url}download"' in client.get(job_url).content.decode()
+    download = client.get(f"{job_url}download")
+    assert download.status_code == 200
+    assert "no-store" in download["Cache-Control"]
+    assert download["Content-Disposition"].startswith('attachment; filename="')
+    openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content)))
+
+
+@pytest.mark.django_db
+def test_others_cannot_see_a_job_and_staff_cannot_download_an_identified_one(
+    survey, admin_member, staff_member, viewer_member
+):
+    job = export_job_run(job_id=request_job(survey, admin_member).pk)
+    assert job is not None
+    job_url = f"/staff/surveys/{survey.slug}/export-jobs/{job.pk}/"
+    for url in (job_url, f"{job_url}status.json", f"{job_url}download"):
+        assert logged_in(staff_member).get(url).status_code == 404
+        assert logged_in(viewer_member).get(url).status_code == 403
+    # Even as the requester (a former Admin), Staff gets no identified file.
+    ExportJob.objects.filter(pk=job.pk).update(requested_by=staff_member)
+    assert logged_in(staff_member).get(f"{job_url}download").status_code == 403
+    assert logged_in(staff_member).get(f"{job_url}status.json").json()["download_url"] == ""
+    assert logged_in(admin_member).get(f"{job_url}download").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_failed_job_shows_its_error(survey, staff_member):
+    job = request_job(survey, staff_member)
+    ExportJob.objects.filter(pk=job.pk).update(status="failed", error="OSError: disk full")
+    html = logged_in(staff_member).get(f"/staff/surveys/{survey.slug}/export-jobs/{job.pk}/")
+    assert "The export failed" in html.content.decode()
+    assert "OSError: disk full" in html.content.decode()
+
+
+# With a real worker ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_builds_the_xlsx_requested_on_the_page(
+    survey, staff_member, celery_worker_factory, exports_dir
+):
+    respond_in_bulk(survey, 3)
+    # The worker is another process: it writes under the same VAR_DIR as this test.
+    celery_worker_factory(VAR_DIR=str(exports_dir.parent))
+    client = logged_in(staff_member)
+
+    response = client.post(f"/staff/surveys/{survey.slug}/export-jobs/new.xlsx")
+    assert response.status_code == 302
+    status_url = f"{response['Location']}status.json"
+    wait_for(
+        lambda: client.get(status_url).json()["status"] in ("done", "failed"),
+        timeout=60,
+        what="the export job to finish",
+    )
+    status = client.get(status_url).json()
+    assert status["status"] == "done", status
+    download = client.get(status["download_url"])
+    assert download.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content)))
+    assert len(list(book["Responses"].iter_rows(values_only=True))) == 4

@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Avg,
     Case,
@@ -40,7 +41,17 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django_countries import countries
 
-from surveys.models import Answer, Delivery, Invitation, Question, Response, Survey, Wave
+from surveys.models import (
+    Answer,
+    ClusterOrganisation,
+    Delivery,
+    Invitation,
+    Question,
+    Response,
+    Sector,
+    Survey,
+    Wave,
+)
 from surveys.questionnaire import questionnaire_load
 from surveys.stats_filters import (
     EXPERIENCE_BANDS,
@@ -92,7 +103,9 @@ def survey_statistics(*, survey: Survey, filters: StatsFilter | None = None) -> 
     Queries, whatever the size: up to 2 to check filters; 3 for the funnel, by country and by
     experience (one grouped pass, emailed, failed and bounced); 2 for the waves; 1 by sector;
     up to 3 for the timeline; up to 3 for the answers; the questionnaire's own (4, none while
-    cached). bench/stats.py times it; 0004_stats_indexes serves the answer queries."""
+    cached). bench/stats.py times it; 0004_stats_indexes serves the answer queries and
+    0006_stats_covering_indexes the others on PostgreSQL. by_wave and by_sector are raw SQL
+    (portable: PostgreSQL and SQLite) over the filtered invitations' own SQL."""
     filters = filters or StatsFilter()
     stats_filter_check(survey=survey, filters=filters)
     # The population: invitations chosen by every filter but "complete only" (module doc).
@@ -273,6 +286,14 @@ def statistics_by_experience(*, groups: list[dict]) -> list[dict]:
     ]
 
 
+def _fetch_dicts(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    """Rows of a raw grouped query as dicts keyed by the selected aliases."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 # By wave and by sector -----------------------------------------------------------------------
 
 
@@ -288,22 +309,46 @@ def statistics_by_wave(
     *, waves: list[dict[str, Any]], invitations: QuerySet[Invitation], filtered: bool
 ) -> list[dict]:
     """Every wave of the survey (`waves`, in launch order): the invitations with a delivery in
-    it and what they did (emailed: a delivery of that wave was sent). One query. Counts are
-    distinct: an invitation addressed to two contacts has two deliveries in a wave."""
+    it and what they did (emailed: a delivery of that wave was sent). One query. Each
+    invitation counts once per wave, though an invitation addressed to two contacts has two
+    deliveries in it."""
     if not waves:
         return []
-    # The waves' own deliveries, by the wave index: reminders (no wave) never enter the joins.
-    deliveries = Delivery.objects.filter(wave_id__in=[wave["pk"] for wave in waves])
+    wave_ids = [wave["pk"] for wave in waves]
     if filtered:
-        deliveries = deliveries.filter(invitation__in=invitations.values("pk"))
-    rows = (
-        deliveries.order_by()
-        .values("wave_id")
-        .annotate(
-            **_funnel_counts("invitation__", distinct=True),
-            emailed=Count("invitation_id", distinct=True, filter=Q(status=Delivery.Status.SENT)),
+        # A filter keeps a subset of the invitations: their deliveries first (a semi-join),
+        # then distinct counts over what is left, as the ORM writes it.
+        rows = (
+            Delivery.objects.filter(wave_id__in=wave_ids, invitation__in=invitations.values("pk"))
+            .order_by()
+            .values("wave_id")
+            .annotate(
+                **_funnel_counts("invitation__", distinct=True),
+                emailed=Count(
+                    "invitation_id", distinct=True, filter=Q(status=Delivery.Status.SENT)
+                ),
+            )
         )
-    )
+    else:
+        # All of the waves' deliveries, one row per (wave, invitation) first (read from the
+        # delivery_wave_stats_idx index alone, in its order), so that the counts need no
+        # COUNT(DISTINCT); reminders (no wave) never enter. Portable SQL (PostgreSQL, SQLite).
+        in_waves = ", ".join(["%s"] * len(wave_ids))
+        inv_sql, inv_params = (
+            invitations.order_by().values("id", "first_opened_at").query.sql_with_params()
+        )
+        sql = (
+            "SELECT d.wave_id AS wave_id, COUNT(*) AS invited, "
+            "COUNT(i.first_opened_at) AS opened, COUNT(r.id) AS started, "
+            "COUNT(r.submitted_at) AS completed, COUNT(d.sent) AS emailed "
+            "FROM (SELECT wave_id, invitation_id, MAX(CASE WHEN status = %s THEN 1 END) AS sent "
+            f"FROM {Delivery._meta.db_table} WHERE wave_id IN ({in_waves}) "
+            "GROUP BY wave_id, invitation_id) d "
+            f"INNER JOIN ({inv_sql}) i ON i.id = d.invitation_id "
+            f"LEFT JOIN {Response._meta.db_table} r ON r.invitation_id = i.id "
+            "GROUP BY d.wave_id"
+        )
+        rows = _fetch_dicts(sql, [Delivery.Status.SENT, *wave_ids, *inv_params])
     by_wave = {row["wave_id"]: row for row in rows}
     empty = dict.fromkeys((*COUNTS, "emailed"), 0)
     result = []
@@ -327,8 +372,25 @@ def statistics_by_sector(*, invitations: QuerySet[Invitation]) -> list[dict]:
     """Per sector of the organisations, most invited first; name None for organisations
     without a sector. An organisation with several sectors counts in each, so the rows may add
     up to more than the invitations."""
-    rows = invitations.order_by().values("organisation__sectors__name").annotate(**_funnel_counts())
-    result = [{"name": row["organisation__sectors__name"], **_breakdown_row(row)} for row in rows]
+    # Sectors joined on the invitation's organisation_id directly: the organisation's own row
+    # adds nothing here. Portable SQL (PostgreSQL and SQLite).
+    inv_sql, inv_params = (
+        invitations.order_by()
+        .values("id", "organisation_id", "first_opened_at")
+        .query.sql_with_params()
+    )
+    through = ClusterOrganisation.sectors.through._meta.db_table
+    sql = (
+        "SELECT s.name AS name, COUNT(*) AS invited, COUNT(i.first_opened_at) AS opened, "
+        "COUNT(r.id) AS started, COUNT(r.submitted_at) AS completed "
+        f"FROM ({inv_sql}) i "
+        f"LEFT JOIN {through} cs ON cs.clusterorganisation_id = i.organisation_id "
+        f"LEFT JOIN {Sector._meta.db_table} s ON s.id = cs.sector_id "
+        f"LEFT JOIN {Response._meta.db_table} r ON r.invitation_id = i.id "
+        "GROUP BY s.name"
+    )
+    rows = _fetch_dicts(sql, inv_params)
+    result = [{"name": row["name"], **_breakdown_row(row)} for row in rows]
     # Named sectors by size, then "no sector" last.
     result.sort(key=lambda row: (row["name"] is None, -row["invited"], row["name"] or ""))
     return result

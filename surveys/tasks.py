@@ -25,4 +25,6 @@ def deliveries_send(delivery_ids: list[int]) -> dict:
 def outreach_sweep() -> dict:
     report = outreach.outreach_sweep(now=timezone.now())
     return report.__dict__
+
+
 from surveys import export_tasks  # noqa: F401,E402

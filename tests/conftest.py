@@ -44,7 +44,8 @@ def _user_in_group(django_user_model, username: str, group: str | None):  # type
 
     user = django_user_model.objects.create_user(username=username, password="pw-" + username)
     if group:
-        user.groups.add(Group.objects.get(name=group))
+        # get_or_create: a transactional test before this one flushes the migration's groups.
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
     return user
 
 

@@ -21,10 +21,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.message import make_msgid
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -221,13 +223,7 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
                 _close_quietly(connection)
                 connected = False
                 continue
-            _finish(
-                delivery,
-                claim_id,
-                status=Delivery.Status.SENT,
-                sent_at=timezone.now(),
-                message_id=message_id,
-            )
+            _finish_sent(delivery, claim_id, sent_at=timezone.now(), message_id=message_id)
             report.sent += 1
     finally:
         if connected:
@@ -238,6 +234,36 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
 def _finish(delivery: Delivery, holder: uuid.UUID, **fields: object) -> None:
     # Only the claim holder writes: a row re-queued by the sweep meanwhile is left alone.
     Delivery.objects.filter(pk=delivery.pk, claim_id=holder).update(**fields)
+
+
+@cache
+def _finish_sent_sql(vendor: str) -> str:
+    quote = db_connection.ops.quote_name
+    meta = Delivery._meta
+    columns = [
+        meta.get_field(name).column for name in ("status", "sent_at", "message_id", "claim_id")
+    ]
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {quote(columns[0])} = %s, {quote(columns[1])} = %s, "
+        f"{quote(columns[2])} = %s WHERE {quote(meta.pk.column)} = %s AND {quote(columns[3])} = %s"
+    )
+
+
+def _finish_sent(
+    delivery: Delivery, holder: uuid.UUID, *, sent_at: datetime, message_id: str
+) -> None:
+    """The same UPDATE as _finish(status=SENT, sent_at=..., message_id=...), one statement in
+    autocommit, written without building a queryset per message."""
+    fields = Delivery._meta
+    params = [
+        Delivery.Status.SENT.value,
+        fields.get_field("sent_at").get_db_prep_value(sent_at, db_connection),
+        message_id,
+        delivery.pk,
+        fields.get_field("claim_id").get_db_prep_value(holder, db_connection),
+    ]
+    with db_connection.cursor() as cursor:
+        cursor.execute(_finish_sent_sql(db_connection.vendor), params)
 
 
 def _retry_later(

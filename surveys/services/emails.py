@@ -4,21 +4,25 @@ parts with the one-click unsubscribe headers of RFC 8058.
 Placeholders are `{{ name }}` with a fixed list of names; staff text is never run as a Django
 template (no template code from the database)."""
 
+import random
 import re
+import sys
 from dataclasses import dataclass
-from functools import cache
+from email.policy import Compat32
+from functools import cache, lru_cache
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
-from django.urls import reverse
-from django.utils import timezone
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone, translation
 from django.utils.dateformat import format as format_date
 from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from surveys.models import Contact, EmailTemplate, Invitation, Survey
-from surveys.services.invitations import invitation_link
+from surveys.services.invitations import invitation_token
 
 PLACEHOLDERS = {
     "organisation": "the organisation's name",
@@ -92,19 +96,52 @@ def invitation_from_unsubscribe_token(token: str) -> Invitation | None:
 
 
 def unsubscribe_link(invitation: Invitation) -> str:
-    path = reverse("surveys:unsubscribe", kwargs={"token": unsubscribe_token(invitation)})
-    return f"{settings.SITE_URL}{path}"
+    return _token_url("surveys:unsubscribe", unsubscribe_token(invitation))
+
+
+# Tokens made of these characters come out of reverse() unchanged (no percent-encoding).
+_PLAIN_TOKEN_RE = re.compile(r"[A-Za-z0-9_.:-]+")
+_TOKEN_SENTINEL = "TOKENSENTINEL0"
+
+
+@lru_cache(maxsize=64)
+def _token_url_parts(view: str, site_url: str, script_prefix: str) -> tuple[str, str] | None:
+    url = f"{site_url}{reverse(view, kwargs={'token': _TOKEN_SENTINEL})}"
+    if url.count(_TOKEN_SENTINEL) != 1:
+        return None
+    before, after = url.split(_TOKEN_SENTINEL)
+    return before, after
+
+
+def _token_url(view: str, token: str) -> str:
+    """SITE_URL + reverse(view, token=token), with the URL resolved once rather than per
+    message (reverse() is a noticeable share of building a message)."""
+    parts = _token_url_parts(view, settings.SITE_URL, get_script_prefix())
+    if parts is None or not _PLAIN_TOKEN_RE.fullmatch(token):
+        return f"{settings.SITE_URL}{reverse(view, kwargs={'token': token})}"
+    return f"{parts[0]}{token}{parts[1]}"
+
+
+def _invitation_link(invitation: Invitation) -> str:
+    """The same URL as invitations.invitation_link, without a reverse() per message."""
+    return _token_url("surveys:token_entry", invitation_token(invitation))
+
+
+@lru_cache(maxsize=256)
+def _deadline_text(closes_at, timezone_name: str, language: str | None) -> str:  # type: ignore[no-untyped-def]
+    return format_date(timezone.localtime(closes_at), "j F Y")
 
 
 def placeholder_values(*, invitation: Invitation, contact: Contact | None) -> dict[str, str]:
     survey = invitation.survey
-    closes = timezone.localtime(survey.closes_at)
     return {
         "organisation": invitation.organisation.name,
         "contact_name": (contact.name if contact and contact.name else "colleague"),
         "survey_title": survey.title,
-        "link": invitation_link(invitation),
-        "deadline": format_date(closes, "j F Y"),
+        "link": _invitation_link(invitation),
+        "deadline": _deadline_text(
+            survey.closes_at, timezone.get_current_timezone_name(), translation.get_language()
+        ),
         "unsubscribe_link": unsubscribe_link(invitation),
     }
 
@@ -125,6 +162,80 @@ def _html_from_text(text: str) -> str:
     )
 
 
+_SUBJECT_SENTINEL = "\x00SUBJECT\x00"
+_BODY_SENTINEL = "\x00BODY\x00"
+_SENTINEL_RE = re.compile("(\x00SUBJECT\x00|\x00BODY\x00)")
+
+
+@cache
+def _wrapper_pieces(template_name: str) -> tuple[str, ...]:
+    """templates/emails/message.html rendered once, cut where the subject and the body go:
+    literal text at even positions, a sentinel at odd ones."""
+    rendered = render_to_string(
+        template_name, {"subject": _SUBJECT_SENTINEL, "body": mark_safe(_BODY_SENTINEL)}
+    )
+    return tuple(_SENTINEL_RE.split(rendered))
+
+
+def html_wrap(subject: str, body_html: str, template_name: str = "emails/message.html") -> str:
+    """The same text as render_to_string(template_name, {"subject": ..., "body": ...}) (the
+    subject escaped, the body as is), from a copy of the template rendered once per process.
+    In DEBUG the template is rendered every time, so that edits show at once."""
+    if settings.DEBUG:
+        return render_to_string(template_name, {"subject": subject, "body": mark_safe(body_html)})
+    pieces = _wrapper_pieces(template_name)
+    escaped = escape(subject)
+    return "".join(
+        piece if i % 2 == 0 else (escaped if piece == _SUBJECT_SENTINEL else body_html)
+        for i, piece in enumerate(pieces)
+    )
+
+
+class _FastCompat32(Compat32):
+    """The compat32 policy Django's messages use, minus the cost of email.header.Header for
+    the usual header: short, ASCII, single spaces, nothing to fold or encode. For such a value
+    Header(value).encode() returns the value unchanged (tests/surveys/test_emails.py compares
+    the bytes of both policies); anything else goes the standard way."""
+
+    def _fold(self, name, value, sanitize):  # type: ignore[no-untyped-def]
+        if (
+            isinstance(value, str)
+            and value
+            and value.isascii()
+            and value.isprintable()
+            and value == value.strip()
+            and "  " not in value
+            and (self.max_line_length is None or len(name) + 2 + len(value) <= self.max_line_length)
+        ):
+            return f"{name}: {value}{self.linesep}"
+        return super()._fold(name, value, sanitize)
+
+
+FAST_POLICY = _FastCompat32()
+_BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))
+
+
+class SurveyEmail(EmailMultiAlternatives):
+    """An EmailMultiAlternatives whose MIME bytes are the same as Django's but cheaper to make:
+    the multipart boundary is chosen up front (the email package otherwise compiles a regular
+    expression per message to check its random boundary against the text) and short plain
+    headers skip email.header.Header."""
+
+    def message(self):  # type: ignore[no-untyped-def]
+        msg = super().message()
+        msg.policy = FAST_POLICY
+        if msg.is_multipart() and msg.get_boundary() is None:
+            texts = [self.body, *(content for content, _ in self.alternatives)]
+            while True:
+                # The email package's own format (generator._make_boundary).
+                token = random.randrange(sys.maxsize)  # not security: only must be unique
+                boundary = ("=" * 15) + f"{token:0{_BOUNDARY_WIDTH}d}" + "=="
+                if not any(isinstance(t, str) and boundary in t for t in texts):
+                    break
+            msg.set_boundary(boundary)
+        return msg
+
+
 def email_message_build(
     *,
     invitation: Invitation,
@@ -133,7 +244,7 @@ def email_message_build(
     template: EmailTemplate | None,
     headers: dict[str, str] | None = None,
     connection=None,  # type: ignore[no-untyped-def]
-) -> EmailMultiAlternatives:
+) -> SurveyEmail:
     """The email of one delivery, ready to send, with text and HTML parts and the
     List-Unsubscribe headers (one-click, RFC 8058)."""
     texts = email_template_texts(kind=kind, template=template)
@@ -144,8 +255,8 @@ def email_message_build(
         body_html = fill_placeholders(texts.html_body, values, html=True)
     else:
         body_html = _html_from_text(text)
-    html = render_to_string("emails/message.html", {"subject": subject, "body": body_html})
-    message = EmailMultiAlternatives(
+    html = html_wrap(subject, body_html)
+    message = SurveyEmail(
         subject=subject,
         body=text,
         from_email=settings.DEFAULT_FROM_EMAIL,

@@ -1,5 +1,6 @@
 """Invitation waves sent by a real Celery worker through a real SMTP server, exactly once."""
 
+import time
 from collections import Counter
 
 import pytest
@@ -65,10 +66,18 @@ def test_worker_killed_mid_wave_then_restarted_sends_each_email_once(
 ):
     survey = open_survey()
     organisations_with_contacts(300)
-    # Slow sending down so that the kill lands in the middle of the wave.
-    worker = celery_worker_factory(EMAIL_RATE_PER_SECOND="60", CONCURRENCY="1")
+    # Slow sending down (one every 50 ms) so that the kill lands in the middle of the wave.
+    worker = celery_worker_factory(EMAIL_RATE_PER_SECOND="20", CONCURRENCY="1")
     wave_launch(wave=wave_create(survey=survey, name="Killed", filters={}), now=timezone.now())
-    wait_for(lambda: len(smtp_sink.messages) >= 60, what="part of the wave")
+    wait_for(lambda: len(smtp_sink.messages) >= 40, what="part of the wave")
+    # Kill between two messages, while the worker waits for its rate limit: not inside the
+    # documented window (the ~1 ms between the server's "250 OK" and the status write), which
+    # no design without the server's cooperation can close.
+    count = len(smtp_sink.messages)
+    deadline = time.monotonic() + 5
+    while len(smtp_sink.messages) == count and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.02)
     worker.kill()
     assert len(smtp_sink.messages) < 300
     stuck = Delivery.objects.filter(status=Delivery.Status.SENDING).count()

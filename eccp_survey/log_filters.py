@@ -1,4 +1,4 @@
-"""Keep personal-link tokens out of every log line."""
+"""Log filters: keep personal-link tokens out of every log line, and 403s out of tracebacks."""
 
 import logging
 import re
@@ -25,4 +25,23 @@ class RedactTokensFilter(logging.Filter):
         record.args = None
         if hasattr(record, "request"):
             record.request = None
+        return True
+
+
+class ForbiddenWithoutTracebackFilter(logging.Filter):
+    """A 403 from PermissionDenied is a refusal working as designed, not an error, yet Django's
+    request logger attaches the exception, so every refused page printed a traceback that reads
+    like a crash. This keeps the one WARNING line (with the refusal's reason, if it gives one)
+    and drops the traceback. Every other status, 500s above all, keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) != 403 or not record.exc_info:
+            return True
+        exception = record.exc_info[1]
+        reason = " ".join(str(exception).split()) if exception is not None else ""
+        if reason:
+            # The message is a %-format with its arguments still apart: escape the reason's %.
+            record.msg = f"{record.msg} ({reason.replace('%', '%%')})"
+        record.exc_info = None
+        record.exc_text = None
         return True

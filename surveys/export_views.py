@@ -3,10 +3,11 @@
 Admin gets identified exports (the organisation column); Staff gets the same without it; Viewer
 sees aggregates only, so none of these pages is theirs (403).
 
-CSV is streamed straight from the request. XLSX and .sav are built by a worker (an ExportJob):
-the page's buttons POST to create the job, whose page polls its status and links the file.
-A GET of export.xlsx / export.sav still builds the file inside the request, for scripts and
-small surveys; the page no longer links to it."""
+CSV is streamed straight from the request. XLSX and .sav are built by a worker (an ExportJob),
+never inside a request (a large survey takes longer than a request may last): the page's buttons
+POST to create the job, whose page polls its status and links the file. A GET of the old
+export.xlsx / export.sav addresses builds nothing: it is redirected (303) to the exports page
+with its filters, where the job can be started; scripts use `manage.py export_responses`."""
 
 from urllib.parse import urlencode
 
@@ -17,6 +18,7 @@ from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
     HttpResponseForbidden,
+    HttpResponseRedirect,
     JsonResponse,
     StreamingHttpResponse,
 )
@@ -30,7 +32,6 @@ from accounts.roles import ADMIN, STAFF, role_required, user_has_role
 from surveys.exports import (
     CONTENT_TYPES,
     responses_export_csv,
-    responses_export_file,
     responses_export_filename,
     responses_export_filter_fields,
     responses_export_prepare,
@@ -79,7 +80,7 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
             "format": fmt,
             # CSV is a streamed link; XLSX and .sav a form that starts a background job.
             "background": fmt != "csv",
-            "url": _url(request, "surveys_export", slug=slug, fmt=fmt)
+            "url": _url(request, "surveys_export_csv", slug=slug)
             if fmt == "csv"
             else _url(request, "surveys_export_job_create", slug=slug, fmt=fmt),
             "query": query,
@@ -103,7 +104,7 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
 @never_cache
 @role_required(ADMIN, STAFF)
 @require_GET
-def export_download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+def export_csv(request: HttpRequest, slug: str) -> HttpResponse:
     survey = get_object_or_404(Survey, slug=slug)
     try:
         export = responses_export_prepare(
@@ -113,20 +114,28 @@ def export_download(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
         )
     except StatsFilterError as error:
         return HttpResponseBadRequest(f"Bad filter: {error}", content_type="text/plain")
-    filename = responses_export_filename(survey=survey, fmt=fmt, today=timezone.localdate())
-    if fmt == "csv":
-        # Streamed: rows are read and sent as the client takes them, whatever their number.
-        response = StreamingHttpResponse(
-            responses_export_csv(export=export), content_type=CONTENT_TYPES["csv"]
-        )
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
-    return FileResponse(
-        responses_export_file(export=export, fmt=fmt),
-        as_attachment=True,
-        filename=filename,
-        content_type=CONTENT_TYPES[fmt],
+    filename = responses_export_filename(survey=survey, fmt="csv", today=timezone.localdate())
+    # Streamed: rows are read and sent as the client takes them, whatever their number.
+    response = StreamingHttpResponse(
+        responses_export_csv(export=export), content_type=CONTENT_TYPES["csv"]
     )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def export_file_moved(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+    """The old export.xlsx / export.sav addresses, which built the file inside the request. An
+    old bookmark now lands on the exports page with the same filters, where a background job
+    builds the file; nothing is built here. Same roles as the page, so the redirect reveals
+    nothing to others."""
+    get_object_or_404(Survey, slug=slug)
+    url = _url(request, "surveys_exports", slug=slug)
+    query = request.GET.urlencode()
+    # 303 See Other: the file is not at this address, the page that makes it is.
+    return HttpResponseRedirect(f"{url}?{query}" if query else url, status=303)
 
 
 @never_cache
@@ -137,12 +146,15 @@ def export_job_create(request: HttpRequest, slug: str, fmt: str) -> HttpResponse
     query string, as on the exports page."""
     survey = get_object_or_404(Survey, slug=slug)
     try:
-        filters = stats_filter_from_params(request.GET)
+        job = export_job_request(
+            survey=survey,
+            user=request.user,
+            fmt=fmt,
+            filters=stats_filter_from_params(request.GET),
+            now=timezone.now(),
+        )
     except StatsFilterError as error:
         return HttpResponseBadRequest(f"Bad filter: {error}", content_type="text/plain")
-    job = export_job_request(
-        survey=survey, user=request.user, fmt=fmt, filters=filters, now=timezone.now()
-    )
     return redirect(_url(request, "surveys_export_job", slug=slug, job_id=str(job.pk)))
 
 

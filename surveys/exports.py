@@ -44,7 +44,6 @@ import csv
 import io
 import math
 import re
-import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -650,22 +649,3 @@ def responses_export_sav(*, export: ResponsesExport, path: str | Path) -> int:
         row_compress=True,
     )
     return count
-
-
-def responses_export_file(*, export: ResponsesExport, fmt: str) -> BinaryIO:
-    """The XLSX or .sav written whole (both are containers that cannot be streamed as they are
-    written) into a temporary file, returned open at its start; closing it deletes it."""
-    file = tempfile.NamedTemporaryFile(suffix=f".{fmt}")  # noqa: SIM115 (the caller closes it)
-    try:
-        if fmt == "xlsx":
-            responses_export_xlsx(export=export, file=file)
-        elif fmt == "sav":
-            # pyreadstat writes to a path only: it rewrites this very file, which stays open.
-            responses_export_sav(export=export, path=file.name)
-        else:
-            raise ValueError(f"not a file format: {fmt}")
-        file.seek(0)
-    except BaseException:
-        file.close()
-        raise
-    return file  # type: ignore[return-value]

@@ -10,10 +10,16 @@ urlpatterns = [
         export_views.exports_page,
         name="surveys_exports",
     ),
+    path(
+        "staff/surveys/<slug:slug>/export.csv",
+        export_views.export_csv,
+        name="surveys_export_csv",
+    ),
+    # XLSX and .sav are background jobs; their old GET addresses redirect to the page.
     re_path(
-        r"^staff/surveys/(?P<slug>[-a-zA-Z0-9_]+)/export\.(?P<fmt>csv|xlsx|sav)$",
-        export_views.export_download,
-        name="surveys_export",
+        r"^staff/surveys/(?P<slug>[-a-zA-Z0-9_]+)/export\.(?P<fmt>xlsx|sav)$",
+        export_views.export_file_moved,
+        name="surveys_export_file_moved",
     ),
     re_path(
         r"^staff/surveys/(?P<slug>[-a-zA-Z0-9_]+)/export-jobs/new\.(?P<fmt>xlsx|sav)$",

@@ -5,11 +5,18 @@ domain) as redistributed by the npm package world-atlas 2.0.2 (ISC); surveys/dat
 how to rebuild them with `manage.py build_world_map`. They are stored already projected
 (equirectangular: x = longitude + 180, y = 90 - latitude, in degrees, one decimal) as SVG path
 data per ISO 3166-1 alpha-2 code, so drawing a map is string assembly: no GIS library at run time.
+
+A map carries its outlines (about 80 KB of path data), so that it stands alone: the report's PDF
+needs that, because WeasyPrint draws each inline <svg> on its own. A page that shows several maps
+(the dashboard) prints the outlines once with `world_map_outlines_svg()` and draws its maps with
+`shared_outlines=True`: each country is then a <use> of the shared outline with its own fill,
+class, data attributes and title, so the maps look and read as before at a fraction of the size.
 """
 
 import hashlib
 import itertools
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,9 @@ UNCODED_FEATURES = {"Kosovo": "XK", "N. Cyprus": "CY", "Somaliland": "SO"}
 # Latitudes shown: Antarctica and the empty far north add nothing to a choropleth of countries.
 MAP_NORTH, MAP_SOUTH = 84.0, -58.0
 HIDDEN_COUNTRIES = {"AQ"}
+
+# Id prefix of the outlines that world_map_outlines_svg() prints once per page.
+OUTLINE_ID_PREFIX = "world-outline-"
 
 NO_DATA_FILL = "#e6e6e6"
 # One light-to-dark ramp (readable in greyscale) plus a distinct texture per class, so that the
@@ -213,10 +223,32 @@ def count_classes(*, values: list[int], class_count: int = 4) -> list[tuple[int,
     return list(zip(lows, highs, strict=True))
 
 
-def world_map_svg(*, counts: dict[str, int], title: str, width: int = 720) -> SafeString:
+def world_map_outlines_svg() -> SafeString:
+    """Every drawn country's outline once, as path definitions in an SVG that shows nothing,
+    for the maps of the same page drawn with `shared_outlines=True`. The outlines carry no
+    fill or stroke of their own, so that each <use> gives them its map's."""
+    paths = "".join(
+        f'<path id="{OUTLINE_ID_PREFIX}{code}" d="{path}"/>'
+        for code, path in world_map_data()["countries"].items()
+        if code not in HIDDEN_COUNTRIES
+    )
+    # Not display:none: some browsers then draw no <use> of it. The class takes it out of
+    # the flow (dashboard.css); width and height 0 keep it invisible without the style sheet.
+    return mark_safe(
+        '<svg xmlns="http://www.w3.org/2000/svg" class="world-map-outlines" width="0" '
+        f'height="0" aria-hidden="true" focusable="false"><defs>{paths}</defs></svg>'
+    )
+
+
+def world_map_svg(
+    *, counts: dict[str, int], title: str, width: int = 720, shared_outlines: bool = False
+) -> SafeString:
     """A choropleth of counts by ISO alpha-2 code: a few classes told apart by shade and
     texture, countries without data in light grey, a legend with each class's range, and a
-    note naming counted countries too small to draw at this scale."""
+    note naming counted countries too small to draw at this scale.
+
+    With `shared_outlines`, countries reference the outlines of `world_map_outlines_svg()`,
+    which the page must then hold once; without, the map carries its own."""
     data = world_map_data()
     outlines: dict[str, str] = data["countries"]
     counts = {code.upper(): count for code, count in counts.items() if count > 0}
@@ -259,21 +291,25 @@ def world_map_svg(*, counts: dict[str, int], title: str, width: int = 720) -> Sa
     for code, path in outlines.items():
         if code in HIDDEN_COUNTRIES:
             continue
+        shape = _shared_shape(code) if shared_outlines else _inline_shape(path)
         count = counts.get(code)
         if count is None:
-            parts.append(f'<path data-country="{code}" fill="{NO_DATA_FILL}" d="{path}"/>')
+            parts.append(shape(f'data-country="{code}" fill="{NO_DATA_FILL}"', ""))
             continue
         number = _class_number(count, classes)
         name = escape(str(countries.name(code)) or code)
         style = CLASS_STYLES[number - 1]
         parts.append(
-            f'<path data-country="{code}" data-count="{count}" class="map-class-{number}" '
-            f'fill="{style["fill"]}" d="{path}"><title>{name}: {count}</title></path>'
+            shape(
+                f'data-country="{code}" data-count="{count}" class="map-class-{number}" '
+                f'fill="{style["fill"]}"',
+                f"<title>{name}: {count}</title>",
+            )
         )
         if style["mark"] != "none":
             # The texture is a second, transparent layer: PDF viewers draw hairline seams
             # between the tiles of an opaque pattern.
-            parts.append(f'<path fill="url(#{uid}-class-{number})" stroke="none" d="{path}"/>')
+            parts.append(shape(f'fill="url(#{uid}-class-{number})" stroke="none"', ""))
     parts.append("</g>")
     parts.append(f'<g class="legend" transform="translate(0 {legend_top:.1f})">')
     y = 0
@@ -292,6 +328,30 @@ def world_map_svg(*, counts: dict[str, int], title: str, width: int = 720) -> Sa
         )
     parts.append("</g></svg>")
     return mark_safe("".join(parts))  # every text above is escaped
+
+
+def _inline_shape(path: str) -> Callable[[str, str], str]:
+    """A country drawn with its own path data: (attributes, content) -> markup."""
+
+    def shape(attributes: str, content: str) -> str:
+        if content:
+            return f'<path {attributes} d="{path}">{content}</path>'
+        return f'<path {attributes} d="{path}"/>'
+
+    return shape
+
+
+def _shared_shape(code: str) -> Callable[[str, str], str]:
+    """A country drawn as a <use> of its outline in world_map_outlines_svg(), which takes its
+    fill and stroke from the <use>; a <title> inside a <use> is its tooltip, as in a path."""
+
+    def shape(attributes: str, content: str) -> str:
+        href = f'href="#{OUTLINE_ID_PREFIX}{code}"'
+        if content:
+            return f"<use {href} {attributes}>{content}</use>"
+        return f"<use {href} {attributes}/>"
+
+    return shape
 
 
 def _class_number(count: int, classes: list[tuple[int, int]]) -> int:

@@ -31,7 +31,7 @@ from surveys.exports import (
     responses_export_xlsx,
 )
 from surveys.models import ExportJob, Survey
-from surveys.stats_filters import StatsFilter, stats_filter_from_params
+from surveys.stats_filters import StatsFilter, stats_filter_check, stats_filter_from_params
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +67,15 @@ def export_job_request(
 ) -> ExportJob:
     """The job that will build this export: a queued or running one of the same parameters and
     requester if there is one, else a new one queued once the transaction commits. Identified
-    (organisation names) exactly when the user is an Admin."""
+    (organisation names) exactly when the user is an Admin.
+
+    Raises StatsFilterError for a wave or sector that is not the survey's, as the CSV does, so
+    that the requester hears it at once rather than from a job that fails in the worker."""
     from surveys.export_tasks import export_job_run as export_job_run_task
 
     if fmt not in ExportJob.Format.values:
         raise ValueError(f"not a background export format: {fmt}")
+    stats_filter_check(survey=survey, filters=filters)
     identified = user_has_role(user, ADMIN)
     filters_json = _filters_to_json(filters)
     existing = (

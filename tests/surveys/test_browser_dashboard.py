@@ -4,11 +4,14 @@ through the personal link. The completed count goes up without a reload, the pag
 charts are older than its figures, and a reload draws them again."""
 
 import re
+from io import BytesIO, StringIO
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.test import Client
+from PIL import Image
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from accounts.roles import STAFF
@@ -117,3 +120,39 @@ def test_a_submitted_response_reaches_the_open_dashboard_without_a_reload(
     expect(funnel).to_contain_text("1 (33.3%)")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     dashboard.screenshot(path=SCREENSHOTS / "dashboard.png", full_page=True)
+
+
+def test_the_demo_maps_draw_from_the_shared_outlines_in_a_real_browser(
+    staff_context: BrowserContext, live_server
+) -> None:  # type: ignore[no-untyped-def]
+    """The page holds the country outlines once and its three maps <use> them: Chromium must
+    find every reference, paint each country in its map's fill, and give the hidden outlines
+    no room on the page. The page comes gzipped."""
+    call_command("load_eccp_demo", stdout=StringIO())
+    dashboard = staff_context.new_page()
+    response = dashboard.goto(f"{live_server.url}/staff/surveys/eccp-2019/")
+    assert response is not None and response.headers.get("content-encoding") == "gzip"
+
+    maps = dashboard.locator("svg.world-map")
+    expect(maps).to_have_count(3)
+    drawn = dashboard.evaluate(
+        """() => [...document.querySelectorAll("svg.world-map")].map(map => {
+            const uses = [...map.querySelectorAll("use[data-country]")];
+            const empty = uses.filter(use => {
+                const box = use.getBBox();
+                return !(box.width > 0 && box.height > 0);
+            });
+            return {uses: uses.length, empty: empty.map(use => use.dataset.country)};
+        })"""
+    )
+    assert all(m["uses"] > 170 and m["empty"] == [] for m in drawn), drawn
+    outlines = dashboard.locator("svg.world-map-outlines")
+    box = outlines.bounding_box()
+    assert box is not None and box["width"] == 0 and box["height"] == 0
+    assert outlines.evaluate("svg => getComputedStyle(svg).position") == "absolute"
+
+    # Painted, not just laid out: the participation map shows its darkest class (Spain, 25)
+    # and the no-data grey.
+    picture = Image.open(BytesIO(maps.first.screenshot())).convert("RGB")
+    colours = {colour for _, colour in picture.getcolors(maxcolors=1 << 20)}
+    assert (0x08, 0x30, 0x6B) in colours and (0xE6, 0xE6, 0xE6) in colours

@@ -18,6 +18,7 @@ from surveys.worldmap import (
     WORLD_MAP_FILE,
     count_classes,
     world_map_data,
+    world_map_outlines_svg,
     world_map_svg,
 )
 
@@ -220,6 +221,49 @@ def test_world_map_escapes_its_title_and_draws_without_data():
     assert "<script>" not in svg
     assert_accessible_image(svg, HOSTILE)
     assert all(p.get("fill") == NO_DATA_FILL for p in map_paths(svg).values())
+
+
+def test_a_map_on_shared_outlines_reads_and_draws_as_the_map_with_its_own():
+    """Same countries, fills, classes, counts, titles, patterns, legend and description: only
+    the geometry moves out, to <use>s of world_map_outlines_svg()'s paths."""
+    inline = world_map_svg(counts=DEMO_TARGETS, title="Target countries")
+    shared = world_map_svg(counts=DEMO_TARGETS, title="Target countries", shared_outlines=True)
+    root = assert_accessible_image(shared, "Target countries")
+    outlines = {
+        p.get("id"): p.get("d") for p in parsed(world_map_outlines_svg()).iter(f"{SVG}path")
+    }
+
+    def shapes(svg: str, tag: str) -> list[dict[str, str]]:
+        drawn = []
+        for element in parsed(svg).iter(f"{SVG}{tag}"):
+            if element.get("data-country") or "url(#" in (element.get("fill") or ""):
+                attributes = {k: v for k, v in element.attrib.items() if k not in ("d", "href")}
+                title = element.find(f"{SVG}title")
+                attributes["title"] = title.text if title is not None else ""
+                # The geometry: its own path data, or the outline its reference names.
+                attributes["d"] = element.get("d") or outlines[element.get("href")[1:]]
+                drawn.append(attributes)
+        return drawn
+
+    assert shapes(shared, "use") == shapes(inline, "path")
+    assert len(shapes(shared, "use")) > 170
+    assert " d=" not in shared.split("</defs>", 1)[1].split('<g class="legend"')[0]
+    assert texts(root) == texts(parsed(inline))
+    assert root.find(f"{SVG}desc").text == parsed(inline).find(f"{SVG}desc").text
+    assert shared.count("<pattern ") == inline.count("<pattern ") == 3
+    assert len(shared) < len(inline) / 4
+
+
+def test_the_shared_outlines_are_invisible_and_unstyled():
+    outlines = parsed(world_map_outlines_svg())
+    assert (outlines.get("width"), outlines.get("height")) == ("0", "0")
+    assert outlines.get("aria-hidden") == "true" and outlines.get("role") is None
+    paths = list(outlines.iter(f"{SVG}path"))
+    assert {p.get("id") for p in paths} == {
+        f"world-outline-{code}" for code in world_map_data()["countries"] if code != "AQ"
+    }
+    # Fill and stroke come from each <use>, so the outline must set none.
+    assert all(set(p.attrib) == {"id", "d"} for p in paths)
 
 
 def test_world_map_data_is_small_and_keyed_by_alpha_2_codes():

@@ -2,7 +2,9 @@
 live figures marked (data-stat) for dashboard.js, which refreshes them from the API, and charts
 drawn on the server from the same figures."""
 
+import gzip
 import json
+import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from io import StringIO
@@ -20,6 +22,7 @@ from surveys.models import Answer, Question, Response, Survey, Wave
 from surveys.services.invitations import invitation_create
 from surveys.statistics import survey_statistics
 from surveys.stats_filters import StatsFilter
+from surveys.worldmap import world_map_data
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 from tests.surveys.test_statistics import QUERY_BOUND
 
@@ -289,9 +292,11 @@ def test_charts_are_drawn_from_the_figures(client, survey, viewer_member):
     # The map: the organisations that took part (started), by country.
     world = chart(html, "map")
     assert svg_titles(world) == ["Organisations that took part (started), by country"]
-    assert '<path data-country="BE" data-count="1"' in world
-    assert '<path data-country="FR" data-count="1"' in world
-    assert '<path data-country="DE" fill=' in world  # invited, nobody took part
+    # Countries are <use>s of the outlines the page holds once (see test_the_maps_share_...).
+    assert '<use href="#world-outline-BE" data-country="BE" data-count="1"' in world
+    assert "<title>Belgium: 1</title>" in world
+    assert '<use href="#world-outline-FR" data-country="FR" data-count="1"' in world
+    assert '<use href="#world-outline-DE" data-country="DE" fill=' in world  # nobody took part
     timeline = chart(html, "timeline")
     assert svg_titles(timeline) == ["Responses started and completed per day"]
     assert "2 started and 1 completed" in timeline
@@ -378,6 +383,58 @@ def test_demo_dashboard_has_a_chart_per_question_and_the_maps(client, viewer_mem
     assert "invitations sent (" in timeline
     assert timeline.count("reminders sent") == 2 * 2  # in the description and the list
     assert html.count('role="img"') == drawn + 3  # with the funnel, the map and the timeline
+
+
+def outline_ids(html: str) -> list[str]:
+    return re.findall(r'<path id="(world-outline-[A-Z]{2})" d="', html)
+
+
+def test_the_maps_share_one_copy_of_the_outlines_and_the_page_stays_small(client, admin_member):
+    """The demo page has three world maps (participation, and two country questions): they
+    used to carry the outlines each, 433 KB in all. Now every country of every map is a <use>
+    of one outline the page holds once, with its own fill and title, and no map carries path
+    data of its own."""
+    call_command("load_eccp_demo", stdout=StringIO())
+    client.force_login(admin_member)
+    html = page(client, "eccp-2019").content.decode()
+
+    ids = outline_ids(html)
+    assert len(ids) == len(set(ids)) == len(world_map_data()["countries"]) - 1  # not Antarctica
+    maps = re.findall(r'<svg [^>]*class="chart world-map".*?</svg>', html, flags=re.S)
+    assert len(maps) == 3
+    for markup in maps:
+        assert "<path data-country=" not in markup
+        references = re.findall(r'<use href="#([^"]+)" data-country="([A-Z]{2})"', markup)
+        assert {ref for ref, _ in references} == set(ids)
+        assert all(ref == f"world-outline-{code}" for ref, code in references)
+    # Per country, as before: the figure in its title (the tooltip), its class's shade, and
+    # for the lighter classes the texture that tells them apart without colour.
+    assert "<title>Spain: 25</title></use>" in maps[0]
+    assert re.search(
+        r'<use href="#world-outline-AM" data-country="AM" data-count="3" class="map-class-1" '
+        r'fill="#c6dbef"><title>Armenia: 3</title></use>'
+        r'<use href="#world-outline-AM" fill="url\(#map-[0-9a-f]+-class-1\)" stroke="none"/>',
+        maps[0],
+    )
+    assert len(html.encode()) < 300_000, len(html.encode())
+
+
+def test_pages_are_gzipped_for_clients_that_accept_it_with_breach_padding(
+    client, survey, viewer_member
+):
+    client.force_login(viewer_member)
+    plain = page(client)
+    zipped = client.get("/staff/surveys/dash/", HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+
+    assert "Content-Encoding" not in plain
+    assert zipped["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in zipped["Vary"]
+    assert len(zipped.content) < len(plain.content) / 3
+    html = gzip.decompress(zipped.content).decode()
+    assert 'data-chart="map"' in html and "world-outline-" in html
+    # Django's "Heal The Breach": a random file name in the gzip header, so that the length
+    # of a response tells an attacker less (the FNAME flag, RFC 1952).
+    assert zipped.content[3] & 0x08
 
 
 def test_live_updates_come_from_the_api_with_the_same_filters(client, survey, viewer_member):

@@ -1,7 +1,9 @@
 """Responses exports (surveys.exports, surveys.export_views, export_responses): CSV, XLSX and
 .sav match the answers given, formulas are neutralised, filters narrow the rows, roles decide
 who exports and who sees organisation names, and the number of queries does not grow with the
-number of responses."""
+number of responses. CSV is downloaded from its streamed address; XLSX and .sav the way the page
+gets them (a background job, run here in the test's process), and their old GET addresses build
+nothing."""
 
 import csv
 import io
@@ -23,8 +25,9 @@ from django.urls import include, path
 
 import eccp_survey.urls
 from surveys.exports import responses_export_prepare, responses_export_sav
-from surveys.models import Answer, Delivery, Invitation, Response, Survey, Wave
+from surveys.models import Answer, Delivery, ExportJob, Invitation, Response, Survey, Wave
 from surveys.questionnaire import Answers, answer_rows, questionnaire_load
+from surveys.services.export_jobs import export_job_path, export_job_request, export_job_run
 from surveys.services.invitations import invitation_create
 from surveys.services.survey_files import survey_import
 from surveys.stats_filters import StatsFilter
@@ -204,6 +207,13 @@ def survey() -> Survey:
     return open_survey()
 
 
+@pytest.fixture(autouse=True)
+def exports_dir(settings, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Background export files go to a folder of their own, apart from each test's tmp_path."""
+    settings.VAR_DIR = tmp_path_factory.mktemp("var")
+    return settings.VAR_DIR / "exports"
+
+
 def answer_through_pages(
     survey: Survey, *, name: str, country: str, pages: dict, submit: bool
 ) -> Invitation:
@@ -243,7 +253,19 @@ def logged_in(user: Any) -> Client:
 
 
 def download(client: Client, survey: Survey, fmt: str, query: str = "") -> Any:
-    return client.get(f"/staff/surveys/{survey.slug}/export.{fmt}{query}")
+    """The file as a user gets it: CSV streamed from its address; XLSX and .sav through the
+    page's button (POST a job), the job run as a worker runs it, then its download. A refusal
+    (400, 403, login) is returned as it comes."""
+    if fmt == "csv":
+        return client.get(f"/staff/surveys/{survey.slug}/export.csv{query}")
+    created = client.post(f"/staff/surveys/{survey.slug}/export-jobs/new.{fmt}{query}")
+    if created.status_code != 302 or "/export-jobs/" not in created["Location"]:
+        return created
+    job_url = created["Location"]
+    job_id = int(job_url.rstrip("/").rsplit("/", 1)[1])
+    job = export_job_run(job_id=job_id)
+    assert job is not None and job.status == ExportJob.Status.DONE, job and job.error
+    return client.get(f"{job_url}download")
 
 
 def content(response: Any) -> bytes:
@@ -656,6 +678,8 @@ def test_a_bad_filter_is_a_400_that_says_what_is_wrong(
     response = download(logged_in(staff_member), survey, fmt, query)
     assert response.status_code == 400
     assert message in response.content.decode()
+    # XLSX and .sav: refused before a job is queued, not by a job failing in the worker.
+    assert not ExportJob.objects.exists()
 
 
 def test_the_exports_page_shows_a_bad_filter_as_a_400(survey, staff_member):
@@ -674,6 +698,29 @@ def test_an_unknown_format_is_a_404(survey, staff_member):
     assert (
         logged_in(staff_member).get(f"/staff/surveys/{survey.slug}/export.pdf").status_code == 404
     )
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "sav"])
+def test_a_get_of_the_old_xlsx_and_sav_addresses_builds_nothing_and_lands_on_the_page(
+    survey, answered, admin_member, staff_member, viewer_member, outsider, fmt
+):
+    for user in (admin_member, staff_member):
+        client = logged_in(user)
+        response = client.get(
+            f"/staff/surveys/{survey.slug}/export.{fmt}?country=BE&complete_only=1"
+        )
+        assert response.status_code == 303
+        assert response["Location"] == (
+            f"/staff/surveys/{survey.slug}/exports/?country=BE&complete_only=1"
+        )
+        assert not response.has_header("Content-Disposition") and response.content == b""
+        # Without filters, the bare page.
+        response = client.get(f"/staff/surveys/{survey.slug}/export.{fmt}")
+        assert response["Location"] == f"/staff/surveys/{survey.slug}/exports/"
+    # Nor is a job started: a GET changes nothing.
+    assert not ExportJob.objects.exists()
+    for user in (viewer_member, outsider):
+        assert logged_in(user).get(f"/staff/surveys/{survey.slug}/export.{fmt}").status_code == 403
 
 
 # No responses -----------------------------------------------------------------------------------
@@ -765,28 +812,37 @@ def respond_in_bulk(survey: Survey, count: int) -> None:
         Answer.objects.bulk_create(rows)
 
 
+def export_and_count_queries(client: Client, survey: Survey, user: Any, fmt: str) -> tuple:
+    """(queries, file size) of one export: the CSV request, or the run of an XLSX or .sav job
+    (the worker's part; starting and downloading the job do not read responses)."""
+    if fmt == "csv":
+        with CaptureQueriesContext(connection) as queries:
+            size = len(content(download(client, survey, fmt)))
+        return queries, size
+    job = export_job_request(survey=survey, user=user, fmt=fmt, filters=StatsFilter(), now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        job = export_job_run(job_id=job.pk)
+    assert job is not None and job.status == ExportJob.Status.DONE, job and job.error
+    return queries, export_job_path(job).stat().st_size
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_the_number_of_queries_does_not_grow_with_the_responses(
-    survey, admin_member, fmt, django_assert_max_num_queries
-):
+def test_the_number_of_queries_does_not_grow_with_the_responses(survey, admin_member, fmt):
     client = logged_in(admin_member)
     respond_in_bulk(survey, 3)
     # The questionnaire is cached per process after the first export: warm it up, so that both
     # counts below are of the same work.
-    content(download(client, survey, fmt))
+    export_and_count_queries(client, survey, admin_member, fmt)
 
-    with CaptureQueriesContext(connection) as three:
-        response = download(client, survey, fmt)
-        three_rows = content(response)
+    three, three_size = export_and_count_queries(client, survey, admin_member, fmt)
     respond_in_bulk(survey, 27)
-    with django_assert_max_num_queries(len(three)) as thirty:
-        response = download(client, survey, fmt)
-        thirty_rows = content(response)
+    thirty, thirty_size = export_and_count_queries(client, survey, admin_member, fmt)
 
-    assert len(thirty) == len(three)
-    # Session, user, role checks, the countries chosen, the responses and their answer rows.
+    assert len(thirty) == len(three), [q["sql"] for q in thirty.captured_queries]
+    # CSV: session, user, role checks, the countries chosen, the responses and their answer
+    # rows. A job: its claim, the job, the countries, the responses, the answer rows, the save.
     assert len(three) <= 10, [q["sql"] for q in three.captured_queries]
-    assert len(thirty_rows) > len(three_rows)
+    assert thirty_size > three_size
 
 
 # The command ----------------------------------------------------------------------------------

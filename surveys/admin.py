@@ -20,6 +20,7 @@ from surveys.models import (
     Survey,
 )
 from surveys.services.invitations import invitation_link
+from surveys.services.survey_files import FINDING_KEY, finding_hint_errors
 
 
 class ContactInline(admin.TabularInline):
@@ -109,10 +110,30 @@ class SurveyAdmin(admin.ModelAdmin):
         )
 
 
+class ChoiceForm(forms.ModelForm):
+    class Meta:
+        model = Choice
+        fields = ["order", "value", "label", "is_other", "is_exclusive"]
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        # The inline formset's foreign key field gives the question being saved, with its new
+        # type if that changes in the same form.
+        question = cleaned.get("question") or getattr(self.instance, "question", None)
+        if (
+            cleaned.get("is_exclusive")
+            and question is not None
+            and question.type != Question.Type.MULTIPLE_CHOICE
+        ):
+            self.add_error("is_exclusive", "Only choices of a multiple choice can be exclusive.")
+        return cleaned
+
+
 class ChoiceInline(admin.TabularInline):
     model = Choice
+    form = ChoiceForm
     extra = 0
-    fields = ["order", "value", "label", "is_other"]
+    fields = ["order", "value", "label", "is_other", "is_exclusive"]
 
 
 class StatementInline(admin.TabularInline):
@@ -177,7 +198,25 @@ class QuestionForm(forms.ModelForm):
         survey = cleaned.get("survey") or (page.survey if page else None)
         if page and survey and page.survey_id != survey.pk:
             self.add_error("page", "The page belongs to another survey.")
+        self._check_finding_hint(cleaned)
         return cleaned
+
+    def _check_finding_hint(self, cleaned: dict) -> None:
+        """The report's finding hint (options["finding"]), as the survey file import checks it;
+        choice values are checked against the saved choices (none yet for a new question)."""
+        options = cleaned.get("options")
+        kind = cleaned.get("type")
+        if not isinstance(options, dict) or FINDING_KEY not in options or not kind:
+            return
+        question = self.instance
+        values = set(question.choices.values_list("value", flat=True)) if question.pk else None
+        for path, message in finding_hint_errors(
+            hint=options[FINDING_KEY],
+            question_type=kind,
+            choice_values=values,
+            code=cleaned.get("code") or "",
+        ):
+            self.add_error("options", f"{FINDING_KEY}{path}: {message}")
 
 
 @admin.register(Question)

@@ -33,6 +33,10 @@ def rank_count(question: Question) -> int:
     return int(question.options.get("rank_count") or question.choices.count())
 
 
+def exclusive_message(label: str) -> str:
+    return f"“{label}” cannot be combined with other answers: untick it or untick the others."
+
+
 def ordinal(number: int) -> str:
     suffix = (
         "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
@@ -99,6 +103,12 @@ class QuestionBlock:
         if self.errors_for_question:
             ids.append(f"{self.dom_id}-error")
         return " ".join(ids)
+
+    @property
+    def exclusive_values(self) -> set[str]:
+        """Values (as the inputs carry them) of the choices that cannot be ticked with another;
+        the template marks their checkboxes for survey.js."""
+        return {str(c.value) for c in self.question.choices.all() if c.is_exclusive}
 
     @property
     def condition_values_text(self) -> str:
@@ -328,10 +338,16 @@ class PageForm(forms.Form):
             return
         if kind == Question.Type.MULTIPLE_CHOICE:
             low, high = options.get("min_selections"), options.get("max_selections")
-            if low and len(value) < int(low):
-                self._error(question, f"Please choose at least {low} options.")
-            if high and len(value) > int(high):
-                self._error(question, f"Please choose at most {high} options.")
+            exclusive = [c for c in question.choices.all() if c.is_exclusive and c.value in value]
+            if exclusive and len(value) > 1:
+                # The one message that matters: unticking fixes any count too.
+                self._error(question, exclusive_message(exclusive[0].label))
+            else:
+                # "None of these" alone is a complete answer, whatever the minimum.
+                if low and len(value) < int(low) and not exclusive:
+                    self._error(question, f"Please choose at least {low} options.")
+                if high and len(value) > int(high):
+                    self._error(question, f"Please choose at most {high} options.")
         elif kind == Question.Type.MATRIX:
             if self.enforce_required and question.required:
                 for statement in question.statements.all():

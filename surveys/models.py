@@ -191,6 +191,8 @@ class Question(models.Model):
     #   single_choice: widget ("radio" | "dropdown");  multiple_choice: min_selections,
     #   max_selections;  short_text/long_text: max_length;  number: min_value, max_value,
     #   decimal_places;  country: multiple (bool);  ranking: rank_count (top N to order).
+    # Any type with choices but matrix may also hold the report's finding hint:
+    #   finding: {"choices": [choice values], "text": "..."} (surveys.report, "finding hint").
     options = models.JSONField(default=dict, blank=True)
     # Simple conditional display: shown only when an earlier question's answer is one of
     # these choice values (1/0 for yes/no).
@@ -229,6 +231,14 @@ class Choice(models.Model):
     order = models.PositiveSmallIntegerField(default=0)
     # "Other, please specify": choosing it asks for a text, stored on the same answer row.
     is_other = models.BooleanField(default=False)
+    # "None of these" in a multiple choice: it cannot be ticked together with another choice
+    # (surveys.forms refuses that; survey files allow it on multiple_choice questions only).
+    is_exclusive = models.BooleanField(
+        "exclusive",
+        default=False,
+        help_text="Multiple choice only: cannot be ticked together with another choice "
+        "(e.g. “None of these”).",
+    )
 
     class Meta:
         ordering = ["question", "order", "id"]

@@ -3,9 +3,15 @@ from the data, one chart per question, the top countries with a world map, and a
 free-text answers. Words as in ../shared/GLOSSARY.md.
 
 Everything is computed from `survey_statistics` (grouped counts) plus one query per text
-question for the quoted answers, so a report costs the same whatever the survey's size. The
-sentences follow a small generic rule set per question type and use the question's own labels:
-nothing here knows the demo's figures.
+question for the quoted answers and one for the finding hints, so a report costs the same
+whatever the survey's size. The sentences follow a small generic rule set per question type and
+use the question's own labels: nothing here knows the demo's figures.
+
+A survey author can add a sentence the rules cannot write, with a **finding hint** on a question
+(`finding: {choices: [...], text: ...}` in the survey file, kept in Question.options): the share
+of the question's base who chose any of those choices, e.g. the top points of an ordered
+frequency scale ("Over 82% use the platform at least once a month") or one option ("26% updated
+their profile in 2019"). It comes after the question's generic sentence.
 
 Which questions appear, and in what order, is a list of question codes: the `q` query parameter
 of the report, else the survey's saved default (`Survey.report_questions`, once that field
@@ -16,6 +22,7 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from django.db.models import Count, Q
 from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -23,6 +30,7 @@ from django.utils.safestring import SafeString
 from surveys.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
 from surveys.models import ClusterOrganisation, Question, Survey
 from surveys.questionnaire import questionnaire_load
+from surveys.services.survey_files import FINDING_KEY, finding_hint_errors
 from surveys.statistics import survey_statistics
 from surveys.stats_filters import StatsFilter, filtered_answers
 from surveys.worldmap import world_map_svg
@@ -132,6 +140,18 @@ class Finding:
     code: str
     question: str
     sentence: str
+    # The sentence of the question's finding hint, if it has one (after `sentence`).
+    hint_sentence: str = ""
+
+
+@dataclass(frozen=True)
+class FindingHint:
+    """A survey author's finding for one question: the share of its base who chose any of
+    `choice_ids`, said before `text`."""
+
+    question_id: int
+    choice_ids: tuple[int, ...]
+    text: str
 
 
 def survey_report(
@@ -153,11 +173,17 @@ def survey_report(
         codes = report_question_codes_clean(survey=survey, codes=question_codes)
     by_code = {entry["id"]: entry for entry in stats["questions"]}
     organisation_names = _organisation_names(survey)
+    hints = {code: hint for code, hint in finding_hints(survey).items() if code in codes}
+    hint_counts = finding_hint_counts(survey=survey, filters=filters, hints=hints)
 
     sections = []
     for code in codes:
         entry = by_code[code]
         section = question_section(entry=entry)
+        if code in hints:
+            section["hint_sentence"] = finding_hint_sentence(
+                text=hints[code].text, count=hint_counts.get(code, 0), base=entry["base"]
+            )
         if entry["type"] in TEXT_TYPES:
             section["quotes"] = text_answers_selection(
                 survey=survey,
@@ -174,9 +200,14 @@ def survey_report(
         "participation": participation_summary(stats=stats),
         "timeline": _timeline(stats),
         "findings": [
-            Finding(code=s["code"], question=s["text"], sentence=s["sentence"])
+            Finding(
+                code=s["code"],
+                question=s["text"],
+                sentence=s["sentence"],
+                hint_sentence=s["hint_sentence"],
+            )
             for s in sections
-            if s["sentence"]
+            if s["sentence"] or s["hint_sentence"]
         ],
         "sections": sections,
         "question_codes": codes,
@@ -251,6 +282,7 @@ def question_section(*, entry: dict[str, Any]) -> dict[str, Any]:
         "type": kind,
         "base": base,
         "sentence": question_finding(entry=entry),
+        "hint_sentence": "",
         "chart": None,
         "rows": [],
         "statements": [],
@@ -409,6 +441,68 @@ def _matrix_sentence(statements: list[dict[str, Any]]) -> str:
     return (
         f"{_quoted(statement['text'])} has the largest share answering {labels}: "
         f"{percent_wording(value=float(share))} ({count} of {_respondents(statement['base'])})."
+    )
+
+
+# Finding hints -----------------------------------------------------------------------------------
+
+
+def finding_hints(survey: Survey) -> dict[str, FindingHint]:
+    """The survey's finding hints by question code, from the (cached) questionnaire. A hint
+    that is not usable (edited by hand in the admin's options since the import checked it) is
+    left out rather than failing the report: the question keeps its generic sentence."""
+    hints = {}
+    for question in questionnaire_load(survey).questions:
+        hint = question.options.get(FINDING_KEY)
+        if hint is None:
+            continue
+        choice_ids = {choice.value: choice.pk for choice in question.choices.all()}
+        if finding_hint_errors(
+            hint=hint, question_type=question.type, choice_values=set(choice_ids)
+        ):
+            continue
+        hints[question.code] = FindingHint(
+            question_id=question.pk,
+            choice_ids=tuple(choice_ids[value] for value in hint["choices"]),
+            text=hint["text"].strip().rstrip("."),
+        )
+    return hints
+
+
+def finding_hint_counts(
+    *, survey: Survey, filters: StatsFilter, hints: dict[str, FindingHint]
+) -> dict[str, int]:
+    """Per question code, the respondents who chose any of its hint's choices, among the answers
+    the filters choose (the same rows as the question's base). Distinct responses, since a
+    multiple choice or a ranking has a row per option chosen: adding the options' counts would
+    count a respondent once per option. One grouped query for every hint; none without hints."""
+    if not hints:
+        return {}
+    chosen = Q()
+    for hint in hints.values():
+        chosen |= Q(question_id=hint.question_id, choice_id__in=hint.choice_ids)
+    rows = (
+        filtered_answers(
+            survey=survey, filters=filters, question_ids=[h.question_id for h in hints.values()]
+        )
+        .filter(chosen)
+        .order_by()
+        .values("question_id")
+        .annotate(count=Count("response_id", distinct=True))
+    )
+    code_of = {hint.question_id: code for code, hint in hints.items()}
+    return {code_of[row["question_id"]]: row["count"] for row in rows}
+
+
+def finding_hint_sentence(*, text: str, count: int, base: int) -> str:
+    """The share before the author's words, in the glossary's wording, with the count it comes
+    from: "Over 82% use the ECCP at least once a month (199 of 240 respondents)." Empty when
+    nobody answered the question."""
+    if not base:
+        return ""
+    share = _share(count, base)
+    return _capitalised(
+        f"{percent_wording(value=float(share))} {text} ({count} of {_respondents(base)})."
     )
 
 

@@ -95,7 +95,8 @@ COOPERATION_COUNTRIES = {
 PROFILE_UPDATED = {1: 52, 2: 70, 3: 48, 4: 30}
 SOCIAL_MEDIA_NONE = 5
 SOCIAL_MEDIA_NONE_COUNT = 50
-# Among the others; "None of these" excludes every other channel.
+# Among the others: "None of these" is an exclusive choice (eccp-2019.yaml), which the form
+# refuses with any other channel, so those who chose it chose nothing else.
 SOCIAL_MEDIA = {1: 70, 2: 85, 3: 35, 4: 12}
 
 # Experience answer -> founding years: less than 2 years, 2 to 5 years, more than 5 years.

@@ -19,9 +19,15 @@ The file format (README, "Survey files"):
             help_text: ...       # optional
             required: true       # default false
             options: {widget: radio}          # type-specific, optional
-            choices: [{value: 1, label: ..., other: false}, ...]
+            choices: [{value: 1, label: ..., other: false, exclusive: false}, ...]
             statements: [{value: 1, text: ...}, ...]        # matrix only
             show_if: {question: other_code, values: [1]}    # an earlier question
+            finding: {choices: [1, 2], text: use the platform every week}   # optional
+
+`exclusive: true` marks a multiple-choice option ("None of these") that cannot be ticked with
+another. `finding` is a hint for the report (surveys.report): the share of the question's base
+who chose any of those choice values, written as a sentence before `text`. It is stored in
+`Question.options["finding"]` (a report setting, not a form one, hence its own key in the file).
 
 Validation collects every error with its path (`pages[2].questions[4].choices: required`) and
 nothing is written unless the whole file is valid.
@@ -76,6 +82,18 @@ NEEDS_CHOICES = {
     QuestionType.MATRIX,
     QuestionType.RANKING,
 }
+# Types a finding hint may go on: one share of the question's base per hint. A matrix has a base
+# per statement, so one share of "the question" would mean nothing.
+FINDING_TYPES = {
+    QuestionType.SINGLE_CHOICE,
+    QuestionType.MULTIPLE_CHOICE,
+    QuestionType.RATING,
+    QuestionType.YES_NO,
+    QuestionType.RANKING,
+}
+FINDING_KEY = "finding"
+FINDING_TEXT_MAX_LENGTH = 300
+CHOICE_KEYS = {"value", "label", "other", "exclusive"}
 
 
 class SurveyFileError(Exception):
@@ -182,6 +200,7 @@ QUESTION_KEYS = {
     "choices",
     "statements",
     "show_if",
+    FINDING_KEY,
 }
 
 
@@ -265,7 +284,9 @@ def _validate_question(
     if kind:
         allowed = TYPE_OPTIONS[kind]
         for key, value in options.items():
-            if key not in allowed:
+            if key == FINDING_KEY:
+                check.add(f"{path}.options.{key}", "write finding: beside options, not inside")
+            elif key not in allowed:
                 check.add(f"{path}.options.{key}", f"not an option of {kind}")
             elif (isinstance(value, bool) and allowed[key] is not bool) or not isinstance(
                 value, allowed[key]
@@ -283,7 +304,7 @@ def _validate_question(
         for c, choice in enumerate(check.items(choices, f"{path}.choices")):
             choice_path = f"{path}.choices[{c}]"
             choice = check.mapping(choice, choice_path)
-            check.unknown_keys(choice, {"value", "label", "other"}, choice_path)
+            check.unknown_keys(choice, CHOICE_KEYS, choice_path)
             value = choice.get("value")
             if not isinstance(value, int) or isinstance(value, bool):
                 check.add(f"{choice_path}.value", "required, an integer")
@@ -293,6 +314,13 @@ def _validate_question(
                 values.add(value)
             check.text(choice, "label", choice_path, max_length=300)
             check.boolean(choice, "other", choice_path)
+            exclusive = check.boolean(choice, "exclusive", choice_path)
+            if exclusive and kind != QuestionType.MULTIPLE_CHOICE:
+                check.add(
+                    f"{choice_path}.exclusive",
+                    f"only choices of multiple_choice questions can be exclusive "
+                    f"({repr(code) if code else 'this question'} is {kind})",
+                )
     elif kind and choices:
         check.add(f"{path}.choices", f"{kind} questions have no choices")
     if kind == QuestionType.YES_NO and choices is None:
@@ -342,9 +370,56 @@ def _validate_question(
             check.add(f"{path}.show_if.values", "required, a list of choice values")
         elif target in choice_values and not set(wanted) <= choice_values[target]:
             check.add(f"{path}.show_if.values", f"not values of {target}")
+    if FINDING_KEY in question and kind:
+        for key, message in finding_hint_errors(
+            hint=question[FINDING_KEY], question_type=kind, choice_values=values, code=code
+        ):
+            check.add(f"{path}.{FINDING_KEY}{key}", message)
     if code and code not in seen_codes:
         seen_codes[code] = kind or ""
         choice_values[code] = values
+
+
+def finding_hint_errors(
+    *, hint: Any, question_type: str, choice_values: set[int] | None, code: str = ""
+) -> list[tuple[str, str]]:
+    """What is wrong with a question's finding hint, as (path under `finding`, message) pairs;
+    empty when it is usable. choice_values: the question's choice values, or None when they are
+    not known yet (a question being created in the admin) to skip that check. Messages name the
+    question, since the admin and the import both show them away from the question itself."""
+    name = repr(code) if code else "this question"
+    if question_type not in FINDING_TYPES:
+        return [
+            (
+                "",
+                f"{name} is a {question_type} question: a finding hint needs a question with "
+                f"choices ({', '.join(sorted(FINDING_TYPES))})",
+            )
+        ]
+    if not isinstance(hint, dict):
+        return [("", f"must be a mapping with choices and text (question {name})")]
+    errors = [(f".{key}", "unknown field") for key in hint if key not in {"choices", "text"}]
+    chosen = hint.get("choices")
+    if (
+        not isinstance(chosen, list)
+        or not chosen
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in chosen)
+    ):
+        errors.append((".choices", f"required, a list of choice values of {name}"))
+    elif len(set(chosen)) != len(chosen):
+        errors.append((".choices", f"each choice value once (question {name})"))
+    elif choice_values is not None and not set(chosen) <= choice_values:
+        unknown = ", ".join(str(v) for v in chosen if v not in choice_values)
+        known = ", ".join(str(v) for v in sorted(choice_values))
+        errors.append((".choices", f"{unknown} not a choice value of {name} (values: {known})"))
+    text = hint.get("text")
+    if not isinstance(text, str) or not text.strip():
+        errors.append(
+            (".text", f"required, the words after the share, e.g. “use it weekly” ({name})")
+        )
+    elif len(text) > FINDING_TEXT_MAX_LENGTH:
+        errors.append((".text", f"at most {FINDING_TEXT_MAX_LENGTH} characters ({name})"))
+    return errors
 
 
 @transaction.atomic
@@ -393,7 +468,7 @@ def survey_import(*, data: dict, replace: bool = False) -> Survey:
                 help_text=q.get("help_text") or "",
                 required=q.get("required", False),
                 order=question_order,
-                options=q.get("options") or {},
+                options=_options_with_finding(q),
                 condition_question=by_code.get(show_if.get("question", "")),
                 condition_values=show_if.get("values", []),
             )
@@ -408,6 +483,7 @@ def survey_import(*, data: dict, replace: bool = False) -> Survey:
                     label=c["label"],
                     order=i,
                     is_other=c.get("other", False),
+                    is_exclusive=c.get("exclusive", False),
                 )
                 for i, c in enumerate(choices or [], start=1)
             )
@@ -416,6 +492,16 @@ def survey_import(*, data: dict, replace: bool = False) -> Survey:
                 for i, s in enumerate(q.get("statements") or [], start=1)
             )
     return survey
+
+
+def _options_with_finding(question: dict) -> dict:
+    """The question's options as stored: the file's `options`, plus its finding hint (a report
+    setting kept in the same JSON field, so that no column is needed for it)."""
+    options = dict(question.get("options") or {})
+    hint = question.get(FINDING_KEY)
+    if hint is not None:
+        options[FINDING_KEY] = {"choices": list(hint["choices"]), "text": hint["text"].strip()}
+    return options
 
 
 def _as_datetime(value: Any) -> datetime:
@@ -460,10 +546,17 @@ def _question_export(question: Question) -> dict:
         data["help_text"] = question.help_text
     if question.required:
         data["required"] = True
-    if question.options:
-        data["options"] = question.options
+    options = dict(question.options)
+    hint = options.pop(FINDING_KEY, None)
+    if options:
+        data["options"] = options
     choices = [
-        {"value": c.value, "label": c.label, **({"other": True} if c.is_other else {})}
+        {
+            "value": c.value,
+            "label": c.label,
+            **({"other": True} if c.is_other else {}),
+            **({"exclusive": True} if c.is_exclusive else {}),
+        }
         for c in question.choices.all()
     ]
     if choices and not (question.type == QuestionType.YES_NO and choices == YES_NO_CHOICES):
@@ -476,6 +569,8 @@ def _question_export(question: Question) -> dict:
             "question": question.condition_question.code,
             "values": list(question.condition_values),
         }
+    if hint is not None:
+        data[FINDING_KEY] = hint
     return data
 
 

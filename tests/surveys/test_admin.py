@@ -119,3 +119,61 @@ def test_preview_needs_a_role(client, outsider):
     client.force_login(outsider)
     assert client.get(f"/staff/surveys/{survey.slug}/preview/").status_code == 403
     assert client.get("/staff/surveys/missing/preview/").status_code == 403
+
+
+# Exclusive choices and finding hints ----------------------------------------------------------
+
+
+def with_choices(question: Question, exclusive: set[int]) -> dict:
+    """The question's choices inline as the admin posts it, the given values ticked exclusive."""
+    choices = list(question.choices.order_by("order"))
+    data = {"choices-TOTAL_FORMS": str(len(choices)), "choices-INITIAL_FORMS": str(len(choices))}
+    for n, choice in enumerate(choices):
+        data |= {
+            f"choices-{n}-id": str(choice.pk),
+            f"choices-{n}-question": str(question.pk),
+            f"choices-{n}-order": str(choice.order),
+            f"choices-{n}-value": str(choice.value),
+            f"choices-{n}-label": choice.label,
+            f"choices-{n}-is_other": "on" if choice.is_other else "",
+            f"choices-{n}-is_exclusive": "on" if choice.value in exclusive else "",
+        }
+    return data
+
+
+def test_staff_mark_a_multiple_choice_option_exclusive(admin_client, answered_survey):
+    question = answered_survey.questions.get(code="services")
+    url = f"/admin/surveys/question/{question.pk}/change/"
+    assert 'name="choices-0-is_exclusive"' in admin_client.get(url).content.decode()
+    options = '{"min_selections": 1, "max_selections": 2}'
+    response = admin_client.post(
+        url, question_form_data(question, options=options, **with_choices(question, {3}))
+    )
+    assert response.status_code == 302
+    assert list(question.choices.filter(is_exclusive=True).values_list("value", flat=True)) == [3]
+
+
+def test_an_exclusive_choice_outside_a_multiple_choice_is_refused(admin_client, answered_survey):
+    question = answered_survey.questions.get(code="size")
+    response = admin_client.post(
+        f"/admin/surveys/question/{question.pk}/change/",
+        question_form_data(question, **with_choices(question, {2})),
+    )
+    assert response.status_code == 200
+    assert "Only choices of a multiple choice can be exclusive." in response.content.decode()
+    assert not question.choices.filter(is_exclusive=True).exists()
+
+
+def test_a_finding_hint_typed_in_the_options_is_checked_as_on_import(admin_client, answered_survey):
+    question = answered_survey.questions.get(code="size")
+    url = f"/admin/surveys/question/{question.pk}/change/"
+    bad = '{"finding": {"choices": [1, 8], "text": "are small"}}'
+    response = admin_client.post(url, question_form_data(question, options=bad))
+    assert response.status_code == 200
+    assert "finding.choices: 8 not a choice value of &#x27;size&#x27; (values: 1, 2, 3)" in (
+        response.content.decode()
+    )
+    good = '{"finding": {"choices": [1, 2], "text": "have fewer than 50 staff"}}'
+    assert admin_client.post(url, question_form_data(question, options=good)).status_code == 302
+    question.refresh_from_db()
+    assert question.options["finding"]["choices"] == [1, 2]

@@ -394,3 +394,65 @@ def test_pages_and_review_have_no_serious_accessibility_violations(
     expect(page.get_by_role("heading", level=1)).to_have_text("Review your answers")
     found["review"] = serious_axe_violations(page)
     assert {name: lines for name, lines in found.items() if lines} == {}
+
+
+# Exclusive choices ("None of these") -----------------------------------------------------------
+
+
+@pytest.fixture
+def channels_link(live_server) -> str:  # type: ignore[no-untyped-def]
+    survey = open_survey("findings_and_exclusive.yaml")
+    _, token = invitation_with_token(survey)
+    return f"{live_server.url}/s/{token}/"
+
+
+def open_channels_page(page: Page, link: str) -> Locator:
+    page.goto(link)
+    page.get_by_role("link", name="Start the questionnaire").click()
+    expect_page(page, 1, "Channels")
+    return question(page, "channels")
+
+
+def test_ticking_none_of_these_unticks_the_other_channels_and_back(
+    page: Page, channels_link: str
+) -> None:
+    channels = open_channels_page(page, channels_link)
+    twitter, linkedin = channels.get_by_label("Twitter"), channels.get_by_label("LinkedIn")
+    none = channels.get_by_label("None of these")
+    twitter.check()
+    linkedin.check()
+    none.check()
+    expect(twitter).not_to_be_checked()
+    expect(linkedin).not_to_be_checked()
+    # Said to screen readers, since it changes answers the respondent did not touch.
+    expect(channels.locator("[aria-live]")).to_have_text("Unticked: Twitter, LinkedIn.")
+    channels.get_by_label("Facebook").check()
+    expect(none).not_to_be_checked()
+    expect(channels.locator("[aria-live]")).to_have_text("Unticked: None of these.")
+    none.check()
+    question(page, "frequency").get_by_label("Every week").check()
+    click(page, "Next")
+    expect_page(page, 2, "Plans")
+
+
+def test_without_javascript_the_server_refuses_none_of_these_with_a_channel(
+    new_context, channels_link: str
+) -> None:  # type: ignore[no-untyped-def]
+    page = new_context(java_script_enabled=False).new_page()
+    channels = open_channels_page(page, channels_link)
+    question(page, "frequency").get_by_label("Every week").check()
+    channels.get_by_label("Twitter").check()
+    channels.get_by_label("None of these").check()
+    expect(channels.get_by_label("Twitter")).to_be_checked()  # no script to untick it
+    click(page, "Next")
+    expect_page(page, 1, "Channels")
+    message = "“None of these” cannot be combined with other answers"
+    expect(page.locator("#error-summary")).to_contain_text(message)
+    expect(page.locator("#q-channels-error")).to_contain_text(message)
+    # Kept as typed, for the respondent to choose.
+    expect(question(page, "frequency").get_by_label("Every week")).to_be_checked()
+    expect(channels.get_by_label("Twitter")).to_be_checked()
+    expect(channels.get_by_label("None of these")).to_be_checked()
+    ties = error_ties(page)
+    assert [tie["question"] for tie in ties] == ["q-channels"]
+    assert {"tag": "fieldset", "inQuestion": True} in ties[0]["describedBy"]

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from surveys.models import Answer, ClusterOrganisation, Invitation, Response, Survey
+from surveys.models import Answer, Choice, ClusterOrganisation, Invitation, Response, Survey
 from surveys.statistics import percent, survey_statistics
 
 pytestmark = pytest.mark.django_db
@@ -174,6 +174,23 @@ def test_multi_selects_and_texts_are_answered(stats):
     texts = [question(stats, code) for code in ("additional_services", "suggestions")]
     assert all(0 < q["answers_count"] == q["base"] < 200 for q in texts)
     assert sum(q["answers_count"] for q in texts) >= 36
+
+
+def test_none_of_these_is_exclusive_and_never_ticked_with_a_channel(stats):
+    for slug in ("eccp-2019", "eccp-demo"):
+        exclusive = Choice.objects.filter(question__survey__slug=slug, is_exclusive=True)
+        assert [(c.question.code, c.label) for c in exclusive] == [
+            ("social_media", "None of these")
+        ], slug
+    none = Choice.objects.get(question__survey__slug="eccp-2019", is_exclusive=True)
+    chose_none = Answer.objects.filter(choice=none).values("response_id")
+    assert chose_none.count() == 50
+    # Not one of them ticked another channel too.
+    assert not (
+        Answer.objects.filter(question=none.question, response_id__in=chose_none)
+        .exclude(choice=none)
+        .exists()
+    )
 
 
 def test_dates_fall_within_the_survey(stats):

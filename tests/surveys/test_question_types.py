@@ -1,6 +1,8 @@
 """Every question type with valid and invalid input: invalid input is a form error (400 with a
 message beside the field), never a 500, and saves nothing."""
 
+import re
+
 import pytest
 
 from surveys.models import Answer
@@ -139,3 +141,81 @@ def test_errors_are_tied_to_their_fields_for_screen_readers(respondent):
     # Every input has a label.
     assert body.count("<legend") >= 2
     assert 'for="id_founded"' in body
+
+
+# Exclusive choices ("None of these", tests/surveys/files/findings_and_exclusive.yaml) ----------
+
+EXCLUSIVE_MESSAGE = (
+    "“None of these” cannot be combined with other answers: untick it or untick the others."
+)
+
+
+@pytest.fixture
+def channels_respondent(client):  # type: ignore[no-untyped-def]
+    survey = open_survey("findings_and_exclusive.yaml")
+    invitation, token = invitation_with_token(survey)
+    person = Respondent(client, invitation)
+    person.open_link(token)
+    return person
+
+
+def checked_values(body: str, name: str) -> list[str]:
+    inputs = re.findall(rf'<input type="checkbox" name="{name}" value="(\d+)"[^>]*>', body)
+    tags = re.findall(rf'<input type="checkbox" name="{name}" [^>]*>', body)
+    return [value for value, tag in zip(inputs, tags, strict=True) if " checked" in tag]
+
+
+@pytest.mark.parametrize("action", ["next", "save"])
+def test_an_exclusive_choice_ticked_with_another_is_refused_on_its_question(
+    channels_respondent, action
+):
+    page = {
+        "frequency": "2",
+        "channels": ["1", "0"],
+        "founded": "1999",
+    }
+    response = channels_respondent.post_page(1, page, action=action)
+    assert response.status_code == 400
+    body = response.content.decode()
+    # In the error summary, linked to the question, and beside the question.
+    summary = body[body.index('id="error-summary"') : body.index("</ul>")]
+    question = "Which of our channels do you follow?"
+    assert f'<a href="#q-channels">{question}: {EXCLUSIVE_MESSAGE}</a>' in summary
+    assert f'<p class="error-message" id="q-channels-error">{EXCLUSIVE_MESSAGE}' in body
+    assert '<fieldset aria-describedby="q-channels-help q-channels-error">' in body
+    # The page comes back as typed, and nothing is saved.
+    assert checked_values(body, "channels") == ["1", "0"]
+    assert 'value="2" id="id_frequency_1" checked' in body
+    assert 'value="1999"' in body
+    assert not Answer.objects.exists()
+
+
+def test_an_exclusive_choice_alone_is_a_whole_answer_despite_the_minimum(channels_respondent):
+    # Two channels at least, unless "None of these".
+    response = channels_respondent.post_page(1, {"frequency": "1", "channels": ["2"]})
+    assert response.status_code == 400
+    assert "Please choose at least 2 options." in response.content.decode()
+    response = channels_respondent.post_page(1, {"frequency": "1", "channels": ["0"]})
+    assert response.status_code == 302
+    assert [a.choice.value for a in rows("channels")] == [0]
+
+
+def test_other_choices_combine_freely(channels_respondent):
+    response = channels_respondent.post_page(
+        1, {"frequency": "1", "channels": ["1", "3", "9"], "channels-other": "Mastodon"}
+    )
+    assert response.status_code == 302
+    assert [(a.choice.value, a.text) for a in rows("channels")] == [
+        (1, ""),
+        (3, ""),
+        (9, "Mastodon"),
+    ]
+
+
+def test_the_exclusive_checkbox_is_marked_for_the_script(channels_respondent):
+    body = channels_respondent.page(1).content.decode()
+    marked = re.findall(
+        r'<input type="checkbox" name="channels" value="(\d+)"[^>]*data-exclusive', body
+    )
+    assert marked == ["0"]
+    assert body.count("data-exclusive") == 1

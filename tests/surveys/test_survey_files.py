@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from surveys.models import Choice, Page, Question, Survey
 from surveys.services.survey_files import (
     SurveyFileError,
+    survey_dump,
     survey_export,
     survey_file_parse,
     survey_import,
@@ -126,3 +127,149 @@ def test_yes_no_questions_get_yes_and_no_choices():
         for q in page["questions"]
         if q["code"] == "cooperates"
     )
+
+
+# Finding hints and exclusive choices -----------------------------------------------------------
+
+HINTS_FILE = "findings_and_exclusive.yaml"
+
+
+def question_data(data: dict, code: str) -> dict:
+    return next(q for page in data["pages"] for q in page["questions"] if q["code"] == code)
+
+
+def test_finding_hints_and_exclusive_choices_round_trip():
+    original = load(HINTS_FILE)
+    survey = survey_import(data=original)
+    frequency = survey.questions.get(code="frequency")
+    # The hint lives in the options' JSON: no column of its own.
+    assert frequency.options == {
+        "finding": {"choices": [1, 2, 3], "text": "use the platform at least once a month"}
+    }
+    channels = survey.questions.get(code="channels")
+    assert channels.options["min_selections"] == 2
+    assert list(channels.choices.filter(is_exclusive=True).values_list("value", flat=True)) == [0]
+    exported = survey_export(survey)
+    # The hint goes back beside options, not inside them.
+    assert question_data(exported, "channels")["options"] == {"min_selections": 2}
+    assert "options" not in question_data(exported, "frequency")
+    assert yaml.safe_load(survey_dump(exported)) == {
+        **original,
+        "opens_at": exported["opens_at"],
+        "closes_at": exported["closes_at"],
+    }
+
+
+def test_export_survey_command_writes_hints_and_exclusive_flags_back(capsys):
+    call_command("import_survey", str(FILES / HINTS_FILE))
+    capsys.readouterr()
+    call_command("export_survey", "findings-and-exclusive")
+    exported = yaml.safe_load(capsys.readouterr().out)
+    assert question_data(exported, "cooperates")["finding"] == {
+        "choices": [1],
+        "text": "cooperate outside the EU",
+    }
+    assert {"value": 0, "label": "None of these", "exclusive": True} in question_data(
+        exported, "channels"
+    )["choices"]
+
+
+@pytest.mark.parametrize(
+    ("code", "finding", "expected"),
+    [
+        (
+            "frequency",
+            {"choices": [1, 7], "text": "use it"},
+            "pages[0].questions[0].finding.choices: 7 not a choice value of 'frequency' "
+            "(values: 1, 2, 3, 4)",
+        ),
+        (
+            "frequency",
+            {"choices": [1], "text": "  "},
+            "pages[0].questions[0].finding.text: required, the words after the share, "
+            "e.g. “use it weekly” ('frequency')",
+        ),
+        (
+            "frequency",
+            {"choices": [], "text": "use it"},
+            "pages[0].questions[0].finding.choices: required, a list of choice values of "
+            "'frequency'",
+        ),
+        (
+            "frequency",
+            {"choices": ["daily"], "text": "use it"},
+            "pages[0].questions[0].finding.choices: required, a list of choice values of "
+            "'frequency'",
+        ),
+        (
+            "frequency",
+            {"choices": [1], "text": "use it", "share": 83},
+            "pages[0].questions[0].finding.share: unknown field",
+        ),
+        (
+            "frequency",
+            "use the platform monthly",
+            "pages[0].questions[0].finding: must be a mapping with choices and text "
+            "(question 'frequency')",
+        ),
+        (
+            "founded",
+            {"choices": [1], "text": "were founded"},
+            "pages[0].questions[2].finding: 'founded' is a number question: a finding hint "
+            "needs a question with choices (multiple_choice, ranking, rating, single_choice, "
+            "yes_no)",
+        ),
+    ],
+)
+def test_unusable_finding_hints_are_refused_naming_the_question(code, finding, expected):
+    data = load(HINTS_FILE)
+    question_data(data, code)["finding"] = finding
+    with pytest.raises(SurveyFileError) as raised:
+        survey_import(data=data)
+    assert raised.value.errors == [expected]
+    assert not Survey.objects.exists()
+
+
+def test_a_finding_hint_on_a_matrix_or_a_text_is_refused():
+    data = load()
+    question_data(data, "statements")["finding"] = {"choices": [3], "text": "agree"}
+    question_data(data, "suggestions")["finding"] = {"choices": [1], "text": "suggest"}
+    question_data(data, "size")["options"] = {"finding": {"choices": [1], "text": "are small"}}
+    with pytest.raises(SurveyFileError) as raised:
+        survey_import(data=data)
+    assert raised.value.errors == [
+        "pages[0].questions[0].options.finding: write finding: beside options, not inside",
+        "pages[1].questions[1].finding: 'statements' is a matrix question: a finding hint needs "
+        "a question with choices (multiple_choice, ranking, rating, single_choice, yes_no)",
+        "pages[3].questions[1].finding: 'suggestions' is a long_text question: a finding hint "
+        "needs a question with choices (multiple_choice, ranking, rating, single_choice, "
+        "yes_no)",
+    ]
+
+
+def test_exclusive_choices_only_in_multiple_choice_questions():
+    data = load(HINTS_FILE)
+    question_data(data, "frequency")["choices"][3]["exclusive"] = True
+    question_data(data, "priorities")["choices"][2]["exclusive"] = True
+    question_data(data, "channels")["choices"][4]["exclusive"] = "yes"
+    with pytest.raises(SurveyFileError) as raised:
+        survey_import(data=data)
+    assert raised.value.errors == [
+        "pages[0].questions[0].choices[3].exclusive: only choices of multiple_choice questions "
+        "can be exclusive ('frequency' is single_choice)",
+        "pages[0].questions[1].choices[4].exclusive: must be true or false",
+        "pages[1].questions[0].choices[2].exclusive: only choices of multiple_choice questions "
+        "can be exclusive ('priorities' is ranking)",
+    ]
+
+
+def test_import_command_lists_a_bad_hint_with_its_question(tmp_path):
+    data = load(HINTS_FILE)
+    question_data(data, "quality")["finding"] = {"choices": [5], "text": "rate it 5"}
+    path = tmp_path / "survey.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(CommandError) as raised:
+        call_command("import_survey", str(path))
+    message = str(raised.value)
+    assert "nothing was imported" in message
+    assert "pages[1].questions[1].finding.choices: 5 not a choice value of 'quality'" in message

@@ -34,6 +34,45 @@
     update();
   });
 
+  // Exclusive choices ("None of these", marked data-exclusive): ticking one unticks the other
+  // options of its question, and ticking another option unticks it. The server refuses the
+  // combination anyway; this only saves a round trip. What was unticked is announced.
+  document.querySelectorAll("form.page-form").forEach(function (form) {
+    if (!form.querySelector("input[data-exclusive]")) { return; }
+    // Live regions exist before they change: one added with its text is often not read.
+    form.querySelectorAll("input[data-exclusive]").forEach(function (input) {
+      var group = input.closest(".question");
+      if (group.querySelector(".exclusive-status")) { return; }
+      var status = document.createElement("p");
+      status.className = "exclusive-status visually-hidden";
+      status.setAttribute("aria-live", "polite");
+      group.appendChild(status);
+    });
+    form.addEventListener("change", function (event) {
+      var ticked = event.target;
+      if (ticked.type !== "checkbox" || !ticked.checked) { return; }
+      var exclusive = ticked.hasAttribute("data-exclusive");
+      var unticked = [];
+      form.querySelectorAll('input[type="checkbox"]').forEach(function (input) {
+        if (input === ticked || input.name !== ticked.name || !input.checked) { return; }
+        if (exclusive || input.hasAttribute("data-exclusive")) {
+          input.checked = false;
+          unticked.push(input);
+        }
+      });
+      if (!unticked.length) { return; }
+      var status = ticked.closest(".question").querySelector(".exclusive-status");
+      status.textContent = "Unticked: " + unticked.map(function (input) {
+        var label = form.querySelector('label[for="' + input.id + '"]');
+        return label ? label.textContent : input.value;
+      }).join(", ") + ".";
+      // Let the other listeners (conditional display) see the new state.
+      unticked.forEach(function (input) {
+        input.dispatchEvent(new Event("change", { bubbles: true }));
+      });
+    });
+  });
+
   // Country lists: a filter box above the select.
   document.querySelectorAll("select[data-country-search]").forEach(function (select) {
     var input = document.createElement("input");

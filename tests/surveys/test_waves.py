@@ -4,11 +4,12 @@ import time
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from surveys.models import Delivery, Invitation, Wave
-from surveys.services.deliveries import deliveries_send
+from surveys.services.deliveries import StatusWriteError, deliveries_send
 from surveys.services.outreach import outreach_sweep
 from surveys.services.waves import WaveError, organisations_matching, wave_create, wave_launch
 from surveys.tasks import deliveries_send as deliveries_send_task
@@ -166,3 +167,43 @@ def test_wave_names_are_unique_and_closed_surveys_send_nothing():
     survey.save()
     with pytest.raises(WaveError, match="closed"):
         wave_launch(wave=Wave.objects.get(name="Once"), now=timezone.now())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_status_writes_overlap_the_next_message_but_never_fall_behind(
+    require_postgresql, smtp_sink
+):
+    """On PostgreSQL a worker writes "sent" in its writer thread while it builds the next
+    message. When such a write fails (here a trigger refuses the second delivery's status),
+    the batch stops before the next message reaches the server: exactly one accepted message
+    is unrecorded, as with an inline write, and the rest stay claimed for the sweep."""
+    survey = open_survey()
+    organisations_with_contacts(5)
+    wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())
+    ids = list(Delivery.objects.order_by("pk").values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_sent() RETURNS trigger AS $$ BEGIN "
+            "RAISE EXCEPTION 'status write refused'; END $$ LANGUAGE plpgsql"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER refuse_sent BEFORE UPDATE ON {Delivery._meta.db_table} "
+            f"FOR EACH ROW WHEN (NEW.status = 'sent' AND NEW.id = {ids[1]}) "
+            "EXECUTE FUNCTION refuse_sent()"
+        )
+    try:
+        with pytest.raises(StatusWriteError, match="status write refused"):
+            deliveries_send(ids=ids)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER refuse_sent ON {Delivery._meta.db_table}")
+            cursor.execute("DROP FUNCTION refuse_sent()")
+    statuses = dict(Delivery.objects.values_list("pk", "status"))
+    assert statuses[ids[0]] == Delivery.Status.SENT
+    assert [statuses[pk] for pk in ids[1:]] == [Delivery.Status.SENDING] * 4
+    assert len(smtp_sink.messages) == 2  # the first, and the one whose write failed
+
+    # Without the trigger, the same call on fresh rows records every message.
+    Delivery.objects.filter(pk__in=ids[1:]).update(status=Delivery.Status.QUEUED, claim_id=None)
+    assert deliveries_send(ids=ids).sent == 4
+    assert sent_count() == 5

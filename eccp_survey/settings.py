@@ -250,7 +250,9 @@ LOGGING = {
 COUNTRIES_OVERRIDE = {"XK": "Kosovo"}
 
 # Outreach (waves, reminders): batches over one SMTP connection, rate limit, retries.
-EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 50)
+# 200 a batch: the claim, the eligibility queries and the SMTP handshake are paid once per
+# batch (bench/send_wave.py: +13% emails/s over 50), and a batch still takes under a second.
+EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 200)
 EMAIL_RATE_PER_SECOND = float(env_str("EMAIL_RATE_PER_SECOND", "0"))  # 0: no limit
 EMAIL_RETRY_BASE_SECONDS = float(env_str("EMAIL_RETRY_BASE_SECONDS", "30"))
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)

@@ -485,10 +485,20 @@ class Delivery(models.Model):
         BOUNCED = "bounced", "Bounced"
         CANCELLED = "cancelled", "Cancelled"
 
-    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of their own for invitation and wave: the (invitation, kind, status) index and
+    # the per-wave unique constraint lead with them. Every status change of a delivery writes
+    # into each of its indexes, so the table keeps no index that another one already covers.
+    invitation = models.ForeignKey(
+        Invitation, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deliveries")
     wave = models.ForeignKey(
-        Wave, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
+        Wave,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     # 0 for invitations; 1, 2, ... for reminders.

@@ -485,13 +485,10 @@ class Delivery(models.Model):
         BOUNCED = "bounced", "Bounced"
         CANCELLED = "cancelled", "Cancelled"
 
-    # No index of their own for invitation and wave: the (invitation, kind, status) index and
-    # the per-wave unique constraint lead with them. Every status change of a delivery writes
-    # into each of its indexes, so the table keeps no index that another one already covers.
-    invitation = models.ForeignKey(
-        Invitation, on_delete=models.CASCADE, related_name="deliveries", db_index=False
-    )
+    invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="deliveries")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deliveries")
+    # No index of its own: the per-wave unique constraint leads with the wave. Every status
+    # change of a delivery writes into each of its indexes, so no index another one covers.
     wave = models.ForeignKey(
         Wave,
         null=True,

@@ -1,5 +1,6 @@
 """Personal-link tokens: strong, never stored in clear, never written to a log."""
 
+import base64
 import io
 import logging
 import os
@@ -138,3 +139,21 @@ def test_gunicorn_access_log_does_not_contain_tokens(require_postgresql, tmp_pat
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         return None
+
+
+def test_token_is_the_salted_hmac_of_the_nonce_with_the_current_secret(settings):
+    """Links already sent stay valid: the token is what Django's salted_hmac gives (the key
+    derived once per secret is only a shortcut), and a new SECRET_KEY gives new tokens."""
+    from django.utils.crypto import salted_hmac
+
+    from surveys.services.invitations import TOKEN_SALT, invitation_token_from_nonce
+
+    def expected(nonce: str) -> str:
+        digest = salted_hmac(TOKEN_SALT, nonce, algorithm="sha256").digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    nonce = "0123456789abcdef0123456789abcdef"
+    first = invitation_token_from_nonce(nonce)
+    assert first == expected(nonce)
+    settings.SECRET_KEY = "another-secret-key-of-sufficient-length-for-the-test-0123456789"
+    assert invitation_token_from_nonce(nonce) == expected(nonce) != first

@@ -66,14 +66,16 @@ def backoff_seconds(attempts: int) -> float:
     return capped / 2 + random.uniform(0, capped / 2)  # jitter, not security
 
 
-def deliveries_enqueue(*, ids: list[int], now: datetime) -> int:
-    """Queue send tasks for these deliveries, in batches, once the transaction commits.
+def deliveries_enqueue(*, ids: list[int], now: datetime, mark: bool = True) -> int:
+    """Queue send tasks for these deliveries, in batches, once the transaction commits, and
+    record when (enqueued_at; `mark=False` when the caller wrote it with the rows).
     Queuing twice is harmless: only queued rows can be claimed."""
     from surveys.tasks import deliveries_send as deliveries_send_task
 
     if not ids:
         return 0
-    Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
+    if mark:
+        Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
     size = settings.EMAIL_BATCH_SIZE
     for start in range(0, len(ids), size):
         batch = list(ids[start : start + size])

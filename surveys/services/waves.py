@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from surveys.models import (
     ClusterOrganisation,
@@ -140,25 +140,34 @@ def wave_launch(*, wave: Wave, now: datetime) -> LaunchReport:
     organisation_ids = list(
         organisations_matching(survey=survey, filters=wave.filters).values_list("pk", flat=True)
     )
-    existing = set(
-        Invitation.objects.filter(survey=survey, organisation_id__in=organisation_ids).values_list(
-            "organisation_id", flat=True
-        )
+    # Every invitation of the survey, not an IN list of the wave's organisations: binding a
+    # list of 100,000 ids costs seconds, and a survey has at most one invitation each.
+    invited = set(
+        Invitation.objects.filter(survey=survey).values_list("organisation_id", flat=True)
     )
+    reminder_due_at = now + timedelta(days=survey.reminder_first_after_days)
     new = [
-        Invitation(survey=survey, organisation_id=pk, created_at=now, **new_token_fields())
+        # Reminders start counting from the first invitation an organisation receives.
+        Invitation(
+            survey=survey,
+            organisation_id=pk,
+            created_at=now,
+            reminder_due_at=reminder_due_at,
+            **new_token_fields(),
+        )
         for pk in organisation_ids
-        if pk not in existing
+        if pk not in invited
     ]
     Invitation.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
+    already_invited = [pk for pk in organisation_ids if pk in invited]
+    if already_invited:
+        Invitation.objects.filter(
+            survey=survey,
+            organisation_id__in=already_invited,
+            reminder_due_at__isnull=True,
+            reminders_sent=0,
+        ).update(reminder_due_at=reminder_due_at)
     _deliveries_create(wave=wave, organisation_ids=organisation_ids, now=now)
-    # Reminders start counting from the first invitation an organisation receives.
-    Invitation.objects.filter(
-        survey=survey,
-        organisation_id__in=organisation_ids,
-        reminder_due_at__isnull=True,
-        reminders_sent=0,
-    ).update(reminder_due_at=now + timedelta(days=survey.reminder_first_after_days))
     wave.status = Wave.Status.LAUNCHED
     wave.launched_at = now
     wave.save(update_fields=["status", "launched_at"])
@@ -167,30 +176,42 @@ def wave_launch(*, wave: Wave, now: datetime) -> LaunchReport:
             "pk", flat=True
         )
     )
-    deliveries_enqueue(ids=queued, now=now)
+    # _deliveries_create wrote enqueued_at already.
+    deliveries_enqueue(ids=queued, now=now, mark=False)
     return LaunchReport(invitations_created=len(new), deliveries_queued=len(queued))
 
 
 def _deliveries_create(*, wave: Wave, organisation_ids: list[int], now: datetime) -> None:
     """Address each invitation of the wave to its organisation's reachable contacts, and
-    queue one delivery per (invitation, contact): two INSERT ... SELECT statements, so that
-    a wave of 100,000 builds no Python object per row. Rows that exist already (a contact
-    addressed by an earlier wave, a delivery of this wave) are left as they are."""
-    pairs = (
-        Contact.objects.filter(
-            organisation_id__in=organisation_ids,
-            organisation__invitations__survey=wave.survey,
-            suppressed_at__isnull=True,
-        )
-        .order_by()
-        .values(invitation_ref=F("organisation__invitations__id"), contact_ref=F("pk"))
+    create one queued delivery per (invitation, contact): two INSERT ... SELECT statements, so
+    that a wave of 100,000 builds no Python object per row. Rows that exist already (a contact
+    addressed by an earlier wave) are left as they are."""
+    if not organisation_ids:
+        return
+    quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        # One array parameter: an IN list of 100,000 ids costs seconds to bind.
+        among, among_params = "= ANY(%s)", [list(organisation_ids)]
+    else:
+        among, among_params = f"IN ({', '.join(['%s'] * len(organisation_ids))})", organisation_ids
+    invitation = Invitation._meta
+    contact = Contact._meta
+    pairs_sql = (
+        f"SELECT i.{quote(invitation.pk.column)} AS invitation_ref, "
+        f"c.{quote(contact.pk.column)} AS contact_ref "
+        f"FROM {quote(invitation.db_table)} i INNER JOIN {quote(contact.db_table)} c "
+        f"ON c.{quote(contact.get_field('organisation').column)} = "
+        f"i.{quote(invitation.get_field('organisation').column)} "
+        f"WHERE i.{quote(invitation.get_field('survey').column)} = %s "
+        f"AND i.{quote(invitation.get_field('organisation').column)} {among} "
+        f"AND c.{quote(contact.get_field('suppressed_at').column)} IS NULL"
     )
-    pairs_sql, pairs_params = pairs.query.sql_with_params()
+    pairs_params = [wave.survey_id, *among_params]
     through = Invitation.contacts.through._meta
     meta = Delivery._meta
 
     def column(name: str) -> str:
-        return connection.ops.quote_name(meta.get_field(name).column)
+        return quote(meta.get_field(name).column)
 
     columns = [
         "invitation",
@@ -205,6 +226,7 @@ def _deliveries_create(*, wave: Wave, organisation_ids: list[int], now: datetime
         "message_id",
         "last_error",
         "created_at",
+        "enqueued_at",
     ]
     at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
@@ -219,7 +241,7 @@ def _deliveries_create(*, wave: Wave, organisation_ids: list[int], now: datetime
         cursor.execute(
             f"INSERT INTO {connection.ops.quote_name(meta.db_table)} "
             f"({', '.join(column(name) for name in columns)}) "
-            "SELECT p.invitation_ref, p.contact_ref, %s, %s, 0, %s, %s, 0, %s, '', '', %s "
+            "SELECT p.invitation_ref, p.contact_ref, %s, %s, 0, %s, %s, 0, %s, '', '', %s, %s "
             f"FROM ({pairs_sql}) p WHERE 1 = 1 ON CONFLICT DO NOTHING",
             [
                 wave.pk,
@@ -228,6 +250,7 @@ def _deliveries_create(*, wave: Wave, organisation_ids: list[int], now: datetime
                 Delivery.Status.QUEUED.value,
                 at,  # next_attempt_at
                 at,  # created_at
+                at,  # enqueued_at: wave_launch queues them all once this commits
                 *pairs_params,
             ],
         )

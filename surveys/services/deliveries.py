@@ -10,39 +10,29 @@ How "exactly once" holds, by data rather than by luck:
 - a periodic sweep puts rows claimed too long ago (a killed worker) back in the queue.
 
 The one remaining window: a worker killed between the SMTP server's "250 OK" and the UPDATE that
-follows it leaves the row in `sending`; the sweep re-queues it and that one email goes out
-twice. Nothing else can send twice. On PostgreSQL the UPDATE of an accepted message runs on a
-second connection, in a thread, while the next message is built (_SentRecorder): the next
-message is handed to the SMTP server only once that UPDATE has committed, so at most one
-accepted message is ever unrecorded, as when the write is inline; the window lasts the
-database's commit (about a millisecond) plus, at most, building one message (a fraction of
-a millisecond).
+follows it (one round trip to the database, about a millisecond) leaves the row in `sending`;
+the sweep re-queues it and that one email goes out twice. Nothing else can send twice.
 """
 
 import logging
-import os
 import random
 import smtplib
-import threading
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
 from django.conf import settings
 from django.core.mail import get_connection
-from django.core.mail.backends.smtp import EmailBackend as SMTPBackend
-from django.core.mail.message import make_msgid, sanitize_address
+from django.core.mail.message import make_msgid
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from surveys.models import Contact, Delivery, EmailTemplate, Response, Survey
-from surveys.services.emails import SurveyEmail, email_message_build, survey_email_template
+from surveys.services.emails import email_message_build, survey_email_template
 
 logger = logging.getLogger(__name__)
 
@@ -154,93 +144,6 @@ def _is_permanent(error: Exception) -> bool:
     return False
 
 
-class StatusWriteError(Exception):
-    """The "sent" status of an accepted message could not be written: the batch stops, since
-    sending on would widen the window of unrecorded messages."""
-
-
-class _SentRecorder:
-    """Writes "sent" on each delivery the SMTP server accepted.
-
-    On PostgreSQL outside a transaction (a worker), the UPDATE runs in this process's writer
-    thread, on its own connection, while the caller builds the next message; `wait()`, called
-    before the next message goes to the SMTP server, returns once it has committed (and
-    raises its error, if any). So at most one accepted message is unrecorded at any time, as
-    with an inline write, and the database's commit overlaps work that had to be done anyway.
-    Elsewhere (SQLite, or inside a transaction whose rows another connection could not see)
-    the write is inline."""
-
-    def __init__(self) -> None:
-        self.threaded = db_connection.vendor == "postgresql" and not db_connection.in_atomic_block
-        self.pending: Future | None = None
-        self.used = False
-
-    def record(
-        self, delivery: Delivery, holder: uuid.UUID, *, sent_at: datetime, message_id: str
-    ) -> None:
-        if not self.threaded:
-            _finish_sent(delivery, holder, sent_at=sent_at, message_id=message_id)
-            return
-        self.wait()
-        self.used = True
-        self.pending = _writer().submit(
-            _finish_sent, delivery, holder, sent_at=sent_at, message_id=message_id
-        )
-
-    def wait(self) -> None:
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            try:
-                pending.result()
-            except Exception as error:
-                raise StatusWriteError(f"delivery status not written: {error}") from error
-
-    def close(self) -> None:
-        """Wait for the last write, then close the writer's connection: it is opened per
-        batch, so that no connection outlives its batch in an idle thread."""
-        try:
-            self.wait()
-        finally:
-            if self.used:
-                _writer().submit(_connection_close).result()
-
-
-_writer_lock = threading.Lock()
-_writer_pool: tuple[int, ThreadPoolExecutor] | None = None
-
-
-def _writer() -> ThreadPoolExecutor:
-    """This process's writer thread (one per process: a forked worker makes its own)."""
-    global _writer_pool
-    with _writer_lock:
-        if _writer_pool is None or _writer_pool[0] != os.getpid():
-            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="delivery-status")
-            _writer_pool = (os.getpid(), pool)
-        return _writer_pool[1]
-
-
-def _connection_close() -> None:
-    # Looked up when called: in the writer thread, this is the writer's own connection.
-    db_connection.close()
-
-
-def _message_send(message: SurveyEmail, connection, *, before_sending: Callable[[], None]) -> None:  # type: ignore[no-untyped-def]
-    """Send one message over the batch's open connection; `before_sending` runs right before
-    anything reaches the server. Over Django's SMTP backend this is what its _send does
-    (sanitized envelope addresses, the message's bytes, smtplib's sendmail), with the bytes
-    made before `before_sending`; any other backend gets message.send()."""
-    if type(connection) is not SMTPBackend or connection.connection is None:
-        before_sending()
-        message.send()
-        return
-    encoding = message.encoding or settings.DEFAULT_CHARSET
-    sender = sanitize_address(message.from_email, encoding)
-    recipients = [sanitize_address(address, encoding) for address in message.recipients()]
-    payload = message.message().as_bytes(linesep="\r\n")
-    before_sending()
-    connection.connection.sendmail(sender, recipients, payload)
-
-
 def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendReport:
     """Send the deliveries among `ids` that this call manages to claim, over one SMTP
     connection, honouring EMAIL_RATE_PER_SECOND. Transient errors put a delivery back in the
@@ -270,7 +173,6 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
         return report
 
     templates = _BatchTemplates(started)
-    recorder = _SentRecorder()
     connection = get_connection(fail_silently=False)
     interval = 1.0 / settings.EMAIL_RATE_PER_SECOND if settings.EMAIL_RATE_PER_SECOND else 0.0
     connected = False
@@ -306,9 +208,7 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
                 # Echoed back by email services in bounce and complaint webhooks (anymail).
                 message.metadata = {"delivery_id": str(delivery.pk)}
                 last_send = time.monotonic()
-                _message_send(message, connection, before_sending=recorder.wait)
-            except StatusWriteError:
-                raise
+                message.send()
             except Exception as error:  # every failure is recorded on the row
                 if _is_permanent(error):
                     _fail_permanently(delivery, claim_id, error, now=now)
@@ -325,14 +225,11 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
                 _close_quietly(connection)
                 connected = False
                 continue
-            recorder.record(delivery, claim_id, sent_at=timezone.now(), message_id=message_id)
+            _finish_sent(delivery, claim_id, sent_at=timezone.now(), message_id=message_id)
             report.sent += 1
     finally:
-        try:
-            recorder.close()
-        finally:
-            if connected:
-                _close_quietly(connection)
+        if connected:
+            _close_quietly(connection)
     return report
 
 

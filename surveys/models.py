@@ -487,15 +487,8 @@ class Delivery(models.Model):
 
     invitation = models.ForeignKey(Invitation, on_delete=models.CASCADE, related_name="deliveries")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="deliveries")
-    # No index of its own: the per-wave unique constraint leads with the wave. Every status
-    # change of a delivery writes into each of its indexes, so no index another one covers.
     wave = models.ForeignKey(
-        Wave,
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="deliveries",
-        db_index=False,
+        Wave, null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
     # 0 for invitations; 1, 2, ... for reminders.

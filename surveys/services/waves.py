@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models.expressions import RawSQL
 
 from surveys.models import (
     ClusterOrganisation,
@@ -159,14 +160,13 @@ def wave_launch(*, wave: Wave, now: datetime) -> LaunchReport:
         if pk not in invited
     ]
     Invitation.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
-    already_invited = [pk for pk in organisation_ids if pk in invited]
-    if already_invited:
-        Invitation.objects.filter(
-            survey=survey,
-            organisation_id__in=already_invited,
-            reminder_due_at__isnull=True,
-            reminders_sent=0,
-        ).update(reminder_due_at=reminder_due_at)
+    # Invitations that existed already (or were created meanwhile) and have no reminder date.
+    Invitation.objects.filter(
+        survey=survey,
+        organisation_id__in=_among(organisation_ids),
+        reminder_due_at__isnull=True,
+        reminders_sent=0,
+    ).update(reminder_due_at=reminder_due_at)
     _deliveries_create(wave=wave, organisation_ids=organisation_ids, now=now)
     wave.status = Wave.Status.LAUNCHED
     wave.launched_at = now
@@ -181,6 +181,15 @@ def wave_launch(*, wave: Wave, now: datetime) -> LaunchReport:
     return LaunchReport(invitations_created=len(new), deliveries_queued=len(queued))
 
 
+def _among(ids: list[int]) -> RawSQL | list[int]:
+    """The right side of an `__in` lookup over many ids: on PostgreSQL one array parameter,
+    unnested into a set the planner can hash (binding an IN list of 100,000 ids costs seconds,
+    and "= ANY(array)" is checked row by row); a plain list elsewhere."""
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
+    return ids
+
+
 def _deliveries_create(*, wave: Wave, organisation_ids: list[int], now: datetime) -> None:
     """Address each invitation of the wave to its organisation's reachable contacts, and
     create one queued delivery per (invitation, contact): two INSERT ... SELECT statements, so
@@ -190,8 +199,6 @@ def _deliveries_create(*, wave: Wave, organisation_ids: list[int], now: datetime
         return
     quote = connection.ops.quote_name
     if connection.vendor == "postgresql":
-        # One array parameter, unnested into a set the planner can hash: an IN list of
-        # 100,000 ids costs seconds to bind, and "= ANY(array)" becomes a filter per row.
         among, among_params = "IN (SELECT unnest(%s::bigint[]))", [list(organisation_ids)]
     else:
         among, among_params = f"IN ({', '.join(['%s'] * len(organisation_ids))})", organisation_ids

@@ -76,7 +76,8 @@ MIDDLEWARE = [
     # to sevenfold). Since Django 4.2 it pads each response with up to 100 random bytes ("Heal
     # The Breach") against BREACH, and CSRF tokens are masked per response anyway. After
     # WhiteNoise, which serves its own precompressed static files and returns before this.
-    "django.middleware.gzip.GZipMiddleware",
+    # File downloads (export jobs) are left as they are: eccp_survey/middleware.py.
+    "eccp_survey.middleware.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -903,3 +903,16 @@ def test_the_command_refuses_a_bad_filter_or_an_unknown_survey(survey, tmp_path)
     with pytest.raises(CommandError, match="No survey"):
         call_command("export_responses", "nope", "--format", "csv", "--output", str(output))
     assert not output.exists()
+
+
+def test_file_downloads_are_not_gzipped_and_keep_their_length(survey, answered, staff_member):
+    """Pages are gzipped (test_dashboard), job files are not: an XLSX is a zip already, and
+    Content-Length lets the browser show the download's progress."""
+    client = logged_in(staff_member)
+    client.defaults["HTTP_ACCEPT_ENCODING"] = "gzip, deflate, br"
+    response = download(client, survey, "xlsx")
+    assert response.status_code == 200
+    assert not response.has_header("Content-Encoding")
+    body = b"".join(response.streaming_content)
+    assert int(response["Content-Length"]) == len(body)
+    assert body[:2] == b"PK"  # the XLSX itself, not a gzip stream

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
 from surveys.models import (
@@ -198,23 +198,16 @@ def _deliveries_create(*, wave: Wave, organisation_ids: list[int], now: datetime
     if not organisation_ids:
         return
     quote = connection.ops.quote_name
-    if connection.vendor == "postgresql":
-        among, among_params = "IN (SELECT unnest(%s::bigint[]))", [list(organisation_ids)]
-    else:
-        among, among_params = f"IN ({', '.join(['%s'] * len(organisation_ids))})", organisation_ids
-    invitation = Invitation._meta
-    contact = Contact._meta
-    pairs_sql = (
-        f"SELECT i.{quote(invitation.pk.column)} AS invitation_ref, "
-        f"c.{quote(contact.pk.column)} AS contact_ref "
-        f"FROM {quote(invitation.db_table)} i INNER JOIN {quote(contact.db_table)} c "
-        f"ON c.{quote(contact.get_field('organisation').column)} = "
-        f"i.{quote(invitation.get_field('organisation').column)} "
-        f"WHERE i.{quote(invitation.get_field('survey').column)} = %s "
-        f"AND i.{quote(invitation.get_field('organisation').column)} {among} "
-        f"AND c.{quote(contact.get_field('suppressed_at').column)} IS NULL"
+    pairs = (
+        Contact.objects.filter(
+            organisation_id__in=_among(organisation_ids),
+            organisation__invitations__survey_id=wave.survey_id,
+            suppressed_at__isnull=True,
+        )
+        .order_by()
+        .values(invitation_ref=F("organisation__invitations__pk"), contact_ref=F("pk"))
     )
-    pairs_params = [wave.survey_id, *among_params]
+    pairs_sql, pairs_params = pairs.query.sql_with_params()
     through = Invitation.contacts.through._meta
     meta = Delivery._meta
 
@@ -239,15 +232,15 @@ def _deliveries_create(*, wave: Wave, organisation_ids: list[int], now: datetime
     at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(through.db_table)} "
-            f"({connection.ops.quote_name(through.get_field('invitation').column)}, "
-            f"{connection.ops.quote_name(through.get_field('contact').column)}) "
+            f"INSERT INTO {quote(through.db_table)} "
+            f"({quote(through.get_field('invitation').column)}, "
+            f"{quote(through.get_field('contact').column)}) "
             f"SELECT p.invitation_ref, p.contact_ref FROM ({pairs_sql}) p WHERE 1 = 1 "
             "ON CONFLICT DO NOTHING",
             pairs_params,
         )
         cursor.execute(
-            f"INSERT INTO {connection.ops.quote_name(meta.db_table)} "
+            f"INSERT INTO {quote(meta.db_table)} "
             f"({', '.join(column(name) for name in columns)}) "
             "SELECT p.invitation_ref, p.contact_ref, %s, %s, 0, %s, %s, 0, %s, '', '', %s, %s "
             f"FROM ({pairs_sql}) p WHERE 1 = 1 ON CONFLICT DO NOTHING",

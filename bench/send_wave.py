@@ -29,7 +29,6 @@ import smtplib
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -49,15 +48,15 @@ def free_port() -> int:
 
 
 class CountingHandler:
-    """An SMTP sink that only counts (parsing would make the sink the bottleneck)."""
+    """An SMTP sink that only counts, into a multiprocessing Value (parsing would make the sink
+    the bottleneck)."""
 
-    def __init__(self) -> None:
-        self.count = 0
-        self.lock = threading.Lock()
+    def __init__(self, count) -> None:  # type: ignore[no-untyped-def]
+        self.count = count
 
     async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-        with self.lock:
-            self.count += 1
+        with self.count.get_lock():
+            self.count.value += 1
         return "250 OK"
 
 
@@ -66,14 +65,8 @@ def sink_serve(port: int, count, ready) -> None:  # type: ignore[no-untyped-def]
     shared `count`, until terminated."""
     from aiosmtpd.controller import Controller
 
-    class SharedCountingHandler:
-        async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
-            with count.get_lock():
-                count.value += 1
-            return "250 OK"
-
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
-    controller = Controller(SharedCountingHandler(), hostname="127.0.0.1", port=port)
+    controller = Controller(CountingHandler(count), hostname="127.0.0.1", port=port)
     controller.start()
     ready.set()
     try:
@@ -140,7 +133,7 @@ def main() -> None:
     if not sink_ready.wait(30):
         sys.exit("The SMTP sink did not start.")
     # The reference sink, in a thread of this process (see the module docstring).
-    handler = CountingHandler()
+    handler = CountingHandler(spawn.Value("q", 0))
     inprocess_port = free_port()
     inprocess_sink = Controller(handler, hostname="127.0.0.1", port=inprocess_port)
     inprocess_sink.start()

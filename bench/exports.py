@@ -71,9 +71,9 @@ def survey_build(slug: str, count: int) -> None:
     from django.db import connection, transaction
 
     from surveys.models import ClusterOrganisation, Invitation, Response
-    from surveys.questionnaire import questionnaire_load
-    from surveys.services.invitations import new_token_fields
-    from surveys.services.survey_files import survey_file_parse, survey_import
+    from surveys.questionnaire.invitations import new_token_fields
+    from surveys.questionnaire.structure import questionnaire_load
+    from surveys.questionnaire.survey_files import survey_file_parse, survey_import
 
     rng = random.Random(2019)
     data = survey_file_parse(DEMO_FILE.read_text(), name=DEMO_FILE.name)
@@ -220,14 +220,14 @@ def main() -> None:
     django.setup()
     from django.core.management import call_command
 
-    from surveys.exports import (
+    from surveys.models import Answer, Survey
+    from surveys.results.exports import (
         responses_export_csv,
         responses_export_prepare,
         responses_export_sav,
         responses_export_xlsx,
     )
-    from surveys.models import Answer, Survey
-    from surveys.stats_filters import StatsFilter
+    from surveys.results.filters import StatsFilter
 
     call_command("migrate", interactive=False, verbosity=0)
     slug = f"bench-exports-{args.responses}"

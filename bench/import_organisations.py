@@ -81,7 +81,7 @@ def timed(step: Callable[[], object]) -> tuple[object, float]:
 def run(label: str, path: Path, rows: int) -> None:
     from django.db import connection
 
-    from surveys.services.organisations_import import (
+    from surveys.organisations.importing import (
         organisations_file_parse,
         organisations_import_apply,
         organisations_import_plan,

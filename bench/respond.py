@@ -90,8 +90,8 @@ def seed(invitation_count: int) -> Seed:
     from django.utils import timezone
 
     from surveys.models import ClusterOrganisation, Invitation
-    from surveys.services.invitations import invitation_token, new_token_fields
-    from surveys.services.survey_files import survey_file_parse, survey_import
+    from surveys.questionnaire.invitations import invitation_token, new_token_fields
+    from surveys.questionnaire.survey_files import survey_file_parse, survey_import
 
     now = timezone.now()
     data = survey_file_parse(SURVEY_FILE.read_text(), name=SURVEY_FILE.name)

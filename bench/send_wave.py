@@ -118,9 +118,9 @@ def main() -> None:
     from django.utils import timezone
 
     from surveys.models import ClusterOrganisation, Contact, Delivery, Sector
-    from surveys.services.emails import email_message_build
-    from surveys.services.survey_files import survey_file_parse, survey_import
-    from surveys.services.waves import wave_create, wave_launch
+    from surveys.outreach.emails import email_message_build
+    from surveys.outreach.waves import wave_create, wave_launch
+    from surveys.questionnaire.survey_files import survey_file_parse, survey_import
 
     call_command("migrate", verbosity=0)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command

@@ -9,7 +9,7 @@ run left it complete) a survey of the demo's shape: surveys/demo/eccp-2019.yaml 
 decades, one or two sectors), one invitation each, a launched wave with an invitation email per
 invitation (2% failed, 1% bounced) and two reminder days for those not done by then; 65% opened
 the link, 50% completed and 10% stopped after page 2. Answers reuse the demo's 240 planned
-respondents (surveys.services.demo) as patterns, so every question type carries realistic rows;
+respondents (surveys.demo.load) as patterns, so every question type carries realistic rows;
 everything is bulk-inserted, then VACUUM ANALYZEd.
 
 Then times survey_statistics without filters (one warm-up call, then the median of --repeat) at
@@ -87,8 +87,8 @@ def bench_survey_delete(slug: str) -> None:
 def answer_patterns(survey):  # type: ignore[no-untyped-def]
     """(complete patterns, partial patterns): each a list of answer-row field tuples, built
     from the demo's planned respondents through the same answer_rows that respondents use."""
-    from surveys.questionnaire import answer_rows, questionnaire_load
-    from surveys.services.demo import _respondents_plan
+    from surveys.demo.load import _respondents_plan
+    from surveys.questionnaire.structure import answer_rows, questionnaire_load
 
     plan = _respondents_plan()
     questions = questionnaire_load(survey).questions
@@ -108,6 +108,7 @@ def bench_survey_build(size: int):  # type: ignore[no-untyped-def]
     """A survey of the demo's shape with `size` invitations (module doc)."""
     from django.db import connection, transaction
 
+    from surveys.demo.load import ORGANISATIONS_PER_COUNTRY, QUESTIONNAIRE_FILE
     from surveys.models import (
         Answer,
         ClusterOrganisation,
@@ -118,9 +119,8 @@ def bench_survey_build(size: int):  # type: ignore[no-untyped-def]
         Sector,
         Wave,
     )
-    from surveys.services.demo import ORGANISATIONS_PER_COUNTRY, QUESTIONNAIRE_FILE
-    from surveys.services.invitations import new_token_fields
-    from surveys.services.survey_files import survey_file_parse, survey_import
+    from surveys.questionnaire.invitations import new_token_fields
+    from surveys.questionnaire.survey_files import survey_file_parse, survey_import
 
     slug = f"{SLUG_PREFIX}{size}"
     rng = random.Random(size)
@@ -297,8 +297,8 @@ def bench_survey_get(size: int, rebuild: bool):  # type: ignore[no-untyped-def]
 
 
 def time_statistics(survey: Any, repeat: int, params: dict | None = None) -> float:
-    from surveys.statistics import survey_statistics
-    from surveys.stats_filters import stats_filter_from_params
+    from surveys.results.filters import stats_filter_from_params
+    from surveys.results.statistics import survey_statistics
 
     filters = stats_filter_from_params(params or {})
     survey_statistics(survey=survey, filters=filters)  # warm-up: questionnaire cache, plans
@@ -313,7 +313,7 @@ def time_statistics(survey: Any, repeat: int, params: dict | None = None) -> flo
 def slowest_queries(survey, count: int) -> None:  # type: ignore[no-untyped-def]
     from django.db import connection
 
-    from surveys.statistics import survey_statistics
+    from surveys.results.statistics import survey_statistics
 
     timings: list[tuple[float, str]] = []
 

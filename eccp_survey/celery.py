@@ -8,4 +8,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "eccp_survey.settings")
 
 app = Celery("eccp_survey")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+# Each room of the surveys app keeps its tasks in its own tasks.py.
+app.autodiscover_tasks(["surveys.outreach", "surveys.results"])

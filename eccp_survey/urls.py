@@ -33,10 +33,17 @@ tracking_webhooks = [
     if isinstance(p, URLPattern) and p.name and "tracking" in p.name
 ]
 
+surveys_urls = [
+    path("", include("surveys.questionnaire.urls")),
+    path("", include("surveys.outreach.urls")),
+    path("", include("surveys.results.urls")),
+]
+
 urlpatterns = [
     path("anymail/", include((tracking_webhooks, "anymail"))),
     path("", lambda request: redirect("admin:index"), name="home"),
     path("health/", health, name="health"),
     path("admin/", admin.site.urls),
-    path("", include("surveys.urls")),
+    # One URL module per room of the surveys app, under the one "surveys" namespace.
+    path("", include((surveys_urls, "surveys"))),
 ]

@@ -6,5 +6,7 @@ class SurveysConfig(AppConfig):
     verbose_name = "Surveys"
 
     def ready(self) -> None:
-        # Outreach admin screens live in their own module.
-        from surveys import admin_outreach, signals  # noqa: F401
+        # Each room connects its own signal receivers (admin screens: surveys/admin.py; Celery
+        # tasks: eccp_survey/celery.py).
+        from surveys.outreach import signals as outreach_signals  # noqa: F401
+        from surveys.questionnaire import signals as questionnaire_signals  # noqa: F401

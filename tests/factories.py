@@ -7,8 +7,8 @@ import factory
 from django.utils import timezone
 
 from surveys.models import ClusterOrganisation, Contact, Invitation, Survey
-from surveys.services.invitations import invitation_create, invitation_token
-from surveys.services.survey_files import survey_file_parse, survey_import
+from surveys.questionnaire.invitations import invitation_create, invitation_token
+from surveys.questionnaire.survey_files import survey_file_parse, survey_import
 
 FILES = Path(__file__).parent / "surveys" / "files"
 

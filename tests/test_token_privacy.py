@@ -19,7 +19,7 @@ from django.db import connection
 
 from eccp_survey.log_filters import redact_tokens
 from surveys.models import Invitation
-from surveys.services.invitations import TOKEN_PATTERN, invitation_link
+from surveys.questionnaire.invitations import TOKEN_PATTERN, invitation_link
 from tests.factories import invitation_with_token, open_survey
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +146,7 @@ def test_token_is_the_salted_hmac_of_the_nonce_with_the_current_secret(settings)
     derived once per secret is only a shortcut), and a new SECRET_KEY gives new tokens."""
     from django.utils.crypto import salted_hmac
 
-    from surveys.services.invitations import TOKEN_SALT, invitation_token_from_nonce
+    from surveys.questionnaire.invitations import TOKEN_SALT, invitation_token_from_nonce
 
     def expected(nonce: str) -> str:
         digest = salted_hmac(TOKEN_SALT, nonce, algorithm="sha256").digest()

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from surveys.models import Delivery, EmailTemplate, Wave
-from surveys.services.invitations import invitation_create
+from surveys.questionnaire.invitations import invitation_create
 from tests.factories import open_survey, organisations_with_contacts
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from django.conf import settings
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from surveys.models import Invitation, Response, Survey
-from surveys.questionnaire import answers_for_response, questionnaire_load
+from surveys.questionnaire.structure import answers_for_response, questionnaire_load
 from tests.conftest import skip_unless_ci
 from tests.factories import invitation_with_token, open_survey
 

@@ -1,5 +1,5 @@
-"""Server-side SVG charts (surveys.charts) and the world map (surveys.worldmap, its data file and
-the build_world_map command)."""
+"""Server-side SVG charts (surveys.results.charts) and the world map (surveys.results.worldmap,
+its data file and the build_world_map command)."""
 
 import itertools
 import json
@@ -12,8 +12,8 @@ import pytest
 from django.core.management import call_command
 from django_countries import countries
 
-from surveys.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
-from surveys.worldmap import (
+from surveys.results.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
+from surveys.results.worldmap import (
     NO_DATA_FILL,
     WORLD_MAP_FILE,
     count_classes,

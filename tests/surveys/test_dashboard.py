@@ -17,12 +17,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.html import escape
 
-from surveys import questionnaire
 from surveys.models import Answer, Question, Response, Survey, Wave
-from surveys.services.invitations import invitation_create
-from surveys.statistics import survey_statistics
-from surveys.stats_filters import StatsFilter
-from surveys.worldmap import world_map_data
+from surveys.questionnaire import structure as questionnaire
+from surveys.questionnaire.invitations import invitation_create
+from surveys.results.filters import StatsFilter
+from surveys.results.statistics import survey_statistics
+from surveys.results.worldmap import world_map_data
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 from tests.surveys.test_statistics import QUERY_BOUND
 

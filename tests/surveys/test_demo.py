@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from surveys.models import Answer, Choice, ClusterOrganisation, Invitation, Response, Survey
-from surveys.statistics import percent, survey_statistics
+from surveys.results.statistics import percent, survey_statistics
 
 pytestmark = pytest.mark.django_db
 

@@ -15,8 +15,8 @@ from django.test import Client
 from django.utils.safestring import mark_safe
 
 from surveys.models import Contact, EmailTemplate
-from surveys.services import emails
-from surveys.services.invitations import invitation_link
+from surveys.outreach import emails
+from surveys.questionnaire.invitations import invitation_link
 from tests.factories import ContactFactory, invitation_with_token, open_survey
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Background exports (surveys.services.export_jobs, the export job views, surveys.export_tasks):
+"""Background exports (surveys.results.export_jobs, the export job views, surveys.results.tasks):
 XLSX and .sav are built by a worker into a file under VAR_DIR/exports, a second click reuses the
 queued job, only the requester or an Admin downloads (never Staff an identified export), failures
 are shown, and old jobs are cleaned."""
@@ -11,26 +11,20 @@ import openpyxl
 import pyreadstat
 import pytest
 from django.test import Client
-from django.urls import include, path
 
-import eccp_survey.urls
 from surveys.models import ExportJob, Survey
-from surveys.services import export_jobs
-from surveys.services.export_jobs import (
+from surveys.results import export_jobs
+from surveys.results.export_jobs import (
     export_job_may_download,
     export_job_path,
     export_job_request,
     export_job_run,
     export_jobs_clean,
 )
-from surveys.stats_filters import StatsFilter
+from surveys.results.filters import StatsFilter
 from tests.factories import open_survey
 from tests.outreach_fixtures import wait_for
 from tests.surveys.test_exports import respond_in_bulk
-
-urlpatterns = [*eccp_survey.urls.urlpatterns, path("", include("surveys.urls_exports"))]
-
-pytestmark = [pytest.mark.urls(__name__)]
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -66,7 +60,7 @@ def test_a_job_is_queued_after_commit_and_a_second_request_reuses_it(
     survey, staff_member, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent: list[int] = []
-    monkeypatch.setattr("surveys.export_tasks.export_job_run.delay", sent.append)
+    monkeypatch.setattr("surveys.results.tasks.export_job_run.delay", sent.append)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         job = request_job(survey, staff_member, complete_only=True)
     assert sent == [job.pk] and len(callbacks) == 1
@@ -174,7 +168,7 @@ def test_jobs_older_than_a_week_are_deleted_with_their_files(survey, staff_membe
 def test_the_buttons_post_a_job_and_its_page_shows_progress_then_the_link(
     survey, staff_member, monkeypatch
 ):
-    monkeypatch.setattr("surveys.export_tasks.export_job_run.delay", lambda job_id: None)
+    monkeypatch.setattr("surveys.results.tasks.export_job_run.delay", lambda job_id: None)
     client = logged_in(staff_member)
     page = client.get(f"/staff/surveys/{survey.slug}/exports/?complete_only=1").content.decode()
     action = f'action="/staff/surveys/{survey.slug}/export-jobs/new.xlsx?complete_only=1"'

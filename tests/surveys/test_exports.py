@@ -1,9 +1,9 @@
-"""Responses exports (surveys.exports, surveys.export_views, export_responses): CSV, XLSX and
-.sav match the answers given, formulas are neutralised, filters narrow the rows, roles decide
-who exports and who sees organisation names, and the number of queries does not grow with the
-number of responses. CSV is downloaded from its streamed address; XLSX and .sav the way the page
-gets them (a background job, run here in the test's process), and their old GET addresses build
-nothing."""
+"""Responses exports (surveys.results.exports, surveys.results.export_views, export_responses):
+CSV, XLSX and .sav match the answers given, formulas are neutralised, filters narrow the rows,
+roles decide who exports and who sees organisation names, and the number of queries does not
+grow with the number of responses. CSV is downloaded from its streamed address; XLSX and .sav
+the way the page gets them (a background job, run here in the test's process), and their old GET
+addresses build nothing."""
 
 import csv
 import io
@@ -21,24 +21,18 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import include, path
 
-import eccp_survey.urls
-from surveys.exports import responses_export_prepare, responses_export_sav
 from surveys.models import Answer, Delivery, ExportJob, Invitation, Response, Survey, Wave
-from surveys.questionnaire import Answers, answer_rows, questionnaire_load
-from surveys.services.export_jobs import export_job_path, export_job_request, export_job_run
-from surveys.services.invitations import invitation_create
-from surveys.services.survey_files import survey_import
-from surveys.stats_filters import StatsFilter
+from surveys.questionnaire.invitations import invitation_create
+from surveys.questionnaire.structure import Answers, answer_rows, questionnaire_load
+from surveys.questionnaire.survey_files import survey_import
+from surveys.results.export_jobs import export_job_path, export_job_request, export_job_run
+from surveys.results.exports import responses_export_prepare, responses_export_sav
+from surveys.results.filters import StatsFilter
 from tests.factories import ContactFactory, invitation_with_token, open_survey
 from tests.respondent import ALL_TYPES_ANSWERS, Respondent
 
-# These tests mount the export routes themselves, so that they run whether or not
-# surveys/urls.py includes surveys.urls_exports yet (an included copy matches first).
-urlpatterns = [*eccp_survey.urls.urlpatterns, path("", include("surveys.urls_exports"))]
-
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+pytestmark = pytest.mark.django_db
 
 SPSS_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 FORMATS = ["csv", "xlsx", "sav"]

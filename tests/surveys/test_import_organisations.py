@@ -12,9 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from openpyxl import Workbook
 
-from surveys import admin_import
 from surveys.models import ClusterOrganisation, Contact, Sector
-from surveys.services.organisations_import import (
+from surveys.organisations import import_views as admin_import
+from surveys.organisations.importing import (
     OrganisationImportError,
     RowAction,
     organisations_file_parse,

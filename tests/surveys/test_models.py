@@ -7,7 +7,7 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from surveys.models import Answer, Choice, Contact, Invitation, Page, Question, Response, Survey
-from surveys.services.invitations import new_token_fields
+from surveys.questionnaire.invitations import new_token_fields
 from tests.factories import ContactFactory, OrganisationFactory, invitation_with_token, open_survey
 
 pytestmark = pytest.mark.django_db

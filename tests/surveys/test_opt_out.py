@@ -5,9 +5,9 @@ from django.test import Client
 from django.utils import timezone
 
 from surveys.models import Delivery, Invitation
-from surveys.services.deliveries import deliveries_send
-from surveys.services.emails import unsubscribe_link
-from surveys.services.waves import wave_create, wave_launch
+from surveys.outreach.deliveries import deliveries_send
+from surveys.outreach.emails import unsubscribe_link
+from surveys.outreach.waves import wave_create, wave_launch
 from tests.factories import open_survey, organisations_with_contacts
 
 pytestmark = pytest.mark.django_db

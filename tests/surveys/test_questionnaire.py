@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from surveys.models import Choice, Survey
-from surveys.questionnaire import plain_number, questionnaire_load
+from surveys.questionnaire.structure import plain_number, questionnaire_load
 from tests.factories import open_survey
 
 pytestmark = pytest.mark.django_db

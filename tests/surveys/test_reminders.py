@@ -7,11 +7,11 @@ import time_machine
 from django.utils import timezone
 
 from surveys.models import Delivery, Invitation
-from surveys.services.deliveries import deliveries_send
-from surveys.services.invitations import invitation_token
-from surveys.services.outreach import outreach_sweep
-from surveys.services.reminders import wave_remind_now, wave_reminder_recipients
-from surveys.services.waves import wave_create, wave_launch
+from surveys.outreach.deliveries import deliveries_send
+from surveys.outreach.reminders import wave_remind_now, wave_reminder_recipients
+from surveys.outreach.sweep import outreach_sweep
+from surveys.outreach.waves import wave_create, wave_launch
+from surveys.questionnaire.invitations import invitation_token
 from tests.factories import open_survey, organisations_with_contacts
 from tests.respondent import ALL_TYPES_ANSWERS, Respondent
 

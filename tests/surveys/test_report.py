@@ -12,13 +12,14 @@ from io import BytesIO, StringIO
 
 import pytest
 from django.core.management import call_command
-from django.urls import include, path, resolve
+from django.urls import resolve
 
-from eccp_survey.urls import urlpatterns as site_urlpatterns
-from surveys import report_views
 from surveys.models import Answer, ClusterOrganisation, Response, Survey
-from surveys.questionnaire import answer_rows, questionnaire_load
-from surveys.report import (
+from surveys.questionnaire.invitations import invitation_create
+from surveys.questionnaire.structure import answer_rows, questionnaire_load
+from surveys.results import report_views
+from surveys.results.filters import StatsFilter
+from surveys.results.report import (
     finding_hint_sentence,
     percent_wording,
     question_finding,
@@ -26,15 +27,7 @@ from surveys.report import (
     survey_report,
     whole_percent,
 )
-from surveys.services.invitations import invitation_create
-from surveys.stats_filters import StatsFilter
 from tests.factories import OrganisationFactory, survey_from_file
-
-# The site's routes, plus the report's at the end in case surveys/urls.py does not include
-# them yet (once it does, the site's match first). test_report_routes_are_part_of_the_site
-# checks the real wiring.
-urlpatterns = [*site_urlpatterns, path("", include("surveys.urls_report"))]
-pytestmark = pytest.mark.urls(__name__)
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 REPORT = "/staff/surveys/eccp-2019/report/"
@@ -562,6 +555,6 @@ def test_admins_save_the_default_once_the_model_has_the_field(client, admin_memb
 
 
 def test_report_routes_are_part_of_the_site():
-    """Fails until surveys/urls.py includes surveys.urls_report."""
+    """The project's URL configuration serves the report."""
     assert resolve(REPORT, urlconf="eccp_survey.urls").func == report_views.survey_report_page
     assert resolve(PDF, urlconf="eccp_survey.urls").func == report_views.survey_report_pdf

@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from surveys.models import Answer, Invitation, Response
-from surveys.services.invitations import invitation_token
+from surveys.questionnaire.invitations import invitation_token
 from tests.factories import invitation_with_token, open_survey
 from tests.respondent import ALL_TYPES_ANSWERS, Respondent
 

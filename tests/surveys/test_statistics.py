@@ -14,7 +14,6 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from surveys import questionnaire
 from surveys.models import (
     Answer,
     ClusterOrganisation,
@@ -26,10 +25,11 @@ from surveys.models import (
     Survey,
     Wave,
 )
-from surveys.questionnaire import Answers, answer_rows, questionnaire_load
-from surveys.services.invitations import invitation_create
-from surveys.statistics import percent, survey_statistics
-from surveys.stats_filters import StatsFilter, StatsFilterError, stats_filter_from_params
+from surveys.questionnaire import structure as questionnaire
+from surveys.questionnaire.invitations import invitation_create
+from surveys.questionnaire.structure import Answers, answer_rows, questionnaire_load
+from surveys.results.filters import StatsFilter, StatsFilterError, stats_filter_from_params
+from surveys.results.statistics import percent, survey_statistics
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 
 pytestmark = pytest.mark.django_db

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from surveys import questionnaire
 from surveys.models import Response, Survey, Wave
-from surveys.services.invitations import invitation_create
-from surveys.statistics import survey_statistics
-from surveys.stats_filters import StatsFilter
+from surveys.questionnaire import structure as questionnaire
+from surveys.questionnaire.invitations import invitation_create
+from surveys.results.filters import StatsFilter
+from surveys.results.statistics import survey_statistics
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 
 pytestmark = pytest.mark.django_db

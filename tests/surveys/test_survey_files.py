@@ -8,7 +8,7 @@ import yaml
 from django.core.management import CommandError, call_command
 
 from surveys.models import Choice, Page, Question, Survey
-from surveys.services.survey_files import (
+from surveys.questionnaire.survey_files import (
     SurveyFileError,
     survey_dump,
     survey_export,

@@ -8,12 +8,12 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from surveys import questionnaire
 from surveys.models import Answer, Response, Survey
-from surveys.questionnaire import answer_rows, questionnaire_load
-from surveys.services.invitations import invitation_create
-from surveys.statistics import survey_statistics
-from surveys.stats_filters import StatsFilter
+from surveys.questionnaire import structure as questionnaire
+from surveys.questionnaire.invitations import invitation_create
+from surveys.questionnaire.structure import answer_rows, questionnaire_load
+from surveys.results.filters import StatsFilter
+from surveys.results.statistics import survey_statistics
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 
 pytestmark = pytest.mark.django_db

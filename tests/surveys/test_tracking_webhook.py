@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from surveys.models import Contact, Delivery
-from surveys.services.deliveries import deliveries_send
-from surveys.services.waves import wave_create, wave_launch
+from surveys.outreach.deliveries import deliveries_send
+from surveys.outreach.waves import wave_create, wave_launch
 from tests.factories import open_survey, organisations_with_contacts
 
 pytestmark = pytest.mark.django_db

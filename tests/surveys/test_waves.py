@@ -9,10 +9,10 @@ from django.test import Client
 from django.utils import timezone
 
 from surveys.models import Delivery, Invitation, Wave
-from surveys.services.deliveries import deliveries_send
-from surveys.services.outreach import outreach_sweep
-from surveys.services.waves import WaveError, organisations_matching, wave_create, wave_launch
-from surveys.tasks import deliveries_send as deliveries_send_task
+from surveys.outreach.deliveries import deliveries_send
+from surveys.outreach.sweep import outreach_sweep
+from surveys.outreach.tasks import deliveries_send as deliveries_send_task
+from surveys.outreach.waves import WaveError, organisations_matching, wave_create, wave_launch
 from tests.factories import open_survey, organisations_with_contacts
 from tests.outreach_fixtures import wait_for
 

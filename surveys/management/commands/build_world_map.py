@@ -1,5 +1,5 @@
-"""Rebuild surveys/data/world-110m.json from world-atlas's countries TopoJSON (see
-surveys/data/README.md): `npm install world-atlas@2.0.2` in a scratch folder, then
+"""Rebuild surveys/results/data/world-110m.json from world-atlas's countries TopoJSON (see
+surveys/results/data/README.md): `npm install world-atlas@2.0.2` in a scratch folder, then
 `manage.py build_world_map node_modules/world-atlas/countries-110m.json`."""
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from surveys.worldmap import WORLD_MAP_FILE, world_map_dumps, world_map_from_topojson
+from surveys.results.worldmap import WORLD_MAP_FILE, world_map_dumps, world_map_from_topojson
 
 
 class Command(BaseCommand):

@@ -3,15 +3,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from surveys.exports import (
+from surveys.models import Survey
+from surveys.results.exports import (
     EXPORT_FORMATS,
     responses_export_csv,
     responses_export_prepare,
     responses_export_sav,
     responses_export_xlsx,
 )
-from surveys.models import Survey
-from surveys.stats_filters import StatsFilterError, stats_filter_from_params
+from surveys.results.filters import StatsFilterError, stats_filter_from_params
 
 
 class Command(BaseCommand):

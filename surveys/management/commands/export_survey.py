@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from surveys.models import Survey
-from surveys.services.survey_files import survey_dump, survey_export
+from surveys.questionnaire.survey_files import survey_dump, survey_export
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from surveys.services.organisations_import import (
+from surveys.organisations.importing import (
     OrganisationImportError,
     organisations_file_parse,
     organisations_import_apply,

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from surveys.services.survey_files import SurveyFileError, survey_file_parse, survey_import
+from surveys.questionnaire.survey_files import SurveyFileError, survey_file_parse, survey_import
 
 
 class Command(BaseCommand):

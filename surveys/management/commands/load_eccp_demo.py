@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from surveys.services.demo import demo_load
-from surveys.services.invitations import invitation_link
+from surveys.demo.load import demo_load
+from surveys.questionnaire.invitations import invitation_link
 
 
 class Command(BaseCommand):

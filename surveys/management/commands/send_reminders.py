@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from surveys.services.outreach import outreach_sweep
+from surveys.outreach.sweep import outreach_sweep
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from surveys.models import EmailTemplate, Survey
-from surveys.services.waves import WaveError, organisations_matching, wave_create, wave_launch
+from surveys.outreach.waves import WaveError, organisations_matching, wave_create, wave_launch
 
 
 def parse_moment(value: str) -> datetime:
@@ -51,7 +51,7 @@ class Command(BaseCommand):
                 )
         try:
             if options["dry_run"]:
-                from surveys.services.waves import wave_filters_clean
+                from surveys.outreach.waves import wave_filters_clean
 
                 count = organisations_matching(
                     survey=survey, filters=wave_filters_clean(filters)

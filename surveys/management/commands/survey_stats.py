@@ -5,8 +5,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from surveys.models import Survey
-from surveys.statistics import survey_statistics
-from surveys.stats_filters import StatsFilterError, stats_filter_from_params
+from surveys.results.filters import StatsFilterError, stats_filter_from_params
+from surveys.results.statistics import survey_statistics
 
 # The headline figures, in the order of the stats JSON; rates carry their denominator as base.
 COUNTS = ("invited", "emailed", "failed", "bounced", "opted_out", "opened", "started", "partial",

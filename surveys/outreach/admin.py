@@ -1,0 +1,329 @@
+"""Admin screens for outreach: email templates (validated placeholders, preview, test send) and
+waves (preview of recipients and email, confirmed send, remind now, live progress)."""
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django_countries import countries
+
+from surveys.models import Delivery, EmailTemplate, Invitation, Sector, Wave
+from surveys.outreach.emails import PLACEHOLDERS, email_message_build, placeholders_unknown
+from surveys.outreach.reminders import wave_remind_now, wave_reminder_recipients
+from surveys.outreach.selectors import wave_progress
+from surveys.outreach.waves import (
+    WaveError,
+    organisations_matching,
+    wave_filters_clean,
+    wave_launch,
+)
+from surveys.questionnaire.invitations import new_token_fields
+
+PLACEHOLDER_HELP = "Placeholders: " + ", ".join(
+    f"{{{{ {name} }}}} ({meaning})" for name, meaning in PLACEHOLDERS.items()
+)
+
+
+class EmailTemplateForm(forms.ModelForm):
+    class Meta:
+        model = EmailTemplate
+        fields = ["survey", "name", "kind", "subject", "text_body", "html_body"]
+        help_texts = {"text_body": PLACEHOLDER_HELP}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for field in ("subject", "text_body", "html_body"):
+            unknown = placeholders_unknown(cleaned.get(field) or "")
+            if unknown:
+                self.add_error(
+                    field,
+                    "Unknown placeholder(s): "
+                    + ", ".join(f"{{{{ {name} }}}}" for name in unknown)
+                    + f". {PLACEHOLDER_HELP}.",
+                )
+        return cleaned
+
+
+def sample_invitation(survey) -> Invitation:  # type: ignore[no-untyped-def]
+    """A real invitation of the survey to preview with, or an unsaved example."""
+    invitation = (
+        Invitation.objects.filter(survey=survey).select_related("organisation", "survey").first()
+    )
+    if invitation is not None:
+        return invitation
+    from surveys.models import ClusterOrganisation
+
+    example = ClusterOrganisation(name="Example Cluster Organisation", country="BE")
+    return Invitation(survey=survey, organisation=example, **new_token_fields())
+
+
+def rendered_preview(*, invitation: Invitation, kind: str, template: EmailTemplate | None) -> dict:
+    from surveys.models import Contact
+
+    contact = (
+        invitation.organisation.contacts.first() if invitation.organisation.pk else None
+    ) or Contact(name="Alex Example", email="alex@example.org")
+    message = email_message_build(
+        invitation=invitation, contact=contact, kind=kind, template=template
+    )
+    html = next(content for content, mimetype in message.alternatives if mimetype == "text/html")
+    return {"to": contact.email, "subject": message.subject, "text": message.body, "html": html}
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    form = EmailTemplateForm
+    list_display = ["name", "survey", "kind", "updated_at"]
+    list_filter = ["survey", "kind"]
+    readonly_fields = ["preview"]
+    actions = ["send_test_to_myself"]
+
+    @admin.display(description="Preview (for a real recipient when the survey has one)")
+    def preview(self, template: EmailTemplate) -> str:
+        if not template.pk:
+            return "Save to see a preview."
+        shown = rendered_preview(
+            invitation=sample_invitation(template.survey), kind=template.kind, template=template
+        )
+        return format_html(
+            "<p><strong>To:</strong> {}<br><strong>Subject:</strong> {}</p>"
+            '<pre style="white-space: pre-wrap">{}</pre>',
+            shown["to"],
+            shown["subject"],
+            shown["text"],
+        )
+
+    @admin.action(description="Send a test of the selected templates to my own address")
+    def send_test_to_myself(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        from surveys.models import Contact
+
+        if not request.user.email:
+            self.message_user(
+                request, "Your account has no email address: add one first.", messages.ERROR
+            )
+            return
+        for template in queryset.select_related("survey"):
+            invitation = sample_invitation(template.survey)
+            me = Contact(
+                name=request.user.get_full_name() or request.user.username, email=request.user.email
+            )
+            email_message_build(
+                invitation=invitation, contact=me, kind=template.kind, template=template
+            ).send()
+        self.message_user(
+            request, f"Sent {queryset.count()} test email(s) to {request.user.email}."
+        )
+
+
+class WaveForm(forms.ModelForm):
+    countries = forms.MultipleChoiceField(
+        choices=list(countries), required=False, help_text="None chosen: every country."
+    )
+    cosme = forms.ChoiceField(
+        choices=[("", "Any"), ("yes", "COSME countries only"), ("no", "Non-COSME only")],
+        required=False,
+        label="COSME",
+    )
+    sectors = forms.ModelMultipleChoiceField(queryset=Sector.objects.all(), required=False)
+    not_yet_invited = forms.BooleanField(required=False, label="Not yet invited to this survey")
+    not_responded = forms.BooleanField(required=False, label="Has not completed this survey")
+
+    class Meta:
+        model = Wave
+        fields = ["survey", "name", "template", "scheduled_at"]
+        help_texts = {"scheduled_at": "Empty: send when you confirm on the next page."}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        filters = self.instance.filters or {}
+        self.initial.setdefault("countries", filters.get("countries", []))
+        if "is_cosme" in filters:
+            self.initial.setdefault("cosme", "yes" if filters["is_cosme"] else "no")
+        self.initial.setdefault("not_yet_invited", filters.get("not_yet_invited", False))
+        self.initial.setdefault("not_responded", filters.get("not_responded", False))
+        self.fields["template"].queryset = EmailTemplate.objects.filter(
+            kind=EmailTemplate.Kind.INVITATION
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        template, survey = cleaned.get("template"), cleaned.get("survey")
+        if template and survey and template.survey_id != survey.pk:
+            self.add_error("template", "Choose a template of the same survey.")
+        filters: dict[str, Any] = {
+            "countries": cleaned.get("countries") or [],
+            "sectors": [s.name for s in cleaned.get("sectors") or []],
+            "not_yet_invited": cleaned.get("not_yet_invited"),
+            "not_responded": cleaned.get("not_responded"),
+        }
+        if cleaned.get("cosme"):
+            filters["is_cosme"] = cleaned["cosme"] == "yes"
+        self.instance.filters = wave_filters_clean(filters)
+        return cleaned
+
+
+@admin.register(Wave)
+class WaveAdmin(admin.ModelAdmin):
+    form = WaveForm
+    list_display = ["name", "survey", "status", "scheduled_at", "launched_at", "progress_summary"]
+    list_filter = ["survey", "status"]
+    readonly_fields = ["status", "launched_at", "created_by", "recipients_preview"]
+    change_form_template = "admin/surveys/wave/change_form.html"
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        if obj and obj.status == Wave.Status.LAUNCHED:
+            return [*self.readonly_fields, "survey", "name", "template", "scheduled_at"]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if not change:
+            obj.created_by = request.user
+        if obj.status != Wave.Status.LAUNCHED:
+            obj.status = Wave.Status.SCHEDULED if obj.scheduled_at else Wave.Status.DRAFT
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Progress")
+    def progress_summary(self, wave: Wave) -> str:
+        progress = wave_progress(wave=wave)
+        return (
+            f"{progress['sent']} sent, {progress['queued'] + progress['sending']} queued, "
+            f"{progress['failed']} failed, {progress['bounced']} bounced; "
+            f"{progress['opened']} opened, {progress['started']} started, "
+            f"{progress['completed']} completed"
+        )
+
+    @admin.display(description="Recipients")
+    def recipients_preview(self, wave: Wave) -> str:
+        if not wave.pk:
+            return "Save the wave to preview its recipients and email."
+        matching = organisations_matching(survey=wave.survey, filters=wave.filters)
+        names = ", ".join(o.name for o in matching[:20])
+        total = matching.count()
+        return f"{total} organisations" + (
+            f": {names}" + (", …" if total > 20 else "") if total else ""
+        )
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        urls = super().get_urls()
+        view = self.admin_site.admin_view
+        return [
+            path("<int:pk>/send/", view(self.send_view), name="surveys_wave_send"),
+            path("<int:pk>/remind/", view(self.remind_view), name="surveys_wave_remind"),
+            path("<int:pk>/progress/", view(self.progress_view), name="surveys_wave_progress"),
+            *urls,
+        ]
+
+    def _wave(self, request: HttpRequest, pk: int) -> Wave:
+        wave = get_object_or_404(Wave.objects.select_related("survey", "template"), pk=pk)
+        if not self.has_change_permission(request, wave):
+            raise PermissionDenied
+        return wave
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        extra_context = extra_context or {}
+        wave = Wave.objects.filter(pk=object_id).select_related("survey", "template").first()
+        if wave is not None:
+            matching = organisations_matching(survey=wave.survey, filters=wave.filters)
+            first = matching.first()
+            email = None
+            if first is not None:
+                invitation = Invitation.objects.filter(
+                    survey=wave.survey, organisation=first
+                ).first()
+                invitation = invitation or Invitation(
+                    survey=wave.survey, organisation=first, **new_token_fields()
+                )
+                email = rendered_preview(
+                    invitation=invitation,
+                    kind=EmailTemplate.Kind.INVITATION,
+                    template=wave.template,
+                )
+            extra_context.update(
+                wave=wave,
+                progress=wave_progress(wave=wave),
+                recipient_count=matching.count(),
+                email_preview=email,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def send_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Confirm, then launch: the count and the first recipients are shown before anything
+        is sent. Launching twice is harmless (the service is idempotent)."""
+        wave = self._wave(request, pk)
+        change_url = reverse("admin:surveys_wave_change", args=[wave.pk])
+        if request.method == "POST":
+            try:
+                with transaction.atomic():
+                    report = wave_launch(wave=wave, now=timezone.now())
+            except WaveError as error:
+                self.message_user(request, str(error), messages.ERROR)
+                return HttpResponseRedirect(change_url)
+            if report.already_launched:
+                self.message_user(request, "This wave was already sent.", messages.WARNING)
+            else:
+                self.message_user(
+                    request, f"Wave {wave.name!r}: {report.deliveries_queued} emails queued."
+                )
+            return HttpResponseRedirect(change_url)
+        matching = organisations_matching(survey=wave.survey, filters=wave.filters)
+        return TemplateResponse(
+            request,
+            "admin/surveys/wave/confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "wave": wave,
+                "title": f"Send the wave {wave.name!r}?",
+                "action": "send",
+                "count": matching.count(),
+                "recipients": matching[:50],
+                "change_url": change_url,
+            },
+        )
+
+    def remind_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        wave = self._wave(request, pk)
+        change_url = reverse("admin:surveys_wave_change", args=[wave.pk])
+        now = timezone.now()
+        if request.method == "POST":
+            created = wave_remind_now(wave=wave, now=now)
+            self.message_user(request, f"{created} reminder emails queued.")
+            return HttpResponseRedirect(change_url)
+        recipients = wave_reminder_recipients(wave=wave, now=now)
+        return TemplateResponse(
+            request,
+            "admin/surveys/wave/confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "wave": wave,
+                "title": f"Remind the wave {wave.name!r} now?",
+                "action": "remind",
+                "count": recipients.count(),
+                "recipients": [i.organisation for i in recipients[:50]],
+                "change_url": change_url,
+            },
+        )
+
+    def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:
+        """Polled by the change page every few seconds (the live progress)."""
+        return JsonResponse(wave_progress(wave=self._wave(request, pk)))
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["contact", "kind", "reminder_number", "status", "attempts", "sent_at", "wave"]
+    list_filter = ["status", "kind", "wave__survey", "wave"]
+    search_fields = ["contact__email", "invitation__organisation__name"]
+    readonly_fields = [f.name for f in Delivery._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

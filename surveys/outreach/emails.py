@@ -1,0 +1,272 @@
+"""Invitation and reminder emails: templates with placeholders, rendered into text and HTML
+parts with the one-click unsubscribe headers of RFC 8058.
+
+Placeholders are `{{ name }}` with a fixed list of names; staff text is never run as a Django
+template (no template code from the database)."""
+
+import random
+import re
+import sys
+from dataclasses import dataclass
+from email.policy import Compat32
+from functools import cache, lru_cache
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone, translation
+from django.utils.dateformat import format as format_date
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
+
+from surveys.models import Contact, EmailTemplate, Invitation, Survey
+from surveys.questionnaire.invitations import invitation_token
+
+PLACEHOLDERS = {
+    "organisation": "the organisation's name",
+    "contact_name": "the contact's name (or 'colleague')",
+    "survey_title": "the survey's title",
+    "link": "the personal link",
+    "deadline": "the closing date",
+    "unsubscribe_link": "the opt-out page",
+}
+PLACEHOLDER_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+UNSUBSCRIBE_SALT = "surveys.unsubscribe"
+
+
+def placeholders_unknown(*texts: str) -> list[str]:
+    """Placeholder names used in the texts that do not exist, in order of appearance."""
+    unknown: list[str] = []
+    for text in texts:
+        for name in PLACEHOLDER_RE.findall(text or ""):
+            if name not in PLACEHOLDERS and name not in unknown:
+                unknown.append(name)
+    return unknown
+
+
+def fill_placeholders(text: str, values: dict[str, str], *, html: bool = False) -> str:
+    def replace(match: re.Match) -> str:
+        value = values.get(match.group(1), match.group(0))
+        return escape(value) if html else value
+
+    return PLACEHOLDER_RE.sub(replace, text)
+
+
+@cache
+def default_template_source(kind: str, part: str) -> str:
+    """The shipped text of a message part (templates/emails/<kind>_<part>.txt)."""
+    path = settings.BASE_DIR / "templates" / "emails" / f"{kind}_{part}.txt"
+    return path.read_text(encoding="utf-8").strip()
+
+
+@dataclass(frozen=True)
+class TemplateTexts:
+    subject: str
+    text_body: str
+    html_body: str
+
+
+def email_template_texts(*, kind: str, template: EmailTemplate | None) -> TemplateTexts:
+    if template is not None:
+        return TemplateTexts(template.subject, template.text_body, template.html_body)
+    return TemplateTexts(
+        default_template_source(kind, "subject"), default_template_source(kind, "body"), ""
+    )
+
+
+def survey_email_template(*, survey: Survey, kind: str) -> EmailTemplate | None:
+    """The survey's own template of that kind (the most recently edited), or None for the
+    shipped default."""
+    return EmailTemplate.objects.filter(survey=survey, kind=kind).order_by("-updated_at").first()
+
+
+def unsubscribe_token(invitation: Invitation) -> str:
+    """A signed, non-secret-revealing token for the opt-out link. It cannot open the survey."""
+    return signing.dumps(str(invitation.public_id), salt=UNSUBSCRIBE_SALT, compress=True)
+
+
+def invitation_from_unsubscribe_token(token: str) -> Invitation | None:
+    try:
+        public_id = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+    except signing.BadSignature:
+        return None
+    return Invitation.objects.filter(public_id=public_id).select_related("survey").first()
+
+
+def unsubscribe_link(invitation: Invitation) -> str:
+    return _token_url("surveys:unsubscribe", unsubscribe_token(invitation))
+
+
+# Tokens made of these characters come out of reverse() unchanged (no percent-encoding).
+_PLAIN_TOKEN_RE = re.compile(r"[A-Za-z0-9_.:-]+")
+_TOKEN_SENTINEL = "TOKENSENTINEL0"
+
+
+@lru_cache(maxsize=64)
+def _token_url_parts(view: str, site_url: str, script_prefix: str) -> tuple[str, str] | None:
+    url = f"{site_url}{reverse(view, kwargs={'token': _TOKEN_SENTINEL})}"
+    if url.count(_TOKEN_SENTINEL) != 1:
+        return None
+    before, after = url.split(_TOKEN_SENTINEL)
+    return before, after
+
+
+def _token_url(view: str, token: str) -> str:
+    """SITE_URL + reverse(view, token=token), with the URL resolved once rather than per
+    message (reverse() is a noticeable share of building a message)."""
+    parts = _token_url_parts(view, settings.SITE_URL, get_script_prefix())
+    if parts is None or not _PLAIN_TOKEN_RE.fullmatch(token):
+        return f"{settings.SITE_URL}{reverse(view, kwargs={'token': token})}"
+    return f"{parts[0]}{token}{parts[1]}"
+
+
+def _invitation_link(invitation: Invitation) -> str:
+    """The same URL as invitations.invitation_link, without a reverse() per message."""
+    return _token_url("surveys:token_entry", invitation_token(invitation))
+
+
+@lru_cache(maxsize=256)
+def _deadline_text(closes_at, timezone_name: str, language: str | None) -> str:  # type: ignore[no-untyped-def]
+    return format_date(timezone.localtime(closes_at), "j F Y")
+
+
+def placeholder_values(*, invitation: Invitation, contact: Contact | None) -> dict[str, str]:
+    survey = invitation.survey
+    return {
+        "organisation": invitation.organisation.name,
+        "contact_name": (contact.name if contact and contact.name else "colleague"),
+        "survey_title": survey.title,
+        "link": _invitation_link(invitation),
+        "deadline": _deadline_text(
+            survey.closes_at, timezone.get_current_timezone_name(), translation.get_language()
+        ),
+        "unsubscribe_link": unsubscribe_link(invitation),
+    }
+
+
+URL_RE = re.compile(r"https?://[^\s<>\"]+")
+
+
+def _link(match: re.Match) -> str:
+    url = match.group(0)
+    return f'<a href="{url}">{url}</a>'
+
+
+def _html_from_text(text: str) -> str:
+    """Paragraphs and links of a plain-text body (its URLs are the ones we put in)."""
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    return "\n".join(
+        "<p>" + URL_RE.sub(_link, escape(p)).replace("\n", "<br>\n") + "</p>" for p in paragraphs
+    )
+
+
+_SUBJECT_SENTINEL = "\x00SUBJECT\x00"
+_BODY_SENTINEL = "\x00BODY\x00"
+_SENTINEL_RE = re.compile("(\x00SUBJECT\x00|\x00BODY\x00)")
+
+
+@cache
+def _wrapper_pieces(template_name: str) -> tuple[str, ...]:
+    """templates/emails/message.html rendered once, cut where the subject and the body go:
+    literal text at even positions, a sentinel at odd ones."""
+    rendered = render_to_string(
+        template_name, {"subject": _SUBJECT_SENTINEL, "body": mark_safe(_BODY_SENTINEL)}
+    )
+    return tuple(_SENTINEL_RE.split(rendered))
+
+
+def html_wrap(subject: str, body_html: str, template_name: str = "emails/message.html") -> str:
+    """The same text as render_to_string(template_name, {"subject": ..., "body": ...}) (the
+    subject escaped, the body as is), from a copy of the template rendered once per process.
+    In DEBUG the template is rendered every time, so that edits show at once."""
+    if settings.DEBUG:
+        return render_to_string(template_name, {"subject": subject, "body": mark_safe(body_html)})
+    pieces = _wrapper_pieces(template_name)
+    escaped = escape(subject)
+    return "".join(
+        piece if i % 2 == 0 else (escaped if piece == _SUBJECT_SENTINEL else body_html)
+        for i, piece in enumerate(pieces)
+    )
+
+
+class _FastCompat32(Compat32):
+    """The compat32 policy Django's messages use, minus the cost of email.header.Header for
+    the usual header: short, ASCII, single spaces, nothing to fold or encode. For such a value
+    Header(value).encode() returns the value unchanged (tests/surveys/test_emails.py compares
+    the bytes of both policies); anything else goes the standard way."""
+
+    def _fold(self, name, value, sanitize):  # type: ignore[no-untyped-def]
+        if (
+            isinstance(value, str)
+            and value
+            and value.isascii()
+            and value.isprintable()
+            and value == value.strip()
+            and "  " not in value
+            and (self.max_line_length is None or len(name) + 2 + len(value) <= self.max_line_length)
+        ):
+            return f"{name}: {value}{self.linesep}"
+        return super()._fold(name, value, sanitize)
+
+
+FAST_POLICY = _FastCompat32()
+_BOUNDARY_WIDTH = len(repr(sys.maxsize - 1))
+
+
+class SurveyEmail(EmailMultiAlternatives):
+    """An EmailMultiAlternatives whose MIME bytes are the same as Django's but cheaper to make:
+    the multipart boundary is chosen up front (the email package otherwise compiles a regular
+    expression per message to check its random boundary against the text) and short plain
+    headers skip email.header.Header."""
+
+    def message(self):  # type: ignore[no-untyped-def]
+        msg = super().message()
+        msg.policy = FAST_POLICY
+        if msg.is_multipart() and msg.get_boundary() is None:
+            texts = [self.body, *(content for content, _ in self.alternatives)]
+            while True:
+                # The email package's own format (generator._make_boundary).
+                token = random.randrange(sys.maxsize)  # not security: only must be unique
+                boundary = ("=" * 15) + f"{token:0{_BOUNDARY_WIDTH}d}" + "=="
+                if not any(isinstance(t, str) and boundary in t for t in texts):
+                    break
+            msg.set_boundary(boundary)
+        return msg
+
+
+def email_message_build(
+    *,
+    invitation: Invitation,
+    contact: Contact,
+    kind: str,
+    template: EmailTemplate | None,
+    headers: dict[str, str] | None = None,
+    connection=None,  # type: ignore[no-untyped-def]
+) -> SurveyEmail:
+    """The email of one delivery, ready to send, with text and HTML parts and the
+    List-Unsubscribe headers (one-click, RFC 8058)."""
+    texts = email_template_texts(kind=kind, template=template)
+    values = placeholder_values(invitation=invitation, contact=contact)
+    subject = fill_placeholders(texts.subject, values).replace("\n", " ").strip()
+    text = fill_placeholders(texts.text_body, values)
+    if texts.html_body:
+        body_html = fill_placeholders(texts.html_body, values, html=True)
+    else:
+        body_html = _html_from_text(text)
+    html = html_wrap(subject, body_html)
+    message = SurveyEmail(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[contact.email],
+        headers={
+            "List-Unsubscribe": f"<{values['unsubscribe_link']}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            **(headers or {}),
+        },
+        connection=connection,
+    )
+    message.attach_alternative(html, "text/html")
+    return message

@@ -1,0 +1,209 @@
+"""Staff edit surveys, their invitations and responses here. Changes that would orphan answers are
+refused: answers restrict deleting their question and choice rows (on_delete=RESTRICT), and
+changing the type of a question that has answers is a form error."""
+
+from django import forms
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from surveys.models import (
+    Choice,
+    Invitation,
+    MatrixStatement,
+    Page,
+    Question,
+    Response,
+    Survey,
+)
+from surveys.questionnaire.invitations import invitation_link
+from surveys.questionnaire.survey_files import FINDING_KEY, finding_hint_errors
+
+
+class PageInline(admin.TabularInline):
+    model = Page
+    extra = 0
+    fields = ["order", "title", "introduction"]
+    show_change_link = True
+
+
+@admin.register(Survey)
+class SurveyAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "slug",
+        "status",
+        "opens_at",
+        "closes_at",
+        "preview_link",
+        "statistics_link",
+    ]
+    list_filter = ["status"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    inlines = [PageInline]
+
+    @admin.display(description="Preview")
+    def preview_link(self, survey: Survey) -> str:
+        url = reverse("surveys:preview", kwargs={"slug": survey.slug})
+        return format_html('<a href="{}">Preview as a respondent</a>', url)
+
+    @admin.display(description="Results")
+    def statistics_link(self, survey: Survey) -> str:
+        return format_html(
+            '<a href="{}">Statistics</a> · <a href="{}">Report</a> · <a href="{}">Exports</a>',
+            reverse("surveys:dashboard", args=[survey.slug]),
+            reverse("surveys:survey_report", args=[survey.slug]),
+            reverse("surveys:surveys_exports", args=[survey.slug]),
+        )
+
+
+class ChoiceForm(forms.ModelForm):
+    class Meta:
+        model = Choice
+        fields = ["order", "value", "label", "is_other", "is_exclusive"]
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        # The inline formset's foreign key field gives the question being saved, with its new
+        # type if that changes in the same form.
+        question = cleaned.get("question") or getattr(self.instance, "question", None)
+        if (
+            cleaned.get("is_exclusive")
+            and question is not None
+            and question.type != Question.Type.MULTIPLE_CHOICE
+        ):
+            self.add_error("is_exclusive", "Only choices of a multiple choice can be exclusive.")
+        return cleaned
+
+
+class ChoiceInline(admin.TabularInline):
+    model = Choice
+    form = ChoiceForm
+    extra = 0
+    fields = ["order", "value", "label", "is_other", "is_exclusive"]
+
+
+class StatementInline(admin.TabularInline):
+    model = MatrixStatement
+    extra = 0
+    fields = ["order", "value", "text"]
+
+
+class QuestionInline(admin.StackedInline):
+    model = Question
+    extra = 0
+    fields = ["order", "code", "type", "text", "required"]
+    show_change_link = True
+
+    def get_formset(self, request, obj=None, **kwargs):  # type: ignore[no-untyped-def]
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = QuestionForm
+        return formset
+
+
+@admin.register(Page)
+class PageAdmin(admin.ModelAdmin):
+    list_display = ["title", "survey", "order"]
+    list_filter = ["survey"]
+    inlines = [QuestionInline]
+
+    def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
+        # New questions take the page's survey, which the database needs for code uniqueness.
+        for inline_form in formset.forms:
+            if isinstance(inline_form.instance, Question) and not inline_form.instance.survey_id:
+                inline_form.instance.survey_id = form.instance.survey_id
+        super().save_formset(request, form, formset, change)
+
+
+class QuestionForm(forms.ModelForm):
+    class Meta:
+        model = Question
+        fields = [
+            "survey",
+            "page",
+            "code",
+            "type",
+            "text",
+            "help_text",
+            "required",
+            "order",
+            "options",
+            "condition_question",
+            "condition_values",
+        ]
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        cleaned = super().clean()
+        question = self.instance
+        if question.pk and "type" in self.changed_data and question.answers.exists():
+            self.add_error(
+                "type",
+                "This question already has answers: its type cannot change. "
+                "Add a new question instead.",
+            )
+        page = cleaned.get("page")
+        survey = cleaned.get("survey") or (page.survey if page else None)
+        if page and survey and page.survey_id != survey.pk:
+            self.add_error("page", "The page belongs to another survey.")
+        self._check_finding_hint(cleaned)
+        return cleaned
+
+    def _check_finding_hint(self, cleaned: dict) -> None:
+        """The report's finding hint (options["finding"]), as the survey file import checks it;
+        choice values are checked against the saved choices (none yet for a new question)."""
+        options = cleaned.get("options")
+        kind = cleaned.get("type")
+        if not isinstance(options, dict) or FINDING_KEY not in options or not kind:
+            return
+        question = self.instance
+        values = set(question.choices.values_list("value", flat=True)) if question.pk else None
+        for path, message in finding_hint_errors(
+            hint=options[FINDING_KEY],
+            question_type=kind,
+            choice_values=values,
+            code=cleaned.get("code") or "",
+        ):
+            self.add_error("options", f"{FINDING_KEY}{path}: {message}")
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):
+    form = QuestionForm
+    list_display = ["code", "text", "type", "page", "survey", "required"]
+    list_filter = ["survey", "type"]
+    search_fields = ["code", "text"]
+    inlines = [ChoiceInline, StatementInline]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    list_display = ["organisation", "survey", "first_opened_at", "opted_out_at", "created_at"]
+    list_filter = ["survey"]
+    search_fields = ["organisation__name"]
+    raw_id_fields = ["organisation"]
+    filter_horizontal = ["contacts"]
+    readonly_fields = ["public_id", "personal_link", "first_opened_at", "created_at"]
+    exclude = ["token_nonce", "token_hash"]
+
+    @admin.display(description="Personal link")
+    def personal_link(self, invitation: Invitation) -> str:
+        return invitation_link(invitation) if invitation.pk else "(saved invitations get a link)"
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if not obj.pk:
+            from django.utils import timezone
+
+            from surveys.questionnaire.invitations import new_token_fields
+
+            for name, value in new_token_fields().items():
+                setattr(obj, name, value)
+            obj.created_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Response)
+class ResponseAdmin(admin.ModelAdmin):
+    list_display = ["invitation", "started_at", "last_saved_at", "submitted_at", "current_page"]
+    list_filter = ["survey", ("submitted_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["invitation", "survey", "started_at", "last_saved_at", "submitted_at"]

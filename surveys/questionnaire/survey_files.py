@@ -1,0 +1,581 @@
+"""Surveys as files (YAML or JSON): validate, import, export.
+
+The file format (README, "Survey files"):
+
+    slug: eccp-2019
+    title: ...
+    introduction: ...            # optional
+    opens_at: 2019-05-14T08:00:00+00:00
+    closes_at: 2019-07-01T22:00:00+00:00
+    status: closed               # draft | open | closed (default draft)
+    allow_edit_after_submit: false
+    pages:
+      - title: The organisation
+        introduction: ...        # optional
+        questions:
+          - code: experience     # letters, digits, underscores; starts with a letter; <= 64
+            type: single_choice  # see Question.Type
+            text: ...
+            help_text: ...       # optional
+            required: true       # default false
+            options: {widget: radio}          # type-specific, optional
+            choices: [{value: 1, label: ..., other: false, exclusive: false}, ...]
+            statements: [{value: 1, text: ...}, ...]        # matrix only
+            show_if: {question: other_code, values: [1]}    # an earlier question
+            finding: {choices: [1, 2], text: use the platform every week}   # optional
+
+`exclusive: true` marks a multiple-choice option ("None of these") that cannot be ticked with
+another. `finding` is a hint for the report (surveys.results.report): the share of the
+question's base who chose any of those choice values, written as a sentence before `text`. It is
+stored in `Question.options["finding"]` (a report setting, not a form one, hence its own key in
+the file).
+
+Validation collects every error with its path (`pages[2].questions[4].choices: required`) and
+nothing is written unless the whole file is valid.
+"""
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import yaml
+from django.db import transaction
+from django.utils.dateparse import parse_datetime
+
+from surveys.models import (
+    QUESTION_CODE_PATTERN,
+    Choice,
+    MatrixStatement,
+    Page,
+    Question,
+    QuestionType,
+    Survey,
+)
+
+CODE_RE = re.compile(QUESTION_CODE_PATTERN)
+SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
+YES_NO_CHOICES = [{"value": 1, "label": "Yes"}, {"value": 0, "label": "No"}]
+
+# Which options each type accepts, with the Python type of each.
+TYPE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    QuestionType.SINGLE_CHOICE: {"widget": str},
+    QuestionType.MULTIPLE_CHOICE: {"min_selections": int, "max_selections": int},
+    QuestionType.RATING: {},
+    QuestionType.MATRIX: {},
+    QuestionType.YES_NO: {},
+    QuestionType.SHORT_TEXT: {"max_length": int},
+    QuestionType.LONG_TEXT: {"max_length": int},
+    QuestionType.NUMBER: {
+        "min_value": (int, float),
+        "max_value": (int, float),
+        "decimal_places": int,
+    },
+    QuestionType.COUNTRY: {"multiple": bool},
+    QuestionType.RANKING: {"rank_count": int},
+}
+NEEDS_CHOICES = {
+    QuestionType.SINGLE_CHOICE,
+    QuestionType.MULTIPLE_CHOICE,
+    QuestionType.RATING,
+    QuestionType.MATRIX,
+    QuestionType.RANKING,
+}
+# Types a finding hint may go on: one share of the question's base per hint. A matrix has a base
+# per statement, so one share of "the question" would mean nothing.
+FINDING_TYPES = {
+    QuestionType.SINGLE_CHOICE,
+    QuestionType.MULTIPLE_CHOICE,
+    QuestionType.RATING,
+    QuestionType.YES_NO,
+    QuestionType.RANKING,
+}
+FINDING_KEY = "finding"
+FINDING_TEXT_MAX_LENGTH = 300
+CHOICE_KEYS = {"value", "label", "other", "exclusive"}
+
+
+class SurveyFileError(Exception):
+    """The file is not a valid survey; `errors` lists "path: message" strings."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("\n".join(errors))
+        self.errors = errors
+
+
+@dataclass
+class _Checker:
+    errors: list[str]
+
+    def add(self, path: str, message: str) -> None:
+        self.errors.append(f"{path}: {message}")
+
+    def mapping(self, value: Any, path: str) -> dict:
+        if not isinstance(value, dict):
+            self.add(path, "must be a mapping")
+            return {}
+        return value
+
+    def items(self, value: Any, path: str, *, required: bool = True) -> list:
+        if value is None:
+            if required:
+                self.add(path, "required")
+            return []
+        if not isinstance(value, list):
+            self.add(path, "must be a list")
+            return []
+        if required and not value:
+            self.add(path, "must not be empty")
+        return value
+
+    def text(
+        self, data: dict, key: str, path: str, *, required: bool = True, max_length: int = 0
+    ) -> str:
+        value = data.get(key)
+        if value is None or value == "":
+            if required:
+                self.add(f"{path}.{key}", "required")
+            return ""
+        if not isinstance(value, str):
+            self.add(f"{path}.{key}", "must be text")
+            return ""
+        if max_length and len(value) > max_length:
+            self.add(f"{path}.{key}", f"at most {max_length} characters")
+        return value
+
+    def boolean(self, data: dict, key: str, path: str, default: bool = False) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            self.add(f"{path}.{key}", "must be true or false")
+            return default
+        return value
+
+    def moment(self, data: dict, key: str, path: str) -> datetime | None:
+        value = data.get(key)
+        if value is None:
+            self.add(f"{path}.{key}", "required")
+            return None
+        if isinstance(value, datetime):
+            parsed = value
+        elif isinstance(value, str):
+            try:
+                parsed = parse_datetime(value)
+            except ValueError:
+                parsed = None
+        else:
+            parsed = None
+        if parsed is None:
+            self.add(f"{path}.{key}", "must be a date and time like 2019-05-14T08:00:00+00:00")
+            return None
+        if parsed.tzinfo is None:
+            self.add(f"{path}.{key}", "must include a time zone offset (e.g. +00:00)")
+            return None
+        return parsed
+
+    def unknown_keys(self, data: dict, allowed: Iterable[str], path: str) -> None:
+        for key in data:
+            if key not in allowed:
+                self.add(f"{path}.{key}", "unknown field")
+
+
+SURVEY_KEYS = {
+    "slug",
+    "title",
+    "introduction",
+    "opens_at",
+    "closes_at",
+    "status",
+    "allow_edit_after_submit",
+    "pages",
+}
+PAGE_KEYS = {"title", "introduction", "questions"}
+QUESTION_KEYS = {
+    "code",
+    "type",
+    "text",
+    "help_text",
+    "required",
+    "options",
+    "choices",
+    "statements",
+    "show_if",
+    FINDING_KEY,
+}
+
+
+def survey_file_parse(content: str | bytes, *, name: str = "") -> dict:
+    """Parse YAML or JSON (JSON is YAML) into a mapping; SurveyFileError if unreadable."""
+    if isinstance(content, bytes):
+        try:
+            content = content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SurveyFileError(["file: not UTF-8 text"]) from None
+    try:
+        data = json.loads(content) if name.endswith(".json") else yaml.safe_load(content)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        raise SurveyFileError(
+            [f"file: not valid {'JSON' if name.endswith('.json') else 'YAML'} ({error})"]
+        ) from None
+    if not isinstance(data, dict):
+        raise SurveyFileError(["file: must be a mapping with slug, title, pages, ..."])
+    return data
+
+
+def survey_file_validate(data: dict) -> list[str]:
+    """Every problem of a survey definition, each prefixed with its path."""
+    check = _Checker(errors=[])
+    check.unknown_keys(data, SURVEY_KEYS, "survey")
+    slug = check.text(data, "slug", "survey")
+    if slug and not SLUG_RE.match(slug):
+        check.add("survey.slug", "use letters, digits, hyphens and underscores (at most 100)")
+    check.text(data, "title", "survey", max_length=300)
+    check.text(data, "introduction", "survey", required=False)
+    opens_at = check.moment(data, "opens_at", "survey")
+    closes_at = check.moment(data, "closes_at", "survey")
+    if opens_at and closes_at and closes_at <= opens_at:
+        check.add("survey.closes_at", "must be after opens_at")
+    status = data.get("status", Survey.Status.DRAFT)
+    if status not in Survey.Status.values:
+        check.add("survey.status", f"must be one of {', '.join(Survey.Status.values)}")
+    check.boolean(data, "allow_edit_after_submit", "survey")
+
+    seen_codes: dict[str, str] = {}  # code -> type, in order of appearance
+    choice_values: dict[str, set[int]] = {}
+    for p, page in enumerate(check.items(data.get("pages"), "pages")):
+        page_path = f"pages[{p}]"
+        page = check.mapping(page, page_path)
+        check.unknown_keys(page, PAGE_KEYS, page_path)
+        check.text(page, "title", page_path, max_length=300)
+        check.text(page, "introduction", page_path, required=False)
+        for q, question in enumerate(check.items(page.get("questions"), f"{page_path}.questions")):
+            path = f"{page_path}.questions[{q}]"
+            question = check.mapping(question, path)
+            _validate_question(check, question, path, seen_codes, choice_values)
+    return check.errors
+
+
+def _validate_question(
+    check: _Checker,
+    question: dict,
+    path: str,
+    seen_codes: dict[str, str],
+    choice_values: dict[str, set[int]],
+) -> None:
+    check.unknown_keys(question, QUESTION_KEYS, path)
+    code = check.text(question, "code", path)
+    if code:
+        if not CODE_RE.match(code):
+            check.add(
+                f"{path}.code",
+                "letters, digits and underscores, starting with a letter, at most 64",
+            )
+        elif code in seen_codes:
+            check.add(f"{path}.code", f"duplicate code {code!r}")
+    kind = question.get("type")
+    if kind not in QuestionType.values:
+        check.add(f"{path}.type", f"must be one of {', '.join(QuestionType.values)}")
+        kind = None
+    check.text(question, "text", path)
+    check.text(question, "help_text", path, required=False)
+    check.boolean(question, "required", path)
+
+    options = check.mapping(question.get("options") or {}, f"{path}.options")
+    if kind:
+        allowed = TYPE_OPTIONS[kind]
+        for key, value in options.items():
+            if key == FINDING_KEY:
+                check.add(f"{path}.options.{key}", "write finding: beside options, not inside")
+            elif key not in allowed:
+                check.add(f"{path}.options.{key}", f"not an option of {kind}")
+            elif (isinstance(value, bool) and allowed[key] is not bool) or not isinstance(
+                value, allowed[key]
+            ):
+                check.add(f"{path}.options.{key}", "wrong type")
+        if kind == QuestionType.SINGLE_CHOICE and options.get("widget", "radio") not in (
+            "radio",
+            "dropdown",
+        ):
+            check.add(f"{path}.options.widget", "must be radio or dropdown")
+
+    values: set[int] = set()
+    choices = question.get("choices")
+    if kind in NEEDS_CHOICES or (kind == QuestionType.YES_NO and choices is not None):
+        for c, choice in enumerate(check.items(choices, f"{path}.choices")):
+            choice_path = f"{path}.choices[{c}]"
+            choice = check.mapping(choice, choice_path)
+            check.unknown_keys(choice, CHOICE_KEYS, choice_path)
+            value = choice.get("value")
+            if not isinstance(value, int) or isinstance(value, bool):
+                check.add(f"{choice_path}.value", "required, an integer")
+            elif value in values:
+                check.add(f"{choice_path}.value", f"duplicate value {value}")
+            else:
+                values.add(value)
+            check.text(choice, "label", choice_path, max_length=300)
+            check.boolean(choice, "other", choice_path)
+            exclusive = check.boolean(choice, "exclusive", choice_path)
+            if exclusive and kind != QuestionType.MULTIPLE_CHOICE:
+                check.add(
+                    f"{choice_path}.exclusive",
+                    f"only choices of multiple_choice questions can be exclusive "
+                    f"({repr(code) if code else 'this question'} is {kind})",
+                )
+    elif kind and choices:
+        check.add(f"{path}.choices", f"{kind} questions have no choices")
+    if kind == QuestionType.YES_NO and choices is None:
+        values = {1, 0}
+    if kind == QuestionType.MATRIX:
+        statement_values: set[int] = set()
+        for s, statement in enumerate(
+            check.items(question.get("statements"), f"{path}.statements")
+        ):
+            statement_path = f"{path}.statements[{s}]"
+            statement = check.mapping(statement, statement_path)
+            value = statement.get("value")
+            if not isinstance(value, int) or isinstance(value, bool) or value in statement_values:
+                check.add(f"{statement_path}.value", "required, an integer unique in the question")
+            else:
+                statement_values.add(value)
+            check.text(statement, "text", statement_path, max_length=500)
+    elif question.get("statements"):
+        check.add(f"{path}.statements", "only matrix questions have statements")
+    rank_count = options.get("rank_count")
+    if (
+        kind == QuestionType.RANKING
+        and isinstance(rank_count, int)
+        and not 1 <= rank_count <= len(values)
+    ):
+        check.add(f"{path}.options.rank_count", "between 1 and the number of choices")
+
+    show_if = question.get("show_if")
+    if show_if is not None:
+        show_if = check.mapping(show_if, f"{path}.show_if")
+        target = show_if.get("question")
+        wanted = show_if.get("values")
+        if target not in seen_codes:
+            check.add(f"{path}.show_if.question", "must name an earlier question")
+        elif seen_codes[target] not in (*NEEDS_CHOICES, QuestionType.YES_NO) or seen_codes[
+            target
+        ] in (
+            QuestionType.MATRIX,
+            QuestionType.RANKING,
+        ):
+            check.add(f"{path}.show_if.question", "must be a choice or yes/no question")
+        if (
+            not isinstance(wanted, list)
+            or not wanted
+            or not all(isinstance(v, int) for v in wanted)
+        ):
+            check.add(f"{path}.show_if.values", "required, a list of choice values")
+        elif target in choice_values and not set(wanted) <= choice_values[target]:
+            check.add(f"{path}.show_if.values", f"not values of {target}")
+    if FINDING_KEY in question and kind:
+        for key, message in finding_hint_errors(
+            hint=question[FINDING_KEY], question_type=kind, choice_values=values, code=code
+        ):
+            check.add(f"{path}.{FINDING_KEY}{key}", message)
+    if code and code not in seen_codes:
+        seen_codes[code] = kind or ""
+        choice_values[code] = values
+
+
+def finding_hint_errors(
+    *, hint: Any, question_type: str, choice_values: set[int] | None, code: str = ""
+) -> list[tuple[str, str]]:
+    """What is wrong with a question's finding hint, as (path under `finding`, message) pairs;
+    empty when it is usable. choice_values: the question's choice values, or None when they are
+    not known yet (a question being created in the admin) to skip that check. Messages name the
+    question, since the admin and the import both show them away from the question itself."""
+    name = repr(code) if code else "this question"
+    if question_type not in FINDING_TYPES:
+        return [
+            (
+                "",
+                f"{name} is a {question_type} question: a finding hint needs a question with "
+                f"choices ({', '.join(sorted(FINDING_TYPES))})",
+            )
+        ]
+    if not isinstance(hint, dict):
+        return [("", f"must be a mapping with choices and text (question {name})")]
+    errors = [(f".{key}", "unknown field") for key in hint if key not in {"choices", "text"}]
+    chosen = hint.get("choices")
+    if (
+        not isinstance(chosen, list)
+        or not chosen
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in chosen)
+    ):
+        errors.append((".choices", f"required, a list of choice values of {name}"))
+    elif len(set(chosen)) != len(chosen):
+        errors.append((".choices", f"each choice value once (question {name})"))
+    elif choice_values is not None and not set(chosen) <= choice_values:
+        unknown = ", ".join(str(v) for v in chosen if v not in choice_values)
+        known = ", ".join(str(v) for v in sorted(choice_values))
+        errors.append((".choices", f"{unknown} not a choice value of {name} (values: {known})"))
+    text = hint.get("text")
+    if not isinstance(text, str) or not text.strip():
+        errors.append(
+            (".text", f"required, the words after the share, e.g. “use it weekly” ({name})")
+        )
+    elif len(text) > FINDING_TEXT_MAX_LENGTH:
+        errors.append((".text", f"at most {FINDING_TEXT_MAX_LENGTH} characters ({name})"))
+    return errors
+
+
+@transaction.atomic
+def survey_import(*, data: dict, replace: bool = False) -> Survey:
+    """Create a survey from a definition, all or nothing.
+
+    With replace=True an existing survey of the same slug is replaced, provided it has no
+    responses (answers must never be orphaned). Raises SurveyFileError with every problem."""
+    errors = survey_file_validate(data)
+    existing = Survey.objects.filter(slug=data.get("slug")).first() if not errors else None
+    if existing is not None:
+        if not replace:
+            errors.append(f"survey.slug: a survey {existing.slug!r} exists already (use --replace)")
+        elif existing.responses.exists():
+            errors.append(f"survey.slug: {existing.slug!r} has responses and cannot be replaced")
+    if errors:
+        raise SurveyFileError(errors)
+    if existing is not None:
+        existing.delete()
+
+    survey = Survey.objects.create(
+        slug=data["slug"],
+        title=data["title"],
+        introduction=data.get("introduction") or "",
+        opens_at=_as_datetime(data["opens_at"]),
+        closes_at=_as_datetime(data["closes_at"]),
+        status=data.get("status", Survey.Status.DRAFT),
+        allow_edit_after_submit=data.get("allow_edit_after_submit", False),
+    )
+    by_code: dict[str, Question] = {}
+    for page_order, page_data in enumerate(data["pages"], start=1):
+        page = Page.objects.create(
+            survey=survey,
+            order=page_order,
+            title=page_data["title"],
+            introduction=page_data.get("introduction") or "",
+        )
+        for question_order, q in enumerate(page_data["questions"], start=1):
+            show_if = q.get("show_if") or {}
+            question = Question.objects.create(
+                survey=survey,
+                page=page,
+                code=q["code"],
+                type=q["type"],
+                text=q["text"],
+                help_text=q.get("help_text") or "",
+                required=q.get("required", False),
+                order=question_order,
+                options=_options_with_finding(q),
+                condition_question=by_code.get(show_if.get("question", "")),
+                condition_values=show_if.get("values", []),
+            )
+            by_code[question.code] = question
+            choices = q.get("choices")
+            if q["type"] == QuestionType.YES_NO and not choices:
+                choices = YES_NO_CHOICES
+            Choice.objects.bulk_create(
+                Choice(
+                    question=question,
+                    value=c["value"],
+                    label=c["label"],
+                    order=i,
+                    is_other=c.get("other", False),
+                    is_exclusive=c.get("exclusive", False),
+                )
+                for i, c in enumerate(choices or [], start=1)
+            )
+            MatrixStatement.objects.bulk_create(
+                MatrixStatement(question=question, value=s["value"], text=s["text"], order=i)
+                for i, s in enumerate(q.get("statements") or [], start=1)
+            )
+    return survey
+
+
+def _options_with_finding(question: dict) -> dict:
+    """The question's options as stored: the file's `options`, plus its finding hint (a report
+    setting kept in the same JSON field, so that no column is needed for it)."""
+    options = dict(question.get("options") or {})
+    hint = question.get(FINDING_KEY)
+    if hint is not None:
+        options[FINDING_KEY] = {"choices": list(hint["choices"]), "text": hint["text"].strip()}
+    return options
+
+
+def _as_datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else parse_datetime(value)  # type: ignore[return-value]
+
+
+def survey_export(survey: Survey) -> dict:
+    """The survey's definition, in the format survey_import reads."""
+    data: dict[str, Any] = {
+        "slug": survey.slug,
+        "title": survey.title,
+        "introduction": survey.introduction,
+        "opens_at": survey.opens_at.isoformat(),
+        "closes_at": survey.closes_at.isoformat(),
+        "status": survey.status,
+        "allow_edit_after_submit": survey.allow_edit_after_submit,
+        "pages": [],
+    }
+    questions = (
+        Question.objects.filter(survey=survey)
+        .select_related("condition_question")
+        .prefetch_related("choices", "statements")
+        .order_by("order", "id")
+    )
+    by_page: dict[int, list[Question]] = {}
+    for question in questions:
+        by_page.setdefault(question.page_id, []).append(question)
+    for page in survey.pages.order_by("order", "id"):
+        page_data: dict[str, Any] = {"title": page.title}
+        if page.introduction:
+            page_data["introduction"] = page.introduction
+        page_data["questions"] = [_question_export(q) for q in by_page.get(page.pk, [])]
+        data["pages"].append(page_data)
+    if not data["introduction"]:
+        del data["introduction"]
+    return data
+
+
+def _question_export(question: Question) -> dict:
+    data: dict[str, Any] = {"code": question.code, "type": question.type, "text": question.text}
+    if question.help_text:
+        data["help_text"] = question.help_text
+    if question.required:
+        data["required"] = True
+    options = dict(question.options)
+    hint = options.pop(FINDING_KEY, None)
+    if options:
+        data["options"] = options
+    choices = [
+        {
+            "value": c.value,
+            "label": c.label,
+            **({"other": True} if c.is_other else {}),
+            **({"exclusive": True} if c.is_exclusive else {}),
+        }
+        for c in question.choices.all()
+    ]
+    if choices and not (question.type == QuestionType.YES_NO and choices == YES_NO_CHOICES):
+        data["choices"] = choices
+    statements = [{"value": s.value, "text": s.text} for s in question.statements.all()]
+    if statements:
+        data["statements"] = statements
+    if question.condition_question_id:
+        data["show_if"] = {
+            "question": question.condition_question.code,
+            "values": list(question.condition_values),
+        }
+    if hint is not None:
+        data[FINDING_KEY] = hint
+    return data
+
+
+def survey_dump(data: dict, *, fmt: str = "yaml") -> str:
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

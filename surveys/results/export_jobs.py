@@ -1,0 +1,186 @@
+"""XLSX and .sav exports built by a worker rather than inside a request (at 100,000 responses an
+XLSX takes 26-50 s, longer than a web request may last).
+
+Guarantees:
+- `export_job_request` reuses a queued or running job of the same survey, format, filters,
+  identification and requester, so clicking twice queues one job; a new job is queued only after
+  the transaction commits.
+- `export_job_run` claims the job with one conditional UPDATE (queued -> running), so a
+  redelivered task or a second worker never builds the same file twice; it writes the file under
+  a temporary name and renames it, so a half-written file is never served.
+- `export_job_may_download` is the one permission rule for the file: the requester or an Admin,
+  and never Staff for an identified export.
+- `export_jobs_clean` deletes jobs older than `EXPORT_JOB_MAX_AGE` and their files.
+"""
+
+import logging
+import os
+import secrets
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.roles import ADMIN, user_has_role
+from surveys.models import ExportJob, Survey
+from surveys.results.exports import (
+    responses_export_prepare,
+    responses_export_sav,
+    responses_export_xlsx,
+)
+from surveys.results.filters import StatsFilter, stats_filter_check, stats_filter_from_params
+
+logger = logging.getLogger(__name__)
+
+EXPORT_JOB_MAX_AGE = timedelta(days=7)
+ACTIVE_STATUSES = (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING)
+
+
+def export_jobs_dir() -> Path:
+    return Path(settings.VAR_DIR) / "exports"
+
+
+def export_job_path(job: ExportJob) -> Path | None:
+    """The finished file of a job, or None when it has none."""
+    if not job.file_name:
+        return None
+    return export_jobs_dir() / job.file_name
+
+
+def _filters_to_json(filters: StatsFilter) -> list[list[str]]:
+    return [[name, value] for name, value in filters.as_params()]
+
+
+def export_job_filters(job: ExportJob) -> StatsFilter:
+    params: dict[str, list[str]] = {}
+    for name, value in job.filters:
+        params.setdefault(name, []).append(value)
+    return stats_filter_from_params(params)
+
+
+@transaction.atomic
+def export_job_request(
+    *, survey: Survey, user: Any, fmt: str, filters: StatsFilter, now: datetime
+) -> ExportJob:
+    """The job that will build this export: a queued or running one of the same parameters and
+    requester if there is one, else a new one queued once the transaction commits. Identified
+    (organisation names) exactly when the user is an Admin.
+
+    Raises StatsFilterError for a wave or sector that is not the survey's, as the CSV does, so
+    that the requester hears it at once rather than from a job that fails in the worker."""
+    from surveys.results.tasks import export_job_run as export_job_run_task
+
+    if fmt not in ExportJob.Format.values:
+        raise ValueError(f"not a background export format: {fmt}")
+    stats_filter_check(survey=survey, filters=filters)
+    identified = user_has_role(user, ADMIN)
+    filters_json = _filters_to_json(filters)
+    existing = (
+        ExportJob.objects.select_for_update()
+        .filter(
+            survey=survey,
+            requested_by=user,
+            format=fmt,
+            filters=filters_json,
+            identified=identified,
+            status__in=ACTIVE_STATUSES,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    job = ExportJob.objects.create(
+        survey=survey,
+        requested_by=user,
+        format=fmt,
+        filters=filters_json,
+        identified=identified,
+        created_at=now,
+    )
+    transaction.on_commit(lambda: export_job_run_task.delay(job.pk))
+    return job
+
+
+def export_job_run(*, job_id: int, now: datetime | None = None) -> ExportJob | None:
+    """Build the file of a queued job. Claims it first (queued -> running, one conditional
+    UPDATE): returns None, doing nothing, when the job is not queued (already run, running
+    elsewhere, or deleted). Failures are recorded on the job (status failed, the error), not
+    raised, so that the page can show them."""
+    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
+        status=ExportJob.Status.RUNNING
+    )
+    if not claimed:
+        return None
+    job = ExportJob.objects.select_related("survey").get(pk=job_id)
+    directory = export_jobs_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    # Random and unguessable: the name never appears in a URL, but the folder may be shared.
+    file_name = f"{secrets.token_urlsafe(24)}.{job.format}"
+    partial = directory / f"{file_name}.part"
+    try:
+        export = responses_export_prepare(
+            survey=job.survey, filters=export_job_filters(job), identified=job.identified
+        )
+        if job.format == ExportJob.Format.XLSX:
+            row_count = responses_export_xlsx(export=export, file=partial)
+        else:
+            row_count = responses_export_sav(export=export, path=partial)
+        os.replace(partial, directory / file_name)
+    except Exception as error:
+        logger.exception("export job %s failed", job_id)
+        partial.unlink(missing_ok=True)
+        job.status = ExportJob.Status.FAILED
+        job.error = f"{type(error).__name__}: {error}"[:2000]
+        job.finished_at = now or timezone.now()
+        job.save(update_fields=["status", "error", "finished_at"])
+        return job
+    job.status = ExportJob.Status.DONE
+    job.file_name = file_name
+    job.row_count = row_count
+    job.finished_at = now or timezone.now()
+    job.save(update_fields=["status", "file_name", "row_count", "finished_at"])
+    return job
+
+
+def export_job_may_view(*, job: ExportJob, user: Any) -> bool:
+    """The requester and Admins see a job's page."""
+    return job.requested_by_id == user.pk or user_has_role(user, ADMIN)
+
+
+def export_job_may_download(*, job: ExportJob, user: Any) -> bool:
+    """The requester or an Admin, and never anyone but an Admin for an identified export
+    (organisation names are for Admins only, even if the requester has lost the role)."""
+    if job.status != ExportJob.Status.DONE or not job.file_name:
+        return False
+    is_admin = user_has_role(user, ADMIN)
+    if job.identified and not is_admin:
+        return False
+    return is_admin or job.requested_by_id == user.pk
+
+
+def export_jobs_clean(*, now: datetime) -> int:
+    """Delete jobs created more than EXPORT_JOB_MAX_AGE before `now`, and their files (and any
+    half-written file of a worker killed mid-job). Returns the number of jobs deleted.
+    Idempotent: a missing file is skipped."""
+    cutoff = now - EXPORT_JOB_MAX_AGE
+    old = list(ExportJob.objects.filter(created_at__lt=cutoff))
+    for job in old:
+        path = export_job_path(job)
+        if path is not None:
+            path.unlink(missing_ok=True)
+    deleted, _ = ExportJob.objects.filter(pk__in=[job.pk for job in old]).delete()
+    directory = export_jobs_dir()
+    if directory.is_dir():
+        for partial in directory.glob("*.part"):
+            if partial.stat().st_mtime < cutoff.timestamp():
+                partial.unlink(missing_ok=True)
+    # A running job of a killed worker stays running forever; fail it after a day so that a
+    # new request is not reused onto it.
+    ExportJob.objects.filter(
+        status=ExportJob.Status.RUNNING, created_at__lt=now - timedelta(days=1)
+    ).update(status=ExportJob.Status.FAILED, error="The worker stopped.", finished_at=now)
+    return deleted

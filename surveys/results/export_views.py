@@ -1,0 +1,228 @@
+"""Staff pages of the responses exports: the page that explains them, and the downloads.
+
+Admin gets identified exports (the organisation column); Staff gets the same without it; Viewer
+sees aggregates only, so none of these pages is theirs (403).
+
+CSV is streamed straight from the request. XLSX and .sav are built by a worker (an ExportJob),
+never inside a request (a large survey takes longer than a request may last): the page's buttons
+POST to create the job, whose page polls its status and links the file. A GET of the old
+export.xlsx / export.sav addresses builds nothing: it is redirected (303) to the exports page
+with its filters, where the job can be started; scripts use `manage.py export_responses`."""
+
+from urllib.parse import urlencode
+
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.roles import ADMIN, STAFF, role_required, user_has_role
+from surveys.models import ExportJob, Survey
+from surveys.results.export_jobs import (
+    export_job_may_download,
+    export_job_may_view,
+    export_job_path,
+    export_job_request,
+)
+from surveys.results.exports import (
+    CONTENT_TYPES,
+    responses_export_csv,
+    responses_export_filename,
+    responses_export_filter_fields,
+    responses_export_prepare,
+)
+from surveys.results.filters import (
+    StatsFilter,
+    StatsFilterError,
+    filtered_responses,
+    stats_filter_from_params,
+)
+
+
+def _url(request: HttpRequest, name: str, **kwargs: str) -> str:
+    # These routes may be included under a namespace (surveys.urls) or without one: reverse in
+    # the namespace that served this request.
+    namespace = request.resolver_match.namespace if request.resolver_match else ""
+    return reverse(f"{namespace}:{name}" if namespace else name, kwargs=kwargs)
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
+    survey = get_object_or_404(Survey, slug=slug)
+    identified = user_has_role(request.user, ADMIN)
+    try:
+        filters = stats_filter_from_params(request.GET)
+        export = responses_export_prepare(survey=survey, filters=filters, identified=identified)
+    except StatsFilterError as error:
+        # Show the page unfiltered, with the reason, rather than a bare error page.
+        filter_error = str(error)
+        filters = StatsFilter()
+        export = responses_export_prepare(survey=survey, filters=filters, identified=identified)
+    else:
+        filter_error = ""
+    query = urlencode(filters.as_params())
+    downloads = [
+        {
+            "format": fmt,
+            # CSV is a streamed link; XLSX and .sav a form that starts a background job.
+            "background": fmt != "csv",
+            "url": _url(request, "surveys_export_csv", slug=slug)
+            if fmt == "csv"
+            else _url(request, "surveys_export_job_create", slug=slug, fmt=fmt),
+            "query": query,
+        }
+        for fmt in ("csv", "xlsx", "sav")
+    ]
+    context = {
+        "survey": survey,
+        "filters": filters,
+        "filter_error": filter_error,
+        "identified": identified,
+        "total": survey.responses.count(),
+        "selected": filtered_responses(survey=survey, filters=filters).count(),
+        "downloads": downloads,
+        "columns": export.columns,
+        "filter_fields": responses_export_filter_fields(survey=survey, filters=filters),
+    }
+    return render(request, "staff/exports.html", context, status=400 if filter_error else 200)
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def export_csv(request: HttpRequest, slug: str) -> HttpResponse:
+    survey = get_object_or_404(Survey, slug=slug)
+    try:
+        export = responses_export_prepare(
+            survey=survey,
+            filters=stats_filter_from_params(request.GET),
+            identified=user_has_role(request.user, ADMIN),
+        )
+    except StatsFilterError as error:
+        return HttpResponseBadRequest(f"Bad filter: {error}", content_type="text/plain")
+    filename = responses_export_filename(survey=survey, fmt="csv", today=timezone.localdate())
+    # Streamed: rows are read and sent as the client takes them, whatever their number.
+    response = StreamingHttpResponse(
+        responses_export_csv(export=export), content_type=CONTENT_TYPES["csv"]
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def export_file_moved(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+    """The old export.xlsx / export.sav addresses, which built the file inside the request. An
+    old bookmark now lands on the exports page with the same filters, where a background job
+    builds the file; nothing is built here. Same roles as the page, so the redirect reveals
+    nothing to others."""
+    get_object_or_404(Survey, slug=slug)
+    url = _url(request, "surveys_exports", slug=slug)
+    query = request.GET.urlencode()
+    # 303 See Other: the file is not at this address, the page that makes it is.
+    return HttpResponseRedirect(f"{url}?{query}" if query else url, status=303)
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_POST
+def export_job_create(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+    """Start (or reuse) the background job of an XLSX or .sav export; the filters come in the
+    query string, as on the exports page."""
+    survey = get_object_or_404(Survey, slug=slug)
+    try:
+        job = export_job_request(
+            survey=survey,
+            user=request.user,
+            fmt=fmt,
+            filters=stats_filter_from_params(request.GET),
+            now=timezone.now(),
+        )
+    except StatsFilterError as error:
+        return HttpResponseBadRequest(f"Bad filter: {error}", content_type="text/plain")
+    return redirect(_url(request, "surveys_export_job", slug=slug, job_id=str(job.pk)))
+
+
+def _job_for(request: HttpRequest, slug: str, job_id: int) -> ExportJob:
+    job = get_object_or_404(
+        ExportJob.objects.select_related("survey"), pk=job_id, survey__slug=slug
+    )
+    # Someone else's job is not found, rather than forbidden: its existence is not theirs.
+    if not export_job_may_view(job=job, user=request.user):
+        raise Http404("No such export.")
+    return job
+
+
+def _job_status(request: HttpRequest, job: ExportJob, slug: str) -> dict:
+    may_download = export_job_may_download(job=job, user=request.user)
+    return {
+        "status": job.status,
+        "row_count": job.row_count,
+        "error": job.error if job.status == ExportJob.Status.FAILED else "",
+        "download_url": _url(request, "surveys_export_job_download", slug=slug, job_id=str(job.pk))
+        if may_download
+        else "",
+    }
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def export_job_page(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = _job_for(request, slug, job_id)
+    context = {
+        "survey": job.survey,
+        "job": job,
+        "job_status": _job_status(request, job, slug),
+        "status_url": _url(request, "surveys_export_job_status", slug=slug, job_id=str(job.pk)),
+        "exports_url": _url(request, "surveys_exports", slug=slug),
+        "working": job.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING),
+    }
+    return render(request, "staff/export_job.html", context)
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def export_job_status(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = _job_for(request, slug, job_id)
+    return JsonResponse(_job_status(request, job, slug))
+
+
+@never_cache
+@role_required(ADMIN, STAFF)
+@require_GET
+def export_job_download(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    job = _job_for(request, slug, job_id)
+    if not export_job_may_download(job=job, user=request.user):
+        return HttpResponseForbidden("This export is not yours to download.")
+    path = export_job_path(job)
+    if path is None or not path.exists():
+        raise Http404("The file of this export is gone.")
+    filename = responses_export_filename(
+        survey=job.survey, fmt=job.format, today=timezone.localdate(job.created_at)
+    )
+    response = FileResponse(
+        path.open("rb"),
+        as_attachment=True,
+        filename=filename,
+        content_type=CONTENT_TYPES[job.format],
+    )
+    # Response data: never kept by a browser or a proxy.
+    response["Cache-Control"] = "no-store"
+    return response

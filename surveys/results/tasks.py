@@ -1,0 +1,19 @@
+"""Celery tasks of the background exports (imported by surveys/tasks.py, which the Celery app
+autodiscovers): thin wrappers that take ids and call one service each."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from surveys.results import export_jobs
+
+
+@shared_task(name="surveys.export_job_run", acks_late=True)
+def export_job_run(job_id: int) -> dict:
+    # The claim (queued -> running) makes a redelivered message a no-op.
+    job = export_jobs.export_job_run(job_id=job_id)
+    return {"job": job_id, "status": job.status if job is not None else "not claimed"}
+
+
+@shared_task(name="surveys.export_jobs_clean")
+def export_jobs_clean() -> dict:
+    return {"deleted": export_jobs.export_jobs_clean(now=timezone.now())}

@@ -2,6 +2,8 @@
 PostgreSQL, and nothing skips for a missing browser or server."""
 
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -9,6 +11,12 @@ from django.conf import settings
 from accounts.roles import ADMIN, STAFF, VIEWER
 
 IN_CI = bool(os.environ.get("CI"))
+CHROMIUM = Path("/usr/bin/chromium")
+
+# Playwright's sync API keeps an event loop running in the main thread for the whole session
+# (its fixtures are session-scoped), so Django's async-safety check would refuse every ORM call
+# of this and later tests. Nothing here runs Django code inside that loop.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -67,6 +75,28 @@ def viewer_member(django_user_model):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def outsider(django_user_model):  # type: ignore[no-untyped-def]
     return _user_in_group(django_user_model, "outsider", None)
+
+
+# Browser tests (questionnaire/test_browser.py, results/test_browser_dashboard.py): pytest-playwright
+# driving Debian's Chromium (Playwright's own download does not work on these machines), headless.
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    if not CHROMIUM.exists():
+        skip_unless_ci(f"{CHROMIUM} is missing (apt-get install chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+        ],
+    }
 
 
 # Real SMTP server and Celery worker fixtures (smtp_sink, celery_worker_factory).

@@ -10,7 +10,7 @@ from surveys.models import ClusterOrganisation, Contact, Invitation, Survey
 from surveys.questionnaire.invitations import invitation_create, invitation_token
 from surveys.questionnaire.survey_files import survey_file_parse, survey_import
 
-FILES = Path(__file__).parent / "surveys" / "files"
+FILES = Path(__file__).parent / "questionnaire" / "files"
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):
@@ -33,7 +33,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
 
 
 def survey_from_file(name: str = "all_types.yaml", **overrides) -> Survey:  # type: ignore[no-untyped-def]
-    """Import a survey file from tests/surveys/files, with top-level fields overridden."""
+    """Import a survey file from tests/questionnaire/files, with top-level fields overridden."""
     data = survey_file_parse((FILES / name).read_text(), name=name)
     data.update(overrides)
     return survey_import(data=data)

@@ -1,4 +1,4 @@
-"""survey_statistics on small hand-computed surveys (tests/surveys/files/all_types.yaml): the
+"""survey_statistics on small hand-computed surveys (tests/questionnaire/files/all_types.yaml): the
 funnel with its deliveries, the breakdowns, the timeline, every question type, the filters, and
 a number of queries that does not grow with the survey."""
 

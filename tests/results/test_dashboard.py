@@ -24,7 +24,7 @@ from surveys.results.filters import StatsFilter
 from surveys.results.statistics import survey_statistics
 from surveys.results.worldmap import world_map_data
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
-from tests.surveys.test_statistics import QUERY_BOUND
+from tests.results.test_statistics import QUERY_BOUND
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""End to end in headless Chromium (tests/surveys/conftest.py): a respondent answers every
+"""End to end in headless Chromium (tests/conftest.py): a respondent answers every
 question type of all_types.yaml through the personal link, resumes in a fresh browser, reviews
 and submits; on a phone-sized screen, errors are announced, tied to their questions and fit the
 width; axe-core finds nothing serious on any page."""

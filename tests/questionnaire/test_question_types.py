@@ -143,7 +143,7 @@ def test_errors_are_tied_to_their_fields_for_screen_readers(respondent):
     assert 'for="id_founded"' in body
 
 
-# Exclusive choices ("None of these", tests/surveys/files/findings_and_exclusive.yaml) ----------
+# Exclusive choices ("None of these", tests/questionnaire/files/findings_and_exclusive.yaml) ----------
 
 EXCLUSIVE_MESSAGE = (
     "“None of these” cannot be combined with other answers: untick it or untick the others."

@@ -24,7 +24,7 @@ from surveys.results.export_jobs import (
 from surveys.results.filters import StatsFilter
 from tests.factories import open_survey
 from tests.outreach_fixtures import wait_for
-from tests.surveys.test_exports import respond_in_bulk
+from tests.results.test_exports import respond_in_bulk
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

@@ -748,7 +748,7 @@ def test_the_page_explains_the_formats_and_its_links_keep_the_filters(
     assert page.status_code == 200
     html = page.content.decode()
     assert f'href="/staff/surveys/{survey.slug}/export.csv?country=BE&amp;complete_only=1"' in html
-    # XLSX and .sav are background jobs (tests/surveys/test_export_jobs.py): a form, not a link.
+    # XLSX and .sav are background jobs (tests/results/test_export_jobs.py): a form, not a link.
     for fmt in ("xlsx", "sav"):
         assert (
             f'action="/staff/surveys/{survey.slug}/export-jobs/new.{fmt}'

@@ -3,9 +3,9 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_respond \\
         .venv/bin/python bench/respond.py --respondents 20 --seconds 20
 
-Creates the database if missing, migrates, imports tests/questionnaire/files/all_types.yaml as an open
-survey with a pool of invitations, counts the SQL queries of one respondent flow in-process, then
-starts gunicorn (eccp_survey.gunicorn_conf, a free port on 127.0.0.1) and runs three phases of
+Creates the database if missing, migrates, imports tests/questionnaire/files/all_types.yaml as an
+open survey with a pool of invitations, counts the SQL queries of one respondent flow in-process,
+then starts gunicorn (eccp_survey.gunicorn_conf, a free port on 127.0.0.1) and runs three phases of
 --seconds each, all with --respondents concurrent clients (threads, standard library only):
 
 1. respondent flow: each client takes a fresh invitation and does what a browser does: open

@@ -3,9 +3,9 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_respond \\
         .venv/bin/python bench/respond.py --respondents 20 --seconds 20
 
-Creates the database if missing, migrates, imports tests/surveys/files/all_types.yaml as an open
-survey with a pool of invitations, counts the SQL queries of one respondent flow in-process, then
-starts gunicorn (eccp_survey.gunicorn_conf, a free port on 127.0.0.1) and runs three phases of
+Creates the database if missing, migrates, imports tests/questionnaire/files/all_types.yaml as an
+open survey with a pool of invitations, counts the SQL queries of one respondent flow in-process,
+then starts gunicorn (eccp_survey.gunicorn_conf, a free port on 127.0.0.1) and runs three phases of
 --seconds each, all with --respondents concurrent clients (threads, standard library only):
 
 1. respondent flow: each client takes a fresh invitation and does what a browser does: open
@@ -42,7 +42,7 @@ from pathlib import Path
 from benchdb import database_create_if_missing, database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-SURVEY_FILE = BASE_DIR / "tests" / "surveys" / "files" / "all_types.yaml"
+SURVEY_FILE = BASE_DIR / "tests" / "questionnaire" / "files" / "all_types.yaml"
 TARGET_RATIO = 0.40
 
 # Valid answers of every page of all_types.yaml, as a browser posts them.

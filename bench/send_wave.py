@@ -176,7 +176,8 @@ def main() -> None:
         time.sleep(3)  # let the worker connect to the broker before the first wave
         for size in args.sizes:
             slug = f"bench-{uuid.uuid4().hex[:8]}"
-            data = survey_file_parse((BASE_DIR / "tests/surveys/files/all_types.yaml").read_text())
+            survey_file = BASE_DIR / "tests/questionnaire/files/all_types.yaml"
+            data = survey_file_parse(survey_file.read_text())
             now = timezone.now()
             survey = survey_import(
                 data={

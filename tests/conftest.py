@@ -1,14 +1,28 @@
-"""Shared fixtures. Under CI (the CI variable set) the suite refuses to run anywhere but
-PostgreSQL, and nothing skips for a missing browser or server."""
+"""Fixtures shared by tests of several rooms: roles, PostgreSQL, the browser, a real SMTP server
+and real Celery workers. Under CI (the CI variable set) the suite refuses to run anywhere but
+PostgreSQL, and nothing skips for a missing browser or server (tests/support/ci.py)."""
 
+import logging
 import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from accounts.roles import ADMIN, STAFF, VIEWER
+from tests.support.celery_worker import QUEUE, WorkerProcess, database_url
+from tests.support.ci import IN_CI, on_postgresql, skip_unless_ci
+from tests.support.smtp_sink import SmtpSink, free_port
 
-IN_CI = bool(os.environ.get("CI"))
+CHROMIUM = Path("/usr/bin/chromium")
+
+# Playwright's sync API keeps an event loop running in the main thread for the whole session
+# (its fixtures are session-scoped), so Django's async-safety check would refuse every ORM call
+# of this and later tests. Nothing here runs Django code inside that loop.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,21 +36,13 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {database['ENGINE']} {database.get('HOST') or ''} {database['NAME']}"
 
 
-def skip_unless_ci(reason: str) -> None:
-    """Skip locally when something optional is missing; under CI that is a failure."""
-    if IN_CI:
-        pytest.fail(f"{reason} (required under CI)")
-    pytest.skip(reason)
-
-
-def on_postgresql() -> bool:
-    return "postgresql" in settings.DATABASES["default"]["ENGINE"]
-
-
 @pytest.fixture
 def require_postgresql() -> None:
     if not on_postgresql():
         skip_unless_ci("needs PostgreSQL (set DATABASE_URL)")
+
+
+# Roles ----------------------------------------------------------------------------------------
 
 
 def _user_in_group(django_user_model, username: str, group: str | None):  # type: ignore[no-untyped-def]
@@ -69,5 +75,90 @@ def outsider(django_user_model):  # type: ignore[no-untyped-def]
     return _user_in_group(django_user_model, "outsider", None)
 
 
-# Real SMTP server and Celery worker fixtures (smtp_sink, celery_worker_factory).
-from tests.outreach_fixtures import celery_worker_factory, smtp_sink  # noqa: E402, F401
+# The browser (questionnaire/test_browser.py, results/test_browser_dashboard.py) -----------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """pytest-playwright driving Debian's Chromium (Playwright's own download does not work on
+    these machines), headless."""
+    if not CHROMIUM.exists():
+        skip_unless_ci(f"{CHROMIUM} is missing (apt-get install chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": str(CHROMIUM),
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+        ],
+    }
+
+
+# A real SMTP server and real Celery workers (outreach/, results/test_export_jobs.py) ------------
+
+
+@pytest.fixture
+def smtp_sink(settings) -> Iterator[SmtpSink]:  # type: ignore[no-untyped-def]
+    """A running SMTP server; Django in this process sends to it."""
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
+    sink = SmtpSink(port=free_port())
+    sink.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = sink.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def celery_worker_factory(smtp_sink, tmp_path, settings) -> Iterator[Callable[..., WorkerProcess]]:  # type: ignore[no-untyped-def]
+    """Start real workers on the configured broker, sending to the SMTP sink, against the test
+    database. Needs PostgreSQL: the worker is another process."""
+    from eccp_survey.celery import app
+
+    if not on_postgresql():
+        skip_unless_ci("worker tests need PostgreSQL (the worker is another process)")
+    queue = QUEUE
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    base_env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SITE_URL": settings.SITE_URL,
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(smtp_sink.port),
+        "EMAIL_RETRY_BASE_SECONDS": "0.2",
+        "EMAIL_MAX_ATTEMPTS": "50",
+        "TMPDIR": str(tmp_path),
+    }
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        base_env["VAR_DIR"] = str(settings.VAR_DIR)
+    workers: list[WorkerProcess] = []
+
+    def start(**env: str) -> WorkerProcess:
+        worker = WorkerProcess(
+            env={**base_env, **env}, log_path=tmp_path / f"worker-{len(workers)}.log"
+        )
+        workers.append(worker)
+        worker.start(concurrency=int(env.get("CONCURRENCY", "2")))
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+    app.conf.task_default_queue = previous_queue
+    # The worker's connections are gone with it; the test database can be flushed and dropped.
+    connection.close()

@@ -1,16 +1,18 @@
 """Test data in one place."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import factory
 from django.utils import timezone
 
-from surveys.models import ClusterOrganisation, Contact, Invitation, Survey
+from surveys.models import Answer, ClusterOrganisation, Contact, Invitation, Response, Survey
 from surveys.questionnaire.invitations import invitation_create, invitation_token
+from surveys.questionnaire.structure import Answers, answer_rows, questionnaire_load
 from surveys.questionnaire.survey_files import survey_file_parse, survey_import
 
-FILES = Path(__file__).parent / "surveys" / "files"
+FILES = Path(__file__).parent / "questionnaire" / "files"
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):
@@ -33,7 +35,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
 
 
 def survey_from_file(name: str = "all_types.yaml", **overrides) -> Survey:  # type: ignore[no-untyped-def]
-    """Import a survey file from tests/surveys/files, with top-level fields overridden."""
+    """Import a survey file from tests/questionnaire/files, with top-level fields overridden."""
     data = survey_file_parse((FILES / name).read_text(), name=name)
     data.update(overrides)
     return survey_import(data=data)
@@ -69,3 +71,48 @@ def organisations_with_contacts(count: int, *, prefix: str = "org", country: str
         for n, o in enumerate(organisations)
     )
     return organisations
+
+
+# Complete responses in bulk (the exports' and export jobs' query counts) -------------------------
+
+BULK_RESPONSE_AT = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+BULK_ANSWERS: Answers = {
+    "size": 2,
+    "sector": 9,
+    "sector-other": "Biotech",
+    "services": [1, 9],
+    "services-other": "Webinars",
+    "founded": Decimal(2001),
+    "quality": 4,
+    "statements": {1: 3, 2: 1},
+    "priorities": [2, 1],
+    "cooperates": 1,
+    "partner_countries": ["US", "CA"],
+    "home_country": "BE",
+    "partner_detail": "MIT",
+    "suggestions": "More events",
+}
+
+
+def respond_in_bulk(survey: Survey, count: int) -> None:
+    """`count` complete responses with every question answered, built as response_save_page
+    builds them (the pages would take too long for the query-count test)."""
+    questionnaire = questionnaire_load(survey)
+    for _ in range(count):
+        organisation = ContactFactory().organisation
+        invitation = invitation_create(
+            survey=survey, organisation=organisation, now=BULK_RESPONSE_AT
+        )
+        response = Response.objects.create(
+            invitation=invitation,
+            survey=survey,
+            started_at=BULK_RESPONSE_AT,
+            last_saved_at=BULK_RESPONSE_AT,
+            submitted_at=BULK_RESPONSE_AT,
+        )
+        rows = []
+        for question in questionnaire.questions:
+            for row in answer_rows(question, BULK_ANSWERS.get(question.code), BULK_ANSWERS):
+                row.response = response
+                rows.append(row)
+        Answer.objects.bulk_create(rows)

@@ -194,7 +194,7 @@ def html_wrap(subject: str, body_html: str, template_name: str = "emails/message
 class _FastCompat32(Compat32):
     """The compat32 policy Django's messages use, minus the cost of email.header.Header for
     the usual header: short, ASCII, single spaces, nothing to fold or encode. For such a value
-    Header(value).encode() returns the value unchanged (tests/surveys/test_emails.py compares
+    Header(value).encode() returns the value unchanged (tests/outreach/test_emails.py compares
     the bytes of both policies); anything else goes the standard way."""
 
     def _fold(self, name, value, sanitize):  # type: ignore[no-untyped-def]

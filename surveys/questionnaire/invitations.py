@@ -33,7 +33,7 @@ def _token_key(secret: str) -> bytes:
 
 def invitation_token_from_nonce(nonce: str) -> str:
     """HMAC-SHA256 of the nonce, as salted_hmac(TOKEN_SALT, nonce, algorithm="sha256")
-    computes it (tests/test_token_privacy.py checks both agree)."""
+    computes it (tests/questionnaire/test_token_privacy.py checks both agree)."""
     key = _token_key(settings.SECRET_KEY)
     digest = hmac.new(key, nonce.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

@@ -1,4 +1,4 @@
-"""The staff dashboard live, in headless Chromium (tests/surveys/conftest.py): a Staff member
+"""The staff dashboard live, in headless Chromium (tests/conftest.py): a Staff member
 watches an open survey's dashboard while a respondent, in another browser, answers and submits
 through the personal link. The completed count goes up without a reload, the page then says its
 charts are older than its figures, and a reload draws them again."""
@@ -16,7 +16,7 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from accounts.roles import STAFF
 from tests.factories import invitation_with_token, open_survey
-from tests.surveys.test_browser import (
+from tests.support.browser_steps import (
     SCREENSHOTS,
     click,
     expect_page,
@@ -57,7 +57,8 @@ def headline(page: Page, stat: str) -> Locator:
 
 
 def answer_and_submit(page: Page, link: str) -> None:
-    """Every page of all_types.yaml filled as tests/surveys/test_browser.py does, then submitted."""
+    """Every page of all_types.yaml filled with the steps of tests/support/browser_steps.py, as
+    tests/questionnaire/test_browser.py does, then submitted."""
     open_link_and_start(page, link)
     fill_page_1(page)
     click(page, "Next")

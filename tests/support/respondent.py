@@ -6,7 +6,7 @@ from django.test import Client
 
 from surveys.models import Invitation
 
-# Valid answers for every page of tests/surveys/files/all_types.yaml.
+# Valid answers for every page of tests/questionnaire/files/all_types.yaml.
 ALL_TYPES_ANSWERS = {
     1: {"size": "2", "services": ["1", "9"], "services-other": "Webinars", "founded": "1999"},
     2: {

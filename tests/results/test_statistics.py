@@ -1,4 +1,4 @@
-"""survey_statistics on small hand-computed surveys (tests/surveys/files/all_types.yaml): the
+"""survey_statistics on small hand-computed surveys (tests/questionnaire/files/all_types.yaml): the
 funnel with its deliveries, the breakdowns, the timeline, every question type, the filters, and
 a number of queries that does not grow with the survey."""
 
@@ -25,22 +25,13 @@ from surveys.models import (
     Survey,
     Wave,
 )
-from surveys.questionnaire import structure as questionnaire
 from surveys.questionnaire.invitations import invitation_create
 from surveys.questionnaire.structure import Answers, answer_rows, questionnaire_load
 from surveys.results.filters import StatsFilter, StatsFilterError, stats_filter_from_params
 from surveys.results.statistics import percent, survey_statistics
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_questionnaire_cache() -> None:
-    """The questionnaire cache is keyed by (survey id, structure version), and SQLite hands out
-    a rolled-back test's ids again: without this, a survey could get another test's questions
-    (not a problem on PostgreSQL, whose sequences never go back)."""
-    questionnaire._CACHE.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_questionnaire_cache")]
 
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -733,9 +724,6 @@ def test_kosovo_is_a_country(outreach):
 
 # The number of queries does not grow with the survey --------------------------------------------
 
-# Filter checks (2), the grouped passes (11), the questionnaire when not cached (4), spare (1).
-QUERY_BOUND = 18
-
 
 def larger_outreach(copies: int) -> Survey:
     """The outreach survey's shape, `copies` times over: 6 x copies invitations."""
@@ -761,7 +749,7 @@ def captured_queries(survey: Survey, filters: StatsFilter) -> int:
 
 
 def test_the_number_of_queries_does_not_grow_with_the_survey(
-    outreach, django_assert_max_num_queries
+    outreach, django_assert_max_num_queries, statistics_query_bound
 ):
     larger = larger_outreach(copies=10)
     assert Invitation.objects.filter(survey=larger).count() == 60
@@ -772,7 +760,7 @@ def test_the_number_of_queries_does_not_grow_with_the_survey(
             StatsFilter(complete_only=True),
             StatsFilter(waves=(wave,), countries=("BE",), sectors=("Energy",), experience=("11+",)),
         ):
-            with django_assert_max_num_queries(QUERY_BOUND):
+            with django_assert_max_num_queries(statistics_query_bound):
                 survey_statistics(survey=survey, filters=filters)
     # Not only the same bound: the same number, query for query.
     for filters in (StatsFilter(), StatsFilter(complete_only=True)):

@@ -6,21 +6,12 @@ from datetime import UTC, datetime
 import pytest
 
 from surveys.models import Response, Survey, Wave
-from surveys.questionnaire import structure as questionnaire
 from surveys.questionnaire.invitations import invitation_create
 from surveys.results.filters import StatsFilter
 from surveys.results.statistics import survey_statistics
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_questionnaire_cache() -> None:
-    """The questionnaire cache is keyed by (survey id, structure version), and SQLite hands out
-    a rolled-back test's ids again: without this, a survey could get another test's questions
-    (not a problem on PostgreSQL, whose sequences never go back)."""
-    questionnaire._CACHE.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_questionnaire_cache")]
 
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from surveys.questionnaire.survey_files import (
     survey_import,
 )
 from tests.factories import FILES, invitation_with_token, open_survey
-from tests.respondent import Respondent
+from tests.support.respondent import Respondent
 
 pytestmark = pytest.mark.django_db
 

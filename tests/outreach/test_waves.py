@@ -14,7 +14,7 @@ from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.tasks import deliveries_send as deliveries_send_task
 from surveys.outreach.waves import WaveError, organisations_matching, wave_create, wave_launch
 from tests.factories import open_survey, organisations_with_contacts
-from tests.outreach_fixtures import wait_for
+from tests.support.celery_worker import wait_for
 
 
 def sent_count() -> int:

@@ -18,23 +18,13 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from surveys.models import Answer, Question, Response, Survey, Wave
-from surveys.questionnaire import structure as questionnaire
 from surveys.questionnaire.invitations import invitation_create
 from surveys.results.filters import StatsFilter
 from surveys.results.statistics import survey_statistics
 from surveys.results.worldmap import world_map_data
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
-from tests.surveys.test_statistics import QUERY_BOUND
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def fresh_questionnaire_cache() -> None:
-    """The questionnaire cache is keyed by (survey id, structure version), and SQLite hands out
-    a rolled-back test's ids again: without this, a survey could get another test's questions
-    (not a problem on PostgreSQL, whose sequences never go back)."""
-    questionnaire._CACHE.clear()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_questionnaire_cache")]
 
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -329,7 +319,7 @@ def test_the_page_says_when_the_charts_were_drawn(client, survey, viewer_member)
     ), notice
 
 
-def test_charts_cost_no_query(client, survey, viewer_member):
+def test_charts_cost_no_query(client, survey, viewer_member, statistics_query_bound):
     """The page costs the statistics' queries plus a fixed few (session, role, survey, filter
     options), whatever the survey's size, and the demo stays within the statistics' bound."""
     call_command("load_eccp_demo", stdout=StringIO())
@@ -348,7 +338,7 @@ def test_charts_cost_no_query(client, survey, viewer_member):
         with CaptureQueriesContext(connection) as queries:
             html = page(client, slug, **params).content.decode()
         assert 'role="img"' in html
-        assert len(queries) <= QUERY_BOUND + 6
+        assert len(queries) <= statistics_query_bound + 6
         overheads.append(len(queries) - len(statistics))
     assert overheads == [overheads[0]] * 3
 

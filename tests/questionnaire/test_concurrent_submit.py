@@ -8,7 +8,7 @@ from django.test import Client
 
 from surveys.models import Response
 from tests.factories import invitation_with_token, open_survey
-from tests.respondent import Respondent
+from tests.support.respondent import Respondent
 
 
 @pytest.mark.django_db(transaction=True)

@@ -22,9 +22,8 @@ from surveys.results.export_jobs import (
     export_jobs_clean,
 )
 from surveys.results.filters import StatsFilter
-from tests.factories import open_survey
-from tests.outreach_fixtures import wait_for
-from tests.surveys.test_exports import respond_in_bulk
+from tests.factories import open_survey, respond_in_bulk
+from tests.support.celery_worker import wait_for
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 

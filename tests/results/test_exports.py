@@ -9,7 +9,6 @@ import csv
 import io
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +22,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from surveys.models import Answer, Delivery, ExportJob, Invitation, Response, Survey, Wave
-from surveys.questionnaire.invitations import invitation_create
-from surveys.questionnaire.structure import Answers, answer_rows, questionnaire_load
 from surveys.questionnaire.survey_files import survey_import
 from surveys.results.export_jobs import export_job_path, export_job_request, export_job_run
 from surveys.results.exports import responses_export_prepare, responses_export_sav
 from surveys.results.filters import StatsFilter
-from tests.factories import ContactFactory, invitation_with_token, open_survey
-from tests.respondent import ALL_TYPES_ANSWERS, Respondent
+from tests.factories import ContactFactory, invitation_with_token, open_survey, respond_in_bulk
+from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
 
 pytestmark = pytest.mark.django_db
 
@@ -748,7 +745,7 @@ def test_the_page_explains_the_formats_and_its_links_keep_the_filters(
     assert page.status_code == 200
     html = page.content.decode()
     assert f'href="/staff/surveys/{survey.slug}/export.csv?country=BE&amp;complete_only=1"' in html
-    # XLSX and .sav are background jobs (tests/surveys/test_export_jobs.py): a form, not a link.
+    # XLSX and .sav are background jobs (tests/results/test_export_jobs.py): a form, not a link.
     for fmt in ("xlsx", "sav"):
         assert (
             f'action="/staff/surveys/{survey.slug}/export-jobs/new.{fmt}'
@@ -766,44 +763,6 @@ def test_the_page_explains_the_formats_and_its_links_keep_the_filters(
 # Queries --------------------------------------------------------------------------------------
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-BULK_ANSWERS: Answers = {
-    "size": 2,
-    "sector": 9,
-    "sector-other": "Biotech",
-    "services": [1, 9],
-    "services-other": "Webinars",
-    "founded": Decimal(2001),
-    "quality": 4,
-    "statements": {1: 3, 2: 1},
-    "priorities": [2, 1],
-    "cooperates": 1,
-    "partner_countries": ["US", "CA"],
-    "home_country": "BE",
-    "partner_detail": "MIT",
-    "suggestions": "More events",
-}
-
-
-def respond_in_bulk(survey: Survey, count: int) -> None:
-    """`count` complete responses with every question answered, built as response_save_page
-    builds them (the pages would take too long for the query-count test)."""
-    questionnaire = questionnaire_load(survey)
-    for _ in range(count):
-        organisation = ContactFactory().organisation
-        invitation = invitation_create(survey=survey, organisation=organisation, now=NOW)
-        response = Response.objects.create(
-            invitation=invitation,
-            survey=survey,
-            started_at=NOW,
-            last_saved_at=NOW,
-            submitted_at=NOW,
-        )
-        rows = []
-        for question in questionnaire.questions:
-            for row in answer_rows(question, BULK_ANSWERS.get(question.code), BULK_ANSWERS):
-                row.response = response
-                rows.append(row)
-        Answer.objects.bulk_create(rows)
 
 
 def export_and_count_queries(client: Client, survey: Survey, user: Any, fmt: str) -> tuple:

@@ -9,7 +9,7 @@ from django.utils import timezone
 from surveys.models import Answer, Invitation, Response
 from surveys.questionnaire.invitations import invitation_token
 from tests.factories import invitation_with_token, open_survey
-from tests.respondent import ALL_TYPES_ANSWERS, Respondent
+from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
 
 pytestmark = pytest.mark.django_db
 

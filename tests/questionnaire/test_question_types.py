@@ -7,7 +7,7 @@ import pytest
 
 from surveys.models import Answer
 from tests.factories import invitation_with_token, open_survey
-from tests.respondent import ALL_TYPES_ANSWERS, Respondent
+from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
 
 pytestmark = pytest.mark.django_db
 
@@ -143,7 +143,7 @@ def test_errors_are_tied_to_their_fields_for_screen_readers(respondent):
     assert 'for="id_founded"' in body
 
 
-# Exclusive choices ("None of these", tests/surveys/files/findings_and_exclusive.yaml) ----------
+# Exclusive choices ("None of these", tests/questionnaire/files/findings_and_exclusive.yaml) -------
 
 EXCLUSIVE_MESSAGE = (
     "“None of these” cannot be combined with other answers: untick it or untick the others."

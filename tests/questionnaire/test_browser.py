@@ -1,4 +1,4 @@
-"""End to end in headless Chromium (tests/surveys/conftest.py): a respondent answers every
+"""End to end in headless Chromium (tests/conftest.py): a respondent answers every
 question type of all_types.yaml through the personal link, resumes in a fresh browser, reviews
 and submits; on a phone-sized screen, errors are announced, tied to their questions and fit the
 width; axe-core finds nothing serious on any page."""
@@ -14,12 +14,22 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from surveys.models import Invitation, Response, Survey
 from surveys.questionnaire.structure import answers_for_response, questionnaire_load
-from tests.conftest import skip_unless_ci
 from tests.factories import invitation_with_token, open_survey
+from tests.support.browser_steps import (
+    SCREENSHOTS,
+    click,
+    expect_page,
+    fill_page_1,
+    fill_page_2,
+    fill_page_3,
+    fill_page_4,
+    open_link_and_start,
+    question,
+)
+from tests.support.ci import skip_unless_ci
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(settings.VAR_DIR) / "screenshots"
 # From package.json (npm ci).
 AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"viewport": {"width": 375, "height": 667}, "is_mobile": True, "has_touch": True}
@@ -58,52 +68,6 @@ def respondent(live_server) -> Respondent:  # type: ignore[no-untyped-def]
     return Respondent(survey=survey, invitation=invitation, token=token, link=link)
 
 
-def question(page: Page, code: str) -> Locator:
-    return page.locator(f"#q-{code}")
-
-
-def expect_page(page: Page, number: int, title: str) -> None:
-    expect(page).to_have_url(re.compile(rf"/respond/[0-9a-f-]+/page/{number}/$"))
-    expect(page.get_by_role("heading", level=1)).to_have_text(title)
-
-
-def click(page: Page, name: str) -> None:
-    page.get_by_role("button", name=name, exact=True).click()
-
-
-def unhidden_options(select: Locator) -> list[str]:
-    return select.evaluate(
-        "s => Array.from(s.options).filter(o => !o.hidden).map(o => o.value).sort()"
-    )
-
-
-def open_link_and_start(page: Page, link: str) -> None:
-    page.goto(link)
-    expect(page.get_by_role("heading", level=1)).to_have_text("Every question type")
-    page.get_by_role("link", name="Start the questionnaire").click()
-    expect_page(page, 1, "About you")
-
-
-def fill_page_1(page: Page) -> None:
-    question(page, "size").get_by_label("10 to 49").check()
-    page.get_by_label("Main sector").select_option(label="Other")
-    question(page, "sector").get_by_label("Please specify").fill("Biotech")
-    services = question(page, "services")
-    services.get_by_label("Events").check()
-    services.get_by_label("Other", exact=True).check()
-    services.get_by_label("Please specify").fill("Mentoring")
-    page.get_by_label("In which year was it founded?").fill("2010")
-
-
-def fill_page_2(page: Page) -> None:
-    question(page, "quality").get_by_label("Good", exact=True).check()
-    easy = page.get_by_role("group", name="The site is easy to use")
-    easy.get_by_label("Agree", exact=True).check()
-    page.get_by_role("group", name="The news is useful").get_by_label("Neutral").check()
-    page.get_by_label("1st choice").select_option(label="Partners")
-    page.get_by_label("2nd choice").select_option(label="Funding")
-
-
 def expect_page_1_filled(page: Page) -> None:
     expect(question(page, "size").get_by_label("10 to 49")).to_be_checked()
     expect(page.get_by_label("Main sector")).to_have_value("9")
@@ -126,42 +90,6 @@ def expect_page_2_filled(page: Page) -> None:
     expect(useful.get_by_label("Neutral")).to_be_checked()
     expect(page.get_by_label("1st choice")).to_have_value("2")
     expect(page.get_by_label("2nd choice")).to_have_value("1")
-
-
-def fill_page_3(page: Page) -> None:
-    partners = question(page, "partner_countries")
-    # Same-page condition: the countries show only while "Yes" is chosen.
-    expect(partners).to_be_hidden()
-    cooperates = question(page, "cooperates")
-    cooperates.get_by_label("Yes", exact=True).check()
-    expect(partners).to_be_visible()
-    cooperates.get_by_label("No", exact=True).check()
-    expect(partners).to_be_hidden()
-    cooperates.get_by_label("Yes", exact=True).check()
-    expect(partners).to_be_visible()
-
-    countries = partners.get_by_role("listbox")
-    partner_filter = partners.get_by_label("Filter countries")
-    partner_filter.fill("united states")
-    assert unhidden_options(countries) == ["UM", "US"]
-    countries.select_option("US")
-    # A chosen country stays in the list while the filter looks for the next one.
-    partner_filter.fill("JAP")
-    assert unhidden_options(countries) == ["JP", "US"]
-    countries.select_option(["US", "JP"])
-    partner_filter.fill("")
-    expect(countries).to_have_values(["JP", "US"])
-
-    home = question(page, "home_country")
-    home.get_by_label("Filter countries").fill("belg")
-    # The empty "Choose a country…" option always stays.
-    assert unhidden_options(home.get_by_role("combobox")) == ["", "BE"]
-    home.get_by_role("combobox").select_option(label="Belgium")
-
-
-def fill_page_4(page: Page) -> None:
-    page.get_by_label("Who is your main partner outside the EU?").fill("Acme Ltd")
-    page.get_by_label("Suggestions").fill("More partner events, please.")
 
 
 def test_respondent_answers_every_type_resumes_elsewhere_and_submits(

@@ -22,7 +22,7 @@ from surveys.models import Invitation
 from surveys.questionnaire.invitations import TOKEN_PATTERN, invitation_link
 from tests.factories import invitation_with_token, open_survey
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 
 from surveys.models import Answer, Response
 from tests.factories import invitation_with_token, open_survey
-from tests.respondent import ALL_TYPES_ANSWERS, Respondent
+from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.waves import wave_create, wave_launch
 from surveys.questionnaire.invitations import invitation_token
 from tests.factories import open_survey, organisations_with_contacts
-from tests.respondent import ALL_TYPES_ANSWERS, Respondent
+from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
 
 pytestmark = pytest.mark.django_db
 

@@ -33,7 +33,6 @@ from pathlib import Path
 from benchdb import database_create_if_missing, database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DEMO_FILE = BASE_DIR / "surveys" / "demo" / "eccp-2019.yaml"
 BASELINE_CSV_SECONDS = 300.0
 TARGET_CSV_SECONDS = 15.0
 
@@ -70,13 +69,14 @@ def survey_remove(slug: str) -> None:
 def survey_build(slug: str, count: int) -> None:
     from django.db import connection, transaction
 
+    from surveys.demo.load import questionnaire_data
     from surveys.models import ClusterOrganisation, Invitation, Response
     from surveys.questionnaire.invitations import new_token_fields
     from surveys.questionnaire.structure import questionnaire_load
-    from surveys.questionnaire.survey_files import survey_file_parse, survey_import
+    from surveys.questionnaire.survey_files import survey_import
 
     rng = random.Random(2019)
-    data = survey_file_parse(DEMO_FILE.read_text(), name=DEMO_FILE.name)
+    data = questionnaire_data()
     with transaction.atomic():
         survey = survey_import(data={**data, "slug": slug, "title": f"{data['title']} (bench)"})
         organisations = ClusterOrganisation.objects.bulk_create(

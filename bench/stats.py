@@ -85,20 +85,18 @@ def bench_survey_delete(slug: str) -> None:
 
 
 def answer_patterns(survey):  # type: ignore[no-untyped-def]
-    """(complete patterns, partial patterns): each a list of answer-row field tuples, built
-    from the demo's planned respondents through the same answer_rows that respondents use."""
-    from surveys.demo.load import _respondents_plan
-    from surveys.questionnaire.structure import answer_rows, questionnaire_load
+    """(complete patterns, partial patterns): each a list of answer-row field tuples, the
+    demo's planned respondents' rows as the demo itself makes them."""
+    from surveys.demo.load import respondent_answer_rows, respondents_plan
+    from surveys.questionnaire.structure import questionnaire_load
 
-    plan = _respondents_plan()
-    questions = questionnaire_load(survey).questions
+    plan = respondents_plan()
+    questionnaire = questionnaire_load(survey)
 
     def rows_of(index: int) -> list[tuple]:
-        answers = plan.answers[index]
         return [
             (row.question_id, row.choice_id, row.statement_id, row.rank, row.country, row.text)
-            for question in questions
-            for row in answer_rows(question, answers.get(question.code), answers)
+            for row in respondent_answer_rows(questionnaire, plan.answers[index])
         ]
 
     return [rows_of(i) for i in plan.complete], [rows_of(i) for i in plan.partial]
@@ -108,7 +106,7 @@ def bench_survey_build(size: int):  # type: ignore[no-untyped-def]
     """A survey of the demo's shape with `size` invitations (module doc)."""
     from django.db import connection, transaction
 
-    from surveys.demo.load import ORGANISATIONS_PER_COUNTRY, QUESTIONNAIRE_FILE
+    from surveys.demo.load import ORGANISATIONS_PER_COUNTRY, questionnaire_data
     from surveys.models import (
         Answer,
         ClusterOrganisation,
@@ -120,13 +118,13 @@ def bench_survey_build(size: int):  # type: ignore[no-untyped-def]
         Wave,
     )
     from surveys.questionnaire.invitations import new_token_fields
-    from surveys.questionnaire.survey_files import survey_file_parse, survey_import
+    from surveys.questionnaire.survey_files import survey_import
 
     slug = f"{SLUG_PREFIX}{size}"
     rng = random.Random(size)
     started = time.perf_counter()
     bench_survey_delete(slug)
-    data = survey_file_parse(QUESTIONNAIRE_FILE.read_bytes(), name=QUESTIONNAIRE_FILE.name)
+    data = questionnaire_data()
     with transaction.atomic():
         survey = survey_import(data={**data, "slug": slug, "title": f"Bench {size}"})
         opens, closes = survey.opens_at, survey.closes_at

@@ -31,7 +31,7 @@ from surveys.models import (
 )
 from surveys.outreach.waves import wave_create, wave_launch
 from surveys.questionnaire.invitations import invitation_create, new_token_fields
-from surveys.questionnaire.structure import Answers, answer_rows, questionnaire_load
+from surveys.questionnaire.structure import Answers, Questionnaire, answer_rows, questionnaire_load
 from surveys.questionnaire.survey_files import survey_file_parse, survey_import
 
 QUESTIONNAIRE_FILE = Path(__file__).resolve().parent / "eccp-2019.yaml"
@@ -236,8 +236,8 @@ def demo_load(*, now: datetime) -> DemoResult:
     - Creates eccp-demo (open from `now` for 60 days) unless it exists, so that answers given
       to it survive a reload, and makes sure its invitations to 5 demo organisations exist.
     All in one transaction."""
-    data = survey_file_parse(QUESTIONNAIRE_FILE.read_bytes(), name=QUESTIONNAIRE_FILE.name)
-    plan = _respondents_plan()
+    data = questionnaire_data()
+    plan = respondents_plan()
     organisations = _organisations_upsert(plan=plan)
     survey = _historic_survey_replace(data=data)
     invited = _historic_responses_create(survey=survey, organisations=organisations, plan=plan)
@@ -316,7 +316,10 @@ class RespondentsPlan:
     answers: dict[int, Answers]
 
 
-def _respondents_plan() -> RespondentsPlan:
+def respondents_plan() -> RespondentsPlan:
+    """Who among the demo organisations completed, stopped after page 2 or only opened the
+    link, and each respondent's answers, so that the counts are exactly the published ones.
+    The same plan on every call (seeded)."""
     order = _shuffled(range(sum(ORGANISATIONS_PER_COUNTRY.values())), key="participants")
     complete = order[:COMPLETE]
     partial = order[COMPLETE : COMPLETE + PARTIAL]
@@ -473,6 +476,21 @@ def _organisations_upsert(*, plan: RespondentsPlan) -> list[ClusterOrganisation]
 # Surveys --------------------------------------------------------------------------------------
 
 
+def questionnaire_data() -> dict:
+    """The eccp-2019 questionnaire file, parsed: what survey_import takes."""
+    return survey_file_parse(QUESTIONNAIRE_FILE.read_bytes(), name=QUESTIONNAIRE_FILE.name)
+
+
+def respondent_answer_rows(questionnaire: Questionnaire, answers: Answers) -> list[Answer]:
+    """A planned respondent's answer rows, unsaved and without a response, made by the same
+    answer_rows that a respondent's saved page goes through."""
+    return [
+        row
+        for question in questionnaire.questions
+        for row in answer_rows(question, answers.get(question.code), answers)
+    ]
+
+
 def _historic_survey_replace(*, data: dict) -> Survey:
     """Import eccp-2019 afresh. survey_import refuses to replace a survey with responses, and
     answers protect their questions and choices: remove answers, then invitations (and with
@@ -548,11 +566,9 @@ def _historic_responses_create(
 
     rows = []
     for index, response in responses.items():
-        answers = plan.answers[index]
-        for question in questionnaire.questions:
-            for row in answer_rows(question, answers.get(question.code), answers):
-                row.response = response
-                rows.append(row)
+        for row in respondent_answer_rows(questionnaire, plan.answers[index]):
+            row.response = response
+            rows.append(row)
     Answer.objects.bulk_create(rows, batch_size=1000)
     _historic_outreach_create(survey=survey, invitations=invitations, responses=responses)
     return len(invitations)

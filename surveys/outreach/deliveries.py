@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.message import make_msgid
@@ -35,6 +36,10 @@ from surveys.models import Contact, Delivery, EmailTemplate, Response, Survey
 from surveys.outreach.emails import email_message_build, survey_email_template
 
 logger = logging.getLogger(__name__)
+
+# The task that sends a batch of deliveries (surveys/outreach/tasks.py). Queued by its registered
+# name: a service never imports its tasks module, which imports the service.
+DELIVERIES_SEND_TASK = "surveys.deliveries_send"
 
 
 @dataclass
@@ -60,10 +65,9 @@ def deliveries_enqueue(*, ids: list[int], now: datetime, mark: bool = True) -> i
     """Queue send tasks for these deliveries, in batches, once the transaction commits, and
     record when (enqueued_at; `mark=False` when the caller wrote it with the rows).
     Queuing twice is harmless: only queued rows can be claimed."""
-    from surveys.outreach.tasks import deliveries_send as deliveries_send_task
-
     if not ids:
         return 0
+    deliveries_send_task = current_app.tasks[DELIVERIES_SEND_TASK]
     if mark:
         Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
     size = settings.EMAIL_BATCH_SIZE

@@ -1,4 +1,6 @@
-"""Celery tasks: thin wrappers that take ids and call one service each."""
+"""Celery tasks: thin wrappers that take ids and call one service each. The services queue them
+by name; the worker finds them by autodiscovery (eccp_survey/celery.py) and every other process
+through SurveysConfig.ready."""
 
 from celery import shared_task
 from django.utils import timezone
@@ -7,7 +9,7 @@ from surveys.outreach import deliveries
 from surveys.outreach import sweep as outreach
 
 
-@shared_task(name="surveys.deliveries_send", acks_late=True)
+@shared_task(name=deliveries.DELIVERIES_SEND_TASK, acks_late=True)
 def deliveries_send(delivery_ids: list[int]) -> dict:
     report = deliveries.deliveries_send(ids=delivery_ids)
     if report.retry_in is not None and report.retry_in < 300:

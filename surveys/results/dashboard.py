@@ -22,8 +22,7 @@ from accounts.roles import ADMIN, STAFF, VIEWER, role_required
 from surveys.models import Survey
 from surveys.results.charts import bar_chart_svg
 from surveys.results.filters import EXPERIENCE_UNKNOWN, StatsFilterError, stats_filter_from_params
-from surveys.results.report import _timeline as timeline_chart
-from surveys.results.report import question_section
+from surveys.results.report import question_section, timeline_chart
 from surveys.results.statistics import (
     percent,
     survey_filter_options,

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -34,6 +35,10 @@ from surveys.results.exports import (
 from surveys.results.filters import StatsFilter, stats_filter_check, stats_filter_from_params
 
 logger = logging.getLogger(__name__)
+
+# The task that builds a job's file (surveys/results/tasks.py). Queued by its registered name: a
+# service never imports its tasks module, which imports the service.
+EXPORT_JOB_RUN_TASK = "surveys.export_job_run"
 
 EXPORT_JOB_MAX_AGE = timedelta(days=7)
 ACTIVE_STATUSES = (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING)
@@ -71,8 +76,6 @@ def export_job_request(
 
     Raises StatsFilterError for a wave or sector that is not the survey's, as the CSV does, so
     that the requester hears it at once rather than from a job that fails in the worker."""
-    from surveys.results.tasks import export_job_run as export_job_run_task
-
     if fmt not in ExportJob.Format.values:
         raise ValueError(f"not a background export format: {fmt}")
     stats_filter_check(survey=survey, filters=filters)
@@ -101,6 +104,7 @@ def export_job_request(
         identified=identified,
         created_at=now,
     )
+    export_job_run_task = current_app.tasks[EXPORT_JOB_RUN_TASK]
     transaction.on_commit(lambda: export_job_run_task.delay(job.pk))
     return job
 

@@ -198,7 +198,7 @@ def survey_report(
         "opens_at": timezone.localtime(survey.opens_at),
         "closes_at": timezone.localtime(survey.closes_at),
         "participation": participation_summary(stats=stats),
-        "timeline": _timeline(stats),
+        "timeline": timeline_chart(stats),
         "findings": [
             Finding(
                 code=s["code"],
@@ -252,7 +252,9 @@ def participation_summary(*, stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _timeline(stats: dict[str, Any]) -> SafeString | None:
+def timeline_chart(stats: dict[str, Any]) -> SafeString | None:
+    """The stats' timeline as the report and the dashboard draw it: responses per day with each
+    send marked; None when the timeline has no day yet."""
     timeline = stats.get("timeline") or {}
     days = timeline.get("days") or []
     if not days:

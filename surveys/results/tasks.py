@@ -1,5 +1,6 @@
-"""Celery tasks of the background exports (imported by surveys/tasks.py, which the Celery app
-autodiscovers): thin wrappers that take ids and call one service each."""
+"""Celery tasks of the background exports: thin wrappers that take ids and call one service each.
+The services queue them by name; the worker finds them by autodiscovery (eccp_survey/celery.py) and
+every other process through SurveysConfig.ready."""
 
 from celery import shared_task
 from django.utils import timezone
@@ -7,7 +8,7 @@ from django.utils import timezone
 from surveys.results import export_jobs
 
 
-@shared_task(name="surveys.export_job_run", acks_late=True)
+@shared_task(name=export_jobs.EXPORT_JOB_RUN_TASK, acks_late=True)
 def export_job_run(job_id: int) -> dict:
     # The claim (queued -> running) makes a redelivered message a no-op.
     job = export_jobs.export_job_run(job_id=job_id)

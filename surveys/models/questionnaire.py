@@ -93,17 +93,9 @@ class QuestionType(models.TextChoices):
 
 
 class Question(models.Model):
+    # What each type does is its module's (surveys.questionnaire.types); this is the
+    # database's list of codes.
     Type = QuestionType
-
-    # Types whose answers are choice rows.
-    CHOICE_TYPES = {
-        Type.SINGLE_CHOICE,
-        Type.MULTIPLE_CHOICE,
-        Type.RATING,
-        Type.MATRIX,
-        Type.YES_NO,
-        Type.RANKING,
-    }
 
     # Denormalised from the page so that the database can keep codes unique per survey.
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
@@ -146,10 +138,6 @@ class Question(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.text[:60]}"
-
-    @property
-    def uses_choices(self) -> bool:
-        return self.type in self.CHOICE_TYPES
 
 
 class Choice(models.Model):

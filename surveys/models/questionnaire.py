@@ -90,6 +90,7 @@ class QuestionType(models.TextChoices):
     NUMBER = "number", "Number"
     COUNTRY = "country", "Country"
     RANKING = "ranking", "Ranking"
+    DATE = "date", "Date"
 
 
 class Question(models.Model):
@@ -109,7 +110,8 @@ class Question(models.Model):
     # Type-specific settings (validated by surveys.questionnaire.survey_files):
     #   single_choice: widget ("radio" | "dropdown");  multiple_choice: min_selections,
     #   max_selections;  short_text/long_text: max_length;  number: min_value, max_value,
-    #   decimal_places;  country: multiple (bool);  ranking: rank_count (top N to order).
+    #   decimal_places;  country: multiple (bool);  ranking: rank_count (top N to order);
+    #   date: min_date, max_date (YYYY-MM-DD).
     # Any type with choices but matrix may also hold the report's finding hint:
     #   finding: {"choices": [choice values], "text": "..."}
     #   (surveys.results.report, "finding hint").

@@ -5,7 +5,8 @@ An answer *value* is the Python form of one question's answer, shared by forms, 
 the review page:
   single choice, rating, yes/no -> int;  multiple choice -> list[int];  ranking -> list[int]
   in rank order;  matrix -> dict[statement value, choice value];  country -> str or list[str];
-  text -> str;  number -> Decimal.  "Other, please specify" texts live under "<code>-other".
+  text -> str;  number -> Decimal;  date -> str (ISO, YYYY-MM-DD).  "Other, please specify"
+  texts live under "<code>-other".
 Each type's module (surveys.questionnaire.types) converts its own values and rows.
 """
 

@@ -14,6 +14,8 @@ Columns, in this order (the codebook names and labels every one):
                                                          country chosen in the exported responses,
                                                          sorted by code
     short text, long text, number  <code>
+    date                           <code>                a date: ISO text in CSV, a date cell
+                                                         in XLSX, a DATE11 variable in .sav
   and <code>_other (the "Other, please specify" text) after a question with an Other choice.
 
 Multiple countries are 0/1 columns rather than one column of joined codes, so that SPSS and
@@ -570,8 +572,9 @@ def _utf8_truncate(text: str, limit: int) -> str:
 
 def responses_export_sav(*, export: ResponsesExport, path: str | Path) -> int:
     """Write the SPSS .sav: numeric columns as numbers (with value labels for codes), texts
-    as strings, started_at/submitted_at as SPSS datetimes, question texts as variable labels
-    (truncated to SPSS's 256 bytes, value labels to 120). Returns the number of responses."""
+    as strings, started_at/submitted_at as SPSS datetimes, date answers as SPSS dates, question
+    texts as variable labels (truncated to SPSS's 256 bytes, value labels to 120). Returns the
+    number of responses."""
     import numpy
     import pandas
     import pyreadstat
@@ -601,6 +604,15 @@ def responses_export_sav(*, export: ResponsesExport, path: str | Path) -> int:
             data[column.name] = pandas.to_datetime(
                 pandas.Series(objects[index], dtype="object"), errors="coerce"
             )
+        elif column.kind == "date":
+            dates = objects[index]
+            if any(day is not None for day in dates):
+                # pyreadstat writes a column of datetime.date as an SPSS DATE11 variable.
+                data[column.name] = pandas.Series(dates, dtype="object")
+            else:
+                # Without any date, an object column would be written as text.
+                data[column.name] = pandas.Series(dates, dtype="datetime64[ns]")
+                formats[column.name] = "DATE11"
         else:
             data[column.name] = pandas.Series(
                 ["" if v is None else v for v in objects[index]], dtype="str"

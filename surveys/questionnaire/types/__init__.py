@@ -10,6 +10,7 @@ the registry and the database's list agree.
 
 from surveys.questionnaire.types import (
     country,
+    date,
     long_text,
     matrix,
     multiple_choice,
@@ -36,6 +37,7 @@ QUESTION_TYPES: dict[str, QuestionKind] = {
         number.TYPE,
         country.TYPE,
         ranking.TYPE,
+        date.TYPE,
     )
 }
 

@@ -4,7 +4,9 @@ registry, not a hand-picked list) has its partial template, appears in a test su
 goes through a survey file, the form, the exports and the statistics."""
 
 import csv
+import importlib
 import io
+import pkgutil
 from pathlib import Path
 
 import openpyxl
@@ -13,6 +15,7 @@ import pytest
 from django.template.loader import get_template
 
 from surveys.models import Question, QuestionType
+from surveys.questionnaire import types
 from surveys.questionnaire.survey_files import (
     survey_dump,
     survey_export,
@@ -42,6 +45,16 @@ TYPES = list(QUESTION_TYPES)
 
 def test_registry_codes_are_the_database_types():
     assert list(QUESTION_TYPES) == QuestionType.values
+
+
+def test_every_type_module_is_registered():
+    """A module of the package that defines a TYPE is in the registry under its code."""
+    modules = [
+        importlib.import_module(f"{types.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(types.__path__)
+    ]
+    defined = {module.TYPE.code: module.TYPE for module in modules if hasattr(module, "TYPE")}
+    assert defined == QUESTION_TYPES
 
 
 def test_unknown_type_is_refused_with_the_known_ones():

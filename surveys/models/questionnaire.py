@@ -90,20 +90,13 @@ class QuestionType(models.TextChoices):
     NUMBER = "number", "Number"
     COUNTRY = "country", "Country"
     RANKING = "ranking", "Ranking"
+    DATE = "date", "Date"
 
 
 class Question(models.Model):
+    # What each type does is its module's (surveys.questionnaire.types); this is the
+    # database's list of codes.
     Type = QuestionType
-
-    # Types whose answers are choice rows.
-    CHOICE_TYPES = {
-        Type.SINGLE_CHOICE,
-        Type.MULTIPLE_CHOICE,
-        Type.RATING,
-        Type.MATRIX,
-        Type.YES_NO,
-        Type.RANKING,
-    }
 
     # Denormalised from the page so that the database can keep codes unique per survey.
     survey = models.ForeignKey(Survey, on_delete=models.CASCADE, related_name="questions")
@@ -117,7 +110,8 @@ class Question(models.Model):
     # Type-specific settings (validated by surveys.questionnaire.survey_files):
     #   single_choice: widget ("radio" | "dropdown");  multiple_choice: min_selections,
     #   max_selections;  short_text/long_text: max_length;  number: min_value, max_value,
-    #   decimal_places;  country: multiple (bool);  ranking: rank_count (top N to order).
+    #   decimal_places;  country: multiple (bool);  ranking: rank_count (top N to order);
+    #   date: min_date, max_date (YYYY-MM-DD).
     # Any type with choices but matrix may also hold the report's finding hint:
     #   finding: {"choices": [choice values], "text": "..."}
     #   (surveys.results.report, "finding hint").
@@ -146,10 +140,6 @@ class Question(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.text[:60]}"
-
-    @property
-    def uses_choices(self) -> bool:
-        return self.type in self.CHOICE_TYPES
 
 
 class Choice(models.Model):

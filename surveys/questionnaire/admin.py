@@ -18,6 +18,7 @@ from surveys.models import (
 )
 from surveys.questionnaire.invitations import invitation_link
 from surveys.questionnaire.survey_files import FINDING_KEY, finding_hint_errors
+from surveys.questionnaire.types import QUESTION_TYPES
 
 
 class PageInline(admin.TabularInline):
@@ -58,6 +59,12 @@ class SurveyAdmin(admin.ModelAdmin):
         )
 
 
+def _allows_exclusive_choices(code: str) -> bool:
+    # The form may hold a question whose type is not chosen yet.
+    kind = QUESTION_TYPES.get(code)
+    return kind is not None and kind.allows_exclusive_choices
+
+
 class ChoiceForm(forms.ModelForm):
     class Meta:
         model = Choice
@@ -71,7 +78,7 @@ class ChoiceForm(forms.ModelForm):
         if (
             cleaned.get("is_exclusive")
             and question is not None
-            and question.type != Question.Type.MULTIPLE_CHOICE
+            and not _allows_exclusive_choices(question.type)
         ):
             self.add_error("is_exclusive", "Only choices of a multiple choice can be exclusive.")
         return cleaned

@@ -5,18 +5,23 @@ An answer *value* is the Python form of one question's answer, shared by forms, 
 the review page:
   single choice, rating, yes/no -> int;  multiple choice -> list[int];  ranking -> list[int]
   in rank order;  matrix -> dict[statement value, choice value];  country -> str or list[str];
-  text -> str;  number -> Decimal.  "Other, please specify" texts live under "<code>-other".
+  text -> str;  number -> Decimal;  date -> str (ISO, YYYY-MM-DD).  "Other, please specify"
+  texts live under "<code>-other".
+Each type's module (surveys.questionnaire.types) converts its own values and rows.
 """
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Prefetch
 
 from surveys.models import Answer, Choice, MatrixStatement, Page, Question, Response, Survey
+from surveys.questionnaire.types import question_type
+from surveys.questionnaire.types.base import Answers
+from surveys.questionnaire.types.number import plain_number
 
-Answers = dict[str, Any]
+# Answers and plain_number are shared with forms, services and exports from here.
+__all__ = ["Answers", "plain_number"]
 
 
 def other_key(question: Question) -> str:
@@ -99,13 +104,6 @@ def _questionnaire_query(survey: Survey) -> tuple[list[Page], dict[int, list[Que
     return pages, by_page
 
 
-def plain_number(number: Decimal) -> Decimal:
-    """Without trailing zeros and never in exponent form (2010, not 2.01E+3)."""
-    if number == number.to_integral_value():
-        return number.quantize(Decimal(1))
-    return number.normalize()
-
-
 def value_is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
@@ -151,25 +149,9 @@ def answers_for_response(response: Response | None, questionnaire: Questionnaire
         question = by_id.get(row.question_id)
         if question is None:
             continue
-        code = question.code
-        kind = question.type
-        if kind == Question.Type.MATRIX:
-            answers.setdefault(code, {})[statements[row.statement_id].value] = choices[
-                row.choice_id
-            ].value
-        elif kind in (Question.Type.MULTIPLE_CHOICE, Question.Type.RANKING):
-            answers.setdefault(code, []).append(choices[row.choice_id].value)
-        elif kind in Question.CHOICE_TYPES:
-            answers[code] = choices[row.choice_id].value
-        elif kind == Question.Type.COUNTRY:
-            if question.options.get("multiple"):
-                answers.setdefault(code, []).append(str(row.country))
-            else:
-                answers[code] = str(row.country)
-        elif kind == Question.Type.NUMBER:
-            answers[code] = plain_number(row.number) if row.number is not None else None
-        else:
-            answers[code] = row.text
+        choice = choices[row.choice_id] if row.choice_id else None
+        statement = statements[row.statement_id] if row.statement_id else None
+        question_type(question.type).add_row_value(answers, question, row, choice, statement)
         if row.choice_id and choices[row.choice_id].is_other and row.text:
             answers[other_key(question)] = row.text
     return answers
@@ -187,31 +169,11 @@ def answer_rows(question: Question, value: Any, answers: Answers) -> list[Answer
         text = other_text if choice.is_other else ""
         return Answer(question=question, choice=choice, text=text, **extra)
 
-    kind = question.type
-    if kind == Question.Type.MATRIX:
-        statements = {s.value: s for s in question.statements.all()}
-        return [
-            choice_row(choice_value, statement=statements[statement_value])
-            for statement_value, choice_value in value.items()
-        ]
-    if kind == Question.Type.RANKING:
-        return [choice_row(v, rank=rank) for rank, v in enumerate(value, start=1)]
-    if kind == Question.Type.MULTIPLE_CHOICE:
-        return [choice_row(v) for v in value]
-    if kind in Question.CHOICE_TYPES:
-        return [choice_row(value)]
-    if kind == Question.Type.COUNTRY:
-        codes = value if isinstance(value, list) else [value]
-        return [Answer(question=question, country=code) for code in codes]
-    if kind == Question.Type.NUMBER:
-        return [Answer(question=question, number=Decimal(value))]
-    return [Answer(question=question, text=str(value))]
+    return question_type(question.type).answer_rows(question, value, choice_row)
 
 
 def display_value(question: Question, answers: Answers) -> list[str]:
     """Human-readable lines of one answer, for the review page and read-only copy."""
-    from django_countries import countries
-
     value = answers.get(question.code)
     if value_is_empty(value):
         return []
@@ -223,17 +185,4 @@ def display_value(question: Question, answers: Answers) -> list[str]:
         chosen_other = any(c.is_other and c.value == choice_value for c in question.choices.all())
         return f"{text}: {other_text}" if chosen_other and other_text else text
 
-    kind = question.type
-    if kind == Question.Type.MATRIX:
-        statements = {s.value: s.text for s in question.statements.all()}
-        return [f"{statements.get(s, s)}: {label(v)}" for s, v in value.items()]
-    if kind == Question.Type.RANKING:
-        return [f"{rank}. {label(v)}" for rank, v in enumerate(value, start=1)]
-    if kind == Question.Type.MULTIPLE_CHOICE:
-        return [label(v) for v in value]
-    if kind in Question.CHOICE_TYPES:
-        return [label(value)]
-    if kind == Question.Type.COUNTRY:
-        codes = value if isinstance(value, list) else [value]
-        return [str(countries.name(code)) or code for code in codes]
-    return [str(value)]
+    return question_type(question.type).display_lines(question, value, label)

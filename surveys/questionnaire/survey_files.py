@@ -14,7 +14,7 @@ The file format (README, "Survey files"):
         introduction: ...        # optional
         questions:
           - code: experience     # letters, digits, underscores; starts with a letter; <= 64
-            type: single_choice  # see Question.Type
+            type: single_choice  # see surveys.questionnaire.types
             text: ...
             help_text: ...       # optional
             required: true       # default false
@@ -51,47 +51,12 @@ from surveys.models import (
     MatrixStatement,
     Page,
     Question,
-    QuestionType,
     Survey,
 )
+from surveys.questionnaire.types import QUESTION_TYPES, question_type
 
 CODE_RE = re.compile(QUESTION_CODE_PATTERN)
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
-YES_NO_CHOICES = [{"value": 1, "label": "Yes"}, {"value": 0, "label": "No"}]
-
-# Which options each type accepts, with the Python type of each.
-TYPE_OPTIONS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    QuestionType.SINGLE_CHOICE: {"widget": str},
-    QuestionType.MULTIPLE_CHOICE: {"min_selections": int, "max_selections": int},
-    QuestionType.RATING: {},
-    QuestionType.MATRIX: {},
-    QuestionType.YES_NO: {},
-    QuestionType.SHORT_TEXT: {"max_length": int},
-    QuestionType.LONG_TEXT: {"max_length": int},
-    QuestionType.NUMBER: {
-        "min_value": (int, float),
-        "max_value": (int, float),
-        "decimal_places": int,
-    },
-    QuestionType.COUNTRY: {"multiple": bool},
-    QuestionType.RANKING: {"rank_count": int},
-}
-NEEDS_CHOICES = {
-    QuestionType.SINGLE_CHOICE,
-    QuestionType.MULTIPLE_CHOICE,
-    QuestionType.RATING,
-    QuestionType.MATRIX,
-    QuestionType.RANKING,
-}
-# Types a finding hint may go on: one share of the question's base per hint. A matrix has a base
-# per statement, so one share of "the question" would mean nothing.
-FINDING_TYPES = {
-    QuestionType.SINGLE_CHOICE,
-    QuestionType.MULTIPLE_CHOICE,
-    QuestionType.RATING,
-    QuestionType.YES_NO,
-    QuestionType.RANKING,
-}
 FINDING_KEY = "finding"
 FINDING_TEXT_MAX_LENGTH = 300
 CHOICE_KEYS = {"value", "label", "other", "exclusive"}
@@ -274,16 +239,17 @@ def _validate_question(
         elif code in seen_codes:
             check.add(f"{path}.code", f"duplicate code {code!r}")
     kind = question.get("type")
-    if kind not in QuestionType.values:
-        check.add(f"{path}.type", f"must be one of {', '.join(QuestionType.values)}")
+    if kind not in QUESTION_TYPES:
+        check.add(f"{path}.type", f"must be one of {', '.join(QUESTION_TYPES)}")
         kind = None
+    described = question_type(kind) if kind else None
     check.text(question, "text", path)
     check.text(question, "help_text", path, required=False)
     check.boolean(question, "required", path)
 
     options = check.mapping(question.get("options") or {}, f"{path}.options")
-    if kind:
-        allowed = TYPE_OPTIONS[kind]
+    if described is not None:
+        allowed = described.options
         for key, value in options.items():
             if key == FINDING_KEY:
                 check.add(f"{path}.options.{key}", "write finding: beside options, not inside")
@@ -293,15 +259,12 @@ def _validate_question(
                 value, allowed[key]
             ):
                 check.add(f"{path}.options.{key}", "wrong type")
-        if kind == QuestionType.SINGLE_CHOICE and options.get("widget", "radio") not in (
-            "radio",
-            "dropdown",
-        ):
-            check.add(f"{path}.options.widget", "must be radio or dropdown")
 
     values: set[int] = set()
     choices = question.get("choices")
-    if kind in NEEDS_CHOICES or (kind == QuestionType.YES_NO and choices is not None):
+    if described is not None and (
+        described.needs_choices or (described.default_choices and choices is not None)
+    ):
         for c, choice in enumerate(check.items(choices, f"{path}.choices")):
             choice_path = f"{path}.choices[{c}]"
             choice = check.mapping(choice, choice_path)
@@ -316,7 +279,7 @@ def _validate_question(
             check.text(choice, "label", choice_path, max_length=300)
             check.boolean(choice, "other", choice_path)
             exclusive = check.boolean(choice, "exclusive", choice_path)
-            if exclusive and kind != QuestionType.MULTIPLE_CHOICE:
+            if exclusive and not described.allows_exclusive_choices:
                 check.add(
                     f"{choice_path}.exclusive",
                     f"only choices of multiple_choice questions can be exclusive "
@@ -324,9 +287,9 @@ def _validate_question(
                 )
     elif kind and choices:
         check.add(f"{path}.choices", f"{kind} questions have no choices")
-    if kind == QuestionType.YES_NO and choices is None:
-        values = {1, 0}
-    if kind == QuestionType.MATRIX:
+    if described is not None and described.default_choices and choices is None:
+        values = {c["value"] for c in described.default_choices}
+    if described is not None and described.has_statements:
         statement_values: set[int] = set()
         for s, statement in enumerate(
             check.items(question.get("statements"), f"{path}.statements")
@@ -341,13 +304,8 @@ def _validate_question(
             check.text(statement, "text", statement_path, max_length=500)
     elif question.get("statements"):
         check.add(f"{path}.statements", "only matrix questions have statements")
-    rank_count = options.get("rank_count")
-    if (
-        kind == QuestionType.RANKING
-        and isinstance(rank_count, int)
-        and not 1 <= rank_count <= len(values)
-    ):
-        check.add(f"{path}.options.rank_count", "between 1 and the number of choices")
+    if described is not None:
+        described.check_file_options(options=options, choice_values=values, path=path, check=check)
 
     show_if = question.get("show_if")
     if show_if is not None:
@@ -356,12 +314,7 @@ def _validate_question(
         wanted = show_if.get("values")
         if target not in seen_codes:
             check.add(f"{path}.show_if.question", "must name an earlier question")
-        elif seen_codes[target] not in (*NEEDS_CHOICES, QuestionType.YES_NO) or seen_codes[
-            target
-        ] in (
-            QuestionType.MATRIX,
-            QuestionType.RANKING,
-        ):
+        elif not _can_be_condition(seen_codes[target]):
             check.add(f"{path}.show_if.question", "must be a choice or yes/no question")
         if (
             not isinstance(wanted, list)
@@ -381,6 +334,10 @@ def _validate_question(
         choice_values[code] = values
 
 
+def _can_be_condition(code: str) -> bool:
+    return code in QUESTION_TYPES and QUESTION_TYPES[code].can_be_condition
+
+
 def finding_hint_errors(
     *, hint: Any, question_type: str, choice_values: set[int] | None, code: str = ""
 ) -> list[tuple[str, str]]:
@@ -389,12 +346,13 @@ def finding_hint_errors(
     not known yet (a question being created in the admin) to skip that check. Messages name the
     question, since the admin and the import both show them away from the question itself."""
     name = repr(code) if code else "this question"
-    if question_type not in FINDING_TYPES:
+    if question_type not in QUESTION_TYPES or not QUESTION_TYPES[question_type].allows_finding:
+        finding_types = sorted(code for code, kind in QUESTION_TYPES.items() if kind.allows_finding)
         return [
             (
                 "",
                 f"{name} is a {question_type} question: a finding hint needs a question with "
-                f"choices ({', '.join(sorted(FINDING_TYPES))})",
+                f"choices ({', '.join(finding_types)})",
             )
         ]
     if not isinstance(hint, dict):
@@ -474,9 +432,7 @@ def survey_import(*, data: dict, replace: bool = False) -> Survey:
                 condition_values=show_if.get("values", []),
             )
             by_code[question.code] = question
-            choices = q.get("choices")
-            if q["type"] == QuestionType.YES_NO and not choices:
-                choices = YES_NO_CHOICES
+            choices = q.get("choices") or question_type(q["type"]).default_choices
             Choice.objects.bulk_create(
                 Choice(
                     question=question,
@@ -498,7 +454,7 @@ def survey_import(*, data: dict, replace: bool = False) -> Survey:
 def _options_with_finding(question: dict) -> dict:
     """The question's options as stored: the file's `options`, plus its finding hint (a report
     setting kept in the same JSON field, so that no column is needed for it)."""
-    options = dict(question.get("options") or {})
+    options = question_type(question["type"]).stored_options(dict(question.get("options") or {}))
     hint = question.get(FINDING_KEY)
     if hint is not None:
         options[FINDING_KEY] = {"choices": list(hint["choices"]), "text": hint["text"].strip()}
@@ -560,7 +516,7 @@ def _question_export(question: Question) -> dict:
         }
         for c in question.choices.all()
     ]
-    if choices and not (question.type == QuestionType.YES_NO and choices == YES_NO_CHOICES):
+    if choices and choices != question_type(question.type).default_choices:
         data["choices"] = choices
     statements = [{"value": s.value, "text": s.text} for s in question.statements.all()]
     if statements:

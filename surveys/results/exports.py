@@ -14,6 +14,8 @@ Columns, in this order (the codebook names and labels every one):
                                                          country chosen in the exported responses,
                                                          sorted by code
     short text, long text, number  <code>
+    date                           <code>                a date: ISO text in CSV, a date cell
+                                                         in XLSX, a DATE11 variable in .sav
   and <code>_other (the "Other, please specify" text) after a question with an Other choice.
 
 Multiple countries are 0/1 columns rather than one column of joined codes, so that SPSS and
@@ -56,6 +58,8 @@ from django_countries import countries as country_names
 
 from surveys.models import Answer, Invitation, Question, Response, Sector, Survey
 from surveys.questionnaire.structure import plain_number, questionnaire_load
+from surveys.questionnaire.types import question_type
+from surveys.questionnaire.types.base import ExportColumnSpec
 from surveys.results.filters import (
     EXPERIENCE_BANDS,
     EXPERIENCE_UNKNOWN,
@@ -90,11 +94,7 @@ XLSX_CELL_MAX = 32767
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Control characters that XML 1.0 (and so XLSX) cannot hold; openpyxl refuses them.
 XLSX_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-CHOSEN_LABELS: dict[int | str, str] = {0: "Not chosen", 1: "Chosen"}
 STATUS_LABELS: dict[int | str, str] = {"complete": "Complete", "partial": "Partial"}
-
-SINGLE_VALUE_TYPES = {Question.Type.SINGLE_CHOICE, Question.Type.RATING, Question.Type.YES_NO}
-ORDINAL_TYPES = {Question.Type.RATING, Question.Type.MATRIX, Question.Type.RANKING}
 
 ANSWER_FIELDS = (
     "response_id",
@@ -108,7 +108,7 @@ ANSWER_FIELDS = (
 )
 
 # How an answer row fills a row of the export (see _AnswerTargets).
-_SET, _FLAG, _RANK, _MATRIX, _COUNTRY, _COUNTRY_FLAG, _TEXT, _NUMBER = range(8)
+_SET, _FLAG, _RANK, _MATRIX, _COUNTRY, _COUNTRY_FLAG, _TEXT, _NUMBER, _DATE = range(9)
 
 
 @dataclass(frozen=True)
@@ -120,8 +120,9 @@ class ExportColumn:
     label: str
     question_code: str
     type: str
-    # Numeric (codes, 0/1, ranks, numbers) or text; started_at/submitted_at are datetimes.
-    kind: Literal["numeric", "text", "datetime"]
+    # Numeric (codes, 0/1, ranks, numbers) or text; started_at/submitted_at are datetimes;
+    # date questions' answers are dates.
+    kind: Literal["numeric", "text", "datetime", "date"]
     value_labels: dict[int | str, str] = field(default_factory=dict)
     measure: Literal["nominal", "ordinal", "scale"] = "nominal"
     decimals: int = 0
@@ -138,7 +139,7 @@ class _AnswerTargets:
     statements: dict[int, int] = field(default_factory=dict)
     # "Other" choice id -> column index of its text
     others: dict[int, int] = field(default_factory=dict)
-    # question id -> (how, column index) for countries, texts and numbers
+    # question id -> (how, column index) for countries, texts, numbers and dates
     questions: dict[int, tuple[int, int]] = field(default_factory=dict)
     # (question id, ISO code) -> column index, for multiple-country questions
     countries: dict[tuple[int, str], int] = field(default_factory=dict)
@@ -164,11 +165,6 @@ class _Names:
 
 def _fit(base: str, suffix: str) -> str:
     return base[: SPSS_NAME_MAX - len(suffix)] + suffix
-
-
-def _value_suffix(value: int) -> str:
-    # "-" cannot appear in an SPSS name.
-    return f"_m{-value}" if value < 0 else f"_{value}"
 
 
 @dataclass
@@ -239,6 +235,9 @@ class ResponsesExport:
                             row[index] = country
                         elif how == _TEXT:
                             row[index] = text
+                        elif how == _DATE:
+                            # Stored as ISO text (surveys.questionnaire.types.date).
+                            row[index] = date.fromisoformat(text) if text else None
                         elif number is not None:
                             # 2010.000000 as stored is exported as 2010, 2.500000 as 2.5.
                             row[index] = plain_number(number)
@@ -286,7 +285,9 @@ def responses_export_prepare(
     questionnaire = questionnaire_load(survey)
     responses = filtered_responses(survey=survey, filters=filters).order_by("pk")
     answers = filtered_answers(survey=survey, filters=filters).order_by("response_id")
-    country_questions = [q for q in questionnaire.questions if q.type == Question.Type.COUNTRY]
+    country_questions = [
+        q for q in questionnaire.questions if question_type(q.type).export_lists_countries
+    ]
     chosen_countries: dict[int, list[str]] = {q.pk: [] for q in country_questions}
     if country_questions:
         for question_id, code in (
@@ -348,82 +349,26 @@ def _question_columns(
     targets: _AnswerTargets,
     chosen_countries: list[str],
 ) -> None:
-    code, text, kind = question.code, question.text, question.type
+    """The question's columns as its type describes them (ExportColumnSpec), named and
+    recorded with where each answer row goes."""
+    code, text = question.code, question.text
     choices = list(question.choices.all())
-    scale = {c.value: c.label for c in choices}
-    measure: Literal["nominal", "ordinal", "scale"] = (
-        "ordinal" if kind in ORDINAL_TYPES else "nominal"
-    )
 
     def column(suffix: str, label: str, column_kind: Any, **extra: Any) -> int:
-        return add(ExportColumn(names.add(code, suffix), label, code, kind, column_kind, **extra))
+        return add(
+            ExportColumn(names.add(code, suffix), label, code, question.type, column_kind, **extra)
+        )
 
-    if kind in SINGLE_VALUE_TYPES:
-        index = column("", text, "numeric", value_labels=scale, measure=measure)
-        for choice in choices:
-            targets.choices[choice.pk] = (_SET, index, choice.value)
-    elif kind == Question.Type.MULTIPLE_CHOICE:
-        group = targets.flag_groups.setdefault(question.pk, [])
-        for choice in choices:
-            index = column(
-                _value_suffix(choice.value),
-                f"{text} [{choice.label}]",
-                "numeric",
-                value_labels=CHOSEN_LABELS,
-            )
-            targets.choices[choice.pk] = (_FLAG, index, question.pk)
-            group.append(index)
-    elif kind == Question.Type.MATRIX:
-        for statement in question.statements.all():
-            targets.statements[statement.pk] = column(
-                _value_suffix(statement.value),
-                f"{text} [{statement.text}]",
-                "numeric",
-                value_labels=scale,
-                measure=measure,
-            )
-        for choice in choices:
-            targets.choices[choice.pk] = (_MATRIX, -1, choice.value)
-    elif kind == Question.Type.RANKING:
-        for choice in choices:
-            index = column(
-                _value_suffix(choice.value),
-                f"{text} [{choice.label}] (rank)",
-                "numeric",
-                measure=measure,
-            )
-            targets.choices[choice.pk] = (_RANK, index, choice.value)
-    elif kind == Question.Type.COUNTRY and question.options.get("multiple"):
-        group = targets.flag_groups.setdefault(question.pk, [])
-        for iso in chosen_countries:
-            index = column(
-                f"_{iso}",
-                f"{text} [{country_names.name(iso) or iso}]",
-                "numeric",
-                value_labels=CHOSEN_LABELS,
-            )
-            targets.countries[(question.pk, iso)] = index
-            group.append(index)
-        targets.questions[question.pk] = (_COUNTRY_FLAG, -1)
-    elif kind == Question.Type.COUNTRY:
-        labels: dict[int | str, str] = {
-            iso: str(country_names.name(iso) or iso) for iso in chosen_countries
-        }
-        targets.questions[question.pk] = (
-            _COUNTRY,
-            column("", text, "text", value_labels=labels),
-        )
-    elif kind == Question.Type.NUMBER:
+    for spec in question_type(question.type).export_columns(question, chosen_countries):
         index = column(
-            "",
-            text,
-            "numeric",
-            measure="scale",
-            decimals=int(question.options.get("decimal_places") or 0),
+            spec.suffix,
+            spec.label,
+            spec.kind,
+            value_labels=spec.value_labels,
+            measure=spec.measure,
+            decimals=spec.decimals,
         )
-        targets.questions[question.pk] = (_NUMBER, index)
-    else:
-        targets.questions[question.pk] = (_TEXT, column("", text, "text"))
+        _target(spec, index, question, choices, targets)
 
     other_choices = [c for c in choices if c.is_other]
     if other_choices:
@@ -431,6 +376,40 @@ def _question_columns(
         index = column("_other", f"{text} [{other_labels}, please specify]", "text")
         for choice in other_choices:
             targets.others[choice.pk] = index
+
+
+def _target(
+    spec: ExportColumnSpec,
+    index: int,
+    question: Question,
+    choices: list[Any],
+    targets: _AnswerTargets,
+) -> None:
+    """Record which answer rows fill the column `index` (spec.fill, in base.ColumnFill)."""
+    fill, key = spec.fill, spec.key
+    if fill == "choice_value":
+        for choice in choices:
+            targets.choices[choice.pk] = (_SET, index, choice.value)
+    elif fill == "choice_flag":
+        assert isinstance(key, int)
+        targets.choices[key] = (_FLAG, index, question.pk)
+        targets.flag_groups.setdefault(question.pk, []).append(index)
+    elif fill == "choice_rank":
+        assert isinstance(key, int)
+        targets.choices[key] = (_RANK, index, 0)
+    elif fill == "statement_choice":
+        assert isinstance(key, int)
+        targets.statements[key] = index
+        for choice in choices:
+            targets.choices[choice.pk] = (_MATRIX, -1, choice.value)
+    elif fill == "country_flag":
+        assert isinstance(key, str)
+        targets.countries[(question.pk, key)] = index
+        targets.flag_groups.setdefault(question.pk, []).append(index)
+        targets.questions[question.pk] = (_COUNTRY_FLAG, -1)
+    else:
+        how = {"country": _COUNTRY, "text": _TEXT, "number": _NUMBER, "date": _DATE}[fill]
+        targets.questions[question.pk] = (how, index)
 
 
 # Codebook --------------------------------------------------------------------------------------
@@ -593,8 +572,9 @@ def _utf8_truncate(text: str, limit: int) -> str:
 
 def responses_export_sav(*, export: ResponsesExport, path: str | Path) -> int:
     """Write the SPSS .sav: numeric columns as numbers (with value labels for codes), texts
-    as strings, started_at/submitted_at as SPSS datetimes, question texts as variable labels
-    (truncated to SPSS's 256 bytes, value labels to 120). Returns the number of responses."""
+    as strings, started_at/submitted_at as SPSS datetimes, date answers as SPSS dates, question
+    texts as variable labels (truncated to SPSS's 256 bytes, value labels to 120). Returns the
+    number of responses."""
     import numpy
     import pandas
     import pyreadstat
@@ -624,6 +604,15 @@ def responses_export_sav(*, export: ResponsesExport, path: str | Path) -> int:
             data[column.name] = pandas.to_datetime(
                 pandas.Series(objects[index], dtype="object"), errors="coerce"
             )
+        elif column.kind == "date":
+            dates = objects[index]
+            if any(day is not None for day in dates):
+                # pyreadstat writes a column of datetime.date as an SPSS DATE11 variable.
+                data[column.name] = pandas.Series(dates, dtype="object")
+            else:
+                # Without any date, an object column would be written as text.
+                data[column.name] = pandas.Series(dates, dtype="datetime64[ns]")
+                formats[column.name] = "DATE11"
         else:
             data[column.name] = pandas.Series(
                 ["" if v is None else v for v in objects[index]], dtype="str"

@@ -21,7 +21,6 @@ Dates and times are ISO 8601 strings; days are in the site's time zone.
 import dataclasses
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import connection
@@ -46,13 +45,14 @@ from surveys.models import (
     ClusterOrganisation,
     Delivery,
     Invitation,
-    Question,
     Response,
     Sector,
     Survey,
     Wave,
 )
 from surveys.questionnaire.structure import questionnaire_load
+from surveys.questionnaire.types import question_type
+from surveys.questionnaire.types.base import AnswerFigures, percent
 from surveys.results.filters import (
     EXPERIENCE_BANDS,
     EXPERIENCE_UNKNOWN,
@@ -64,27 +64,10 @@ from surveys.results.filters import (
     stats_filter_check,
 )
 
-TEXT_TYPES = {Question.Type.SHORT_TEXT, Question.Type.LONG_TEXT}
-# Types whose answer may be several rows per response (country: when options.multiple).
-MULTI_ROW_TYPES = {Question.Type.MULTIPLE_CHOICE, Question.Type.RANKING, Question.Type.MATRIX}
 # "Completions within N days after a reminder" (timeline events).
 REMINDER_WINDOW_DAYS = 7
 
-ONE_DECIMAL = Decimal("0.1")
-TWO_DECIMALS = Decimal("0.01")
-
-
-def percent(part: int, whole: int) -> float:
-    """part / whole as a percentage with one decimal, rounded half up; 0.0 when whole is 0."""
-    if not whole:
-        return 0.0
-    return float((Decimal(part) * 100 / Decimal(whole)).quantize(ONE_DECIMAL, ROUND_HALF_UP))
-
-
-def _mean(value: Any) -> float | None:
-    if value is None:
-        return None
-    return float(Decimal(str(value)).quantize(TWO_DECIMALS, ROUND_HALF_UP))
+# percent (types.base) rounds the funnel's rates and the question types' shares alike.
 
 
 def _rates(counts: dict[str, Any]) -> dict[str, float]:
@@ -511,60 +494,54 @@ def _reminder_followups(events: list[dict[str, Any]], responses: QuerySet[Respon
 # Questions -----------------------------------------------------------------------------------
 
 
-def _answers_vary_per_response(question: Question) -> bool:
-    """Whether one response may hold several rows for the question. For the others the
-    database or answer_rows keeps one row per response, so a row count is a count of
-    responses."""
-    if question.type == Question.Type.COUNTRY:
-        return bool(question.options.get("multiple"))
-    return question.type in MULTI_ROW_TYPES
-
-
 def question_statistics(*, survey: Survey, filters: StatsFilter) -> list[dict[str, Any]]:
-    """Each question's base and options, in questionnaire order, from three grouped queries
-    over the filtered answer rows:
+    """Each question's base and figures, in questionnaire order, from grouped queries over the
+    filtered answer rows, shaped by each question's type (AnswerFigures -> its statistics):
 
     - rows per (question, statement, choice, country): every count, the base of questions
       with one row per response, the means of scales (from the counts);
     - distinct responses per question, only for questions with several rows per response
       (multiple choice, ranking, matrix, several countries): their bases;
-    - the mean, only for number questions.
+    - the mean, only for types that need it (number);
+    - rows per (question, text), only for types that need it (date: ISO dates).
     Splitting them so keeps the first two readable from an index alone (0004_stats_indexes)
     and spares a DISTINCT over every answer row."""
     questions = questionnaire_load(survey).questions
+    kinds = {q.pk: question_type(q.type) for q in questions}
     answers = filtered_answers(
         survey=survey, filters=filters, question_ids=[q.pk for q in questions]
     )
     chosen = _chosen_counts(answers)
-    bases = _distinct_bases(answers, [q.pk for q in questions if _answers_vary_per_response(q)])
-    means = _number_means(answers, [q.pk for q in questions if q.type == Question.Type.NUMBER])
+    several = [q.pk for q in questions if kinds[q.pk].answers_vary_per_response(q)]
+    bases = _distinct_bases(answers, several)
+
+    def needing(need: str) -> list[int]:
+        return [q.pk for q in questions if need in kinds[q.pk].statistics_needs]
+
+    means = _number_means(answers, needing("number_mean"))
+    texts = _text_counts(answers, needing("texts"))
 
     result = []
     for question in questions:
-        if _answers_vary_per_response(question):
+        counts = chosen.get(question.pk, {})
+        if question.pk in several:
             base = bases.get(question.pk, 0)
         else:
-            base = sum(chosen.get((question.pk, None), {}).values())
+            base = sum(counts.get(None, {}).values())
+        figures = AnswerFigures(
+            base=base,
+            counts=counts,
+            number_mean=means.get(question.pk),
+            texts=texts.get(question.pk, {}),
+        )
         entry: dict[str, Any] = {
             "id": question.code,
             "text": question.text,
             "type": question.type,
             "base": base,
             "options": [],
+            **kinds[question.pk].statistics(question, figures),
         }
-        if question.type == Question.Type.MATRIX:
-            entry["statements"] = _statement_rows(question, chosen)
-        elif question.uses_choices:
-            entry["options"] = _choice_options(question, None, base, chosen)
-        elif question.type == Question.Type.COUNTRY:
-            entry["options"] = _country_options(chosen.get((question.pk, None), {}), base)
-        elif question.type in TEXT_TYPES:
-            # answer_rows stores no row for an empty text: every row is an answer.
-            entry["answers_count"] = base
-        if question.type == Question.Type.RATING:
-            entry["mean"] = _choice_mean(question, None, chosen)
-        elif question.type == Question.Type.NUMBER:
-            entry["mean"] = _mean(means.get(question.pk))
         result.append(entry)
     return result
 
@@ -572,9 +549,9 @@ def question_statistics(*, survey: Survey, filters: StatsFilter) -> list[dict[st
 # Grouped queries: one each, keyed for lookup.
 
 
-def _chosen_counts(answers: QuerySet[Answer]) -> dict[tuple[int, int | None], dict[Any, int]]:
-    """(question, matrix statement or None) -> {choice id, country code, or None for a text or
-    number row: responses}.
+def _chosen_counts(answers: QuerySet[Answer]) -> dict[int, dict[int | None, dict[Any, int]]]:
+    """question -> matrix statement or None -> {choice id, country code, or None for a text,
+    number or date row: responses}.
 
     A plain row count is a count of responses: the database's unique constraints allow one row
     per (response, choice) outside matrices, per (response, statement) in them, per (response,
@@ -585,13 +562,13 @@ def _chosen_counts(answers: QuerySet[Answer]) -> dict[tuple[int, int | None], di
         .values("question_id", "statement_id", "choice_id", "country")
         .annotate(count=Count("*"))
     )
-    result: dict[tuple[int, int | None], dict[Any, int]] = defaultdict(dict)
+    result: dict[int, dict[int | None, dict[Any, int]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
         if row["choice_id"] is not None:
             key: Any = row["choice_id"]
         else:
             key = str(row["country"]) or None
-        result[(row["question_id"], row["statement_id"])][key] = row["count"]
+        result[row["question_id"]][row["statement_id"]][key] = row["count"]
     return result
 
 
@@ -622,70 +599,21 @@ def _number_means(answers: QuerySet[Answer], question_ids: list[int]) -> dict[in
     return {row["question_id"]: row["mean"] for row in rows}
 
 
-# Arranging grouped rows.
-
-
-def _choice_options(
-    question: Question,
-    statement_id: int | None,
-    base: int,
-    chosen: dict[tuple[int, int | None], dict[Any, int]],
-) -> list[dict[str, Any]]:
-    """Every choice in questionnaire order, chosen or not, with its share of the base."""
-    counts = chosen.get((question.pk, statement_id), {})
-    return [
-        {
-            "value": choice.value,
-            "label": choice.label,
-            "count": counts.get(choice.pk, 0),
-            "percent": percent(counts.get(choice.pk, 0), base),
-        }
-        for choice in question.choices.all()
-    ]
-
-
-def _choice_mean(
-    question: Question,
-    statement_id: int | None,
-    chosen: dict[tuple[int, int | None], dict[Any, int]],
-) -> float | None:
-    """Mean scale value from the grouped counts (one choice per response on a scale)."""
-    counts = chosen.get((question.pk, statement_id), {})
-    values = {choice.pk: choice.value for choice in question.choices.all()}
-    total = sum(count for key, count in counts.items() if key in values)
-    if not total:
-        return None
-    weighted = sum(values[key] * count for key, count in counts.items() if key in values)
-    return _mean(Decimal(weighted) / Decimal(total))
-
-
-def _statement_rows(
-    question: Question, chosen: dict[tuple[int, int | None], dict[Any, int]]
-) -> list[dict[str, Any]]:
-    rows = []
-    for statement in question.statements.all():
-        # One scale point per (response, statement): the counts add up to the base.
-        base = sum(chosen.get((question.pk, statement.pk), {}).values())
-        rows.append(
-            {
-                "value": statement.value,
-                "text": statement.text,
-                "base": base,
-                "mean": _choice_mean(question, statement.pk, chosen),
-                "options": _choice_options(question, statement.pk, base, chosen),
-            }
-        )
-    return rows
-
-
-def _country_options(counts: dict[str, int], base: int) -> list[dict[str, Any]]:
-    """Countries named at least once, most named first, ties by name."""
-    named = [(code, str(countries.name(code)) or code, count) for code, count in counts.items()]
-    named.sort(key=lambda item: (-item[2], item[1]))
-    return [
-        {"value": code, "label": label, "count": count, "percent": percent(count, base)}
-        for code, label, count in named
-    ]
+def _text_counts(answers: QuerySet[Answer], question_ids: list[int]) -> dict[int, dict[str, int]]:
+    """question -> {text: responses}, for the given questions (no query without any): the
+    distinct answers of types whose texts are values (a date question's ISO dates)."""
+    if not question_ids:
+        return {}
+    rows = (
+        answers.filter(question_id__in=question_ids)
+        .order_by()
+        .values("question_id", "text")
+        .annotate(count=Count("*"))
+    )
+    result: dict[int, dict[str, int]] = defaultdict(dict)
+    for row in rows:
+        result[row["question_id"]][row["text"]] = row["count"]
+    return result
 
 
 # Choices for filter forms ----------------------------------------------------------------------

@@ -4,8 +4,8 @@ by its code (healthchecks registers its transports the same way). Callers ask
 
 Adding a type: its module (a QuestionKind subclass and TYPE), its partial
 templates/surveys/types/<code>.html, its code in surveys.models.QuestionType (the database's
-list, with a migration) and its tests; tests/questionnaire/test_question_type_registry.py checks that
-the registry and the database's list agree.
+list, with a migration) and its tests; tests/questionnaire/test_question_type_registry.py
+checks that the registry and the database's list agree.
 """
 
 from surveys.questionnaire.types import (

@@ -188,7 +188,7 @@ def timed(label: str, count: int, step: Callable[[], int]) -> float:
 
     statements = 0
 
-    def counting(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def counting(execute, sql, params, many, context):
         nonlocal statements
         statements += 1
         return execute(sql, params, many, context)

@@ -89,7 +89,7 @@ def run(label: str, path: Path, rows: int) -> None:
 
     queries = 0
 
-    def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def count(execute, sql, params, many, context):
         nonlocal queries
         queries += 1
         return execute(sql, params, many, context)

@@ -240,7 +240,7 @@ class Deadline(Exception):
 
 
 def respondent_flow(browser: Browser, token: str, stats: Stats, deadline: float) -> None:
-    def call(kind: str, method: str, path: str, form=None):  # type: ignore[no-untyped-def]
+    def call(kind: str, method: str, path: str, form=None):
         if time.perf_counter() >= deadline:
             raise Deadline
         status, location, body, seconds = browser.request(method, path, form)

@@ -84,7 +84,7 @@ def bench_survey_delete(slug: str) -> None:
         survey.delete()
 
 
-def answer_patterns(survey):  # type: ignore[no-untyped-def]
+def answer_patterns(survey):
     """(complete patterns, partial patterns): each a list of answer-row field tuples, built
     from the demo's planned respondents through the same answer_rows that respondents use."""
     from surveys.demo.load import _respondents_plan
@@ -104,7 +104,7 @@ def answer_patterns(survey):  # type: ignore[no-untyped-def]
     return [rows_of(i) for i in plan.complete], [rows_of(i) for i in plan.partial]
 
 
-def bench_survey_build(size: int):  # type: ignore[no-untyped-def]
+def bench_survey_build(size: int):
     """A survey of the demo's shape with `size` invitations (module doc)."""
     from django.db import connection, transaction
 
@@ -281,7 +281,7 @@ def bench_survey_build(size: int):  # type: ignore[no-untyped-def]
     return survey
 
 
-def bench_survey_get(size: int, rebuild: bool):  # type: ignore[no-untyped-def]
+def bench_survey_get(size: int, rebuild: bool):
     from surveys.models import Invitation, Survey
 
     survey = Survey.objects.filter(slug=f"{SLUG_PREFIX}{size}").first()
@@ -310,14 +310,14 @@ def time_statistics(survey: Any, repeat: int, params: dict | None = None) -> flo
     return statistics.median(timings)
 
 
-def slowest_queries(survey, count: int) -> None:  # type: ignore[no-untyped-def]
+def slowest_queries(survey, count: int) -> None:
     from django.db import connection
 
     from surveys.results.statistics import survey_statistics
 
     timings: list[tuple[float, str]] = []
 
-    def timer(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def timer(execute, sql, params, many, context):
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)

@@ -39,7 +39,7 @@ def require_postgresql() -> None:
         skip_unless_ci("needs PostgreSQL (set DATABASE_URL)")
 
 
-def _user_in_group(django_user_model, username: str, group: str | None):  # type: ignore[no-untyped-def]
+def _user_in_group(django_user_model, username: str, group: str | None):
     from django.contrib.auth.models import Group
 
     user = django_user_model.objects.create_user(username=username, password="pw-" + username)
@@ -50,22 +50,22 @@ def _user_in_group(django_user_model, username: str, group: str | None):  # type
 
 
 @pytest.fixture
-def admin_member(django_user_model):  # type: ignore[no-untyped-def]
+def admin_member(django_user_model):
     return _user_in_group(django_user_model, "admin-member", ADMIN)
 
 
 @pytest.fixture
-def staff_member(django_user_model):  # type: ignore[no-untyped-def]
+def staff_member(django_user_model):
     return _user_in_group(django_user_model, "staff-member", STAFF)
 
 
 @pytest.fixture
-def viewer_member(django_user_model):  # type: ignore[no-untyped-def]
+def viewer_member(django_user_model):
     return _user_in_group(django_user_model, "viewer-member", VIEWER)
 
 
 @pytest.fixture
-def outsider(django_user_model):  # type: ignore[no-untyped-def]
+def outsider(django_user_model):
     return _user_in_group(django_user_model, "outsider", None)
 
 

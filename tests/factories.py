@@ -32,14 +32,14 @@ class ContactFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"contact{n}@example.org")
 
 
-def survey_from_file(name: str = "all_types.yaml", **overrides) -> Survey:  # type: ignore[no-untyped-def]
+def survey_from_file(name: str = "all_types.yaml", **overrides) -> Survey:
     """Import a survey file from tests/surveys/files, with top-level fields overridden."""
     data = survey_file_parse((FILES / name).read_text(), name=name)
     data.update(overrides)
     return survey_import(data=data)
 
 
-def open_survey(name: str = "all_types.yaml", **overrides) -> Survey:  # type: ignore[no-untyped-def]
+def open_survey(name: str = "all_types.yaml", **overrides) -> Survey:
     now = timezone.now()
     fields = {
         "status": "open",
@@ -50,7 +50,7 @@ def open_survey(name: str = "all_types.yaml", **overrides) -> Survey:  # type: i
     return survey_from_file(name, **fields)
 
 
-def invitation_with_token(survey: Survey, organisation=None) -> tuple[Invitation, str]:  # type: ignore[no-untyped-def]
+def invitation_with_token(survey: Survey, organisation=None) -> tuple[Invitation, str]:
     organisation = organisation or ContactFactory().organisation
     invitation = invitation_create(survey=survey, organisation=organisation, now=timezone.now())
     return invitation, invitation_token(invitation)

@@ -51,13 +51,13 @@ class RecordingHandler:
         self.refused: set[str] = set()
         self.lock = threading.Lock()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # type: ignore[no-untyped-def]
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refused:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope):
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(message)
@@ -89,7 +89,7 @@ class SmtpSink:
 
 
 @pytest.fixture
-def smtp_sink(settings) -> Iterator[SmtpSink]:  # type: ignore[no-untyped-def]
+def smtp_sink(settings) -> Iterator[SmtpSink]:
     """A running SMTP server; Django in this process sends to it."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     sink = SmtpSink(port=free_port())
@@ -165,7 +165,7 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def celery_worker_factory(smtp_sink, tmp_path, settings) -> Iterator[Callable[..., WorkerProcess]]:  # type: ignore[no-untyped-def]
+def celery_worker_factory(smtp_sink, tmp_path, settings) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real workers on the configured broker, sending to the SMTP sink, against the test
     database. Needs PostgreSQL: the worker is another process."""
     from eccp_survey.celery import app

@@ -30,19 +30,19 @@ class Respondent:
     def base(self) -> str:
         return f"/respond/{self.invitation.public_id}"
 
-    def open_link(self, token: str):  # type: ignore[no-untyped-def]
+    def open_link(self, token: str):
         return self.client.get(f"/s/{token}/")
 
-    def page(self, number: int):  # type: ignore[no-untyped-def]
+    def page(self, number: int):
         return self.client.get(f"{self.base}/page/{number}/")
 
-    def post_page(self, number: int, data: dict, action: str = "next"):  # type: ignore[no-untyped-def]
+    def post_page(self, number: int, data: dict, action: str = "next"):
         return self.client.post(f"{self.base}/page/{number}/", {**data, "action": action})
 
-    def review(self):  # type: ignore[no-untyped-def]
+    def review(self):
         return self.client.get(f"{self.base}/review/")
 
-    def submit(self):  # type: ignore[no-untyped-def]
+    def submit(self):
         return self.client.post(f"{self.base}/review/")
 
     def answer_all(self, answers: dict[int, dict] | None = None) -> None:

@@ -137,7 +137,7 @@ def test_gunicorn_access_log_does_not_contain_tokens(require_postgresql, tmp_pat
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def redirect_request(self, *args, **kwargs):
         return None
 
 

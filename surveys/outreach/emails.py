@@ -8,12 +8,15 @@ import random
 import re
 import sys
 from dataclasses import dataclass
+from datetime import datetime
+from email.message import Message
 from email.policy import Compat32
 from functools import cache, lru_cache
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.backends.base import BaseEmailBackend
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone, translation
@@ -128,7 +131,7 @@ def _invitation_link(invitation: Invitation) -> str:
 
 
 @lru_cache(maxsize=256)
-def _deadline_text(closes_at, timezone_name: str, language: str | None) -> str:  # type: ignore[no-untyped-def]
+def _deadline_text(closes_at: datetime, timezone_name: str, language: str | None) -> str:
     return format_date(timezone.localtime(closes_at), "j F Y")
 
 
@@ -149,7 +152,7 @@ def placeholder_values(*, invitation: Invitation, contact: Contact | None) -> di
 URL_RE = re.compile(r"https?://[^\s<>\"]+")
 
 
-def _link(match: re.Match) -> str:
+def _link(match: re.Match[str]) -> str:
     url = match.group(0)
     return f'<a href="{url}">{url}</a>'
 
@@ -197,7 +200,7 @@ class _FastCompat32(Compat32):
     Header(value).encode() returns the value unchanged (tests/surveys/test_emails.py compares
     the bytes of both policies); anything else goes the standard way."""
 
-    def _fold(self, name, value, sanitize):  # type: ignore[no-untyped-def]
+    def _fold(self, name: str, value: object, sanitize: bool) -> str:
         if (
             isinstance(value, str)
             and value
@@ -208,7 +211,7 @@ class _FastCompat32(Compat32):
             and (self.max_line_length is None or len(name) + 2 + len(value) <= self.max_line_length)
         ):
             return f"{name}: {value}{self.linesep}"
-        return super()._fold(name, value, sanitize)
+        return super()._fold(name, value, sanitize)  # type: ignore[misc]  # typeshed omits the private _fold
 
 
 FAST_POLICY = _FastCompat32()
@@ -221,7 +224,10 @@ class SurveyEmail(EmailMultiAlternatives):
     expression per message to check its random boundary against the text) and short plain
     headers skip email.header.Header."""
 
-    def message(self):  # type: ignore[no-untyped-def]
+    # Set per message for django-anymail's backends, which send it to the email service.
+    metadata: dict[str, str]
+
+    def message(self) -> Message:  # type: ignore[override]  # django-stubs: 6.0's message(*, policy)
         msg = super().message()
         msg.policy = FAST_POLICY
         if msg.is_multipart() and msg.get_boundary() is None:
@@ -243,7 +249,7 @@ def email_message_build(
     kind: str,
     template: EmailTemplate | None,
     headers: dict[str, str] | None = None,
-    connection=None,  # type: ignore[no-untyped-def]
+    connection: BaseEmailBackend | None = None,
 ) -> SurveyEmail:
     """The email of one delivery, ready to send, with text and HTML parts and the
     List-Unsubscribe headers (one-click, RFC 8058)."""

@@ -164,7 +164,7 @@ class PageForm(forms.Form):
             dropdown = (
                 kind == Question.Type.SINGLE_CHOICE and question.options.get("widget") == "dropdown"
             )
-            widget = (
+            widget: forms.Widget = (
                 forms.Select(attrs=attrs())
                 if dropdown
                 else forms.RadioSelect(attrs={"class": "choice-input"})
@@ -300,7 +300,8 @@ class PageForm(forms.Form):
         return raw
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         merged: Answers = dict(self.answers)
         for question in self.questions:
             names = self.field_names(question)

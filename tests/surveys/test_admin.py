@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def answered_survey():  # type: ignore[no-untyped-def]
+def answered_survey():
     survey = open_survey()
     invitation, _ = invitation_with_token(survey)
     now = timezone.now()
@@ -22,7 +22,7 @@ def answered_survey():  # type: ignore[no-untyped-def]
     return survey
 
 
-def question_form_data(question: Question, **changes) -> dict:  # type: ignore[no-untyped-def]
+def question_form_data(question: Question, **changes) -> dict:
     data = {
         "survey": question.survey_id,
         "page": question.page_id,

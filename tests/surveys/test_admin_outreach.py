@@ -11,11 +11,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def survey():  # type: ignore[no-untyped-def]
+def survey():
     return open_survey()
 
 
-def template_data(survey, **changes) -> dict:  # type: ignore[no-untyped-def]
+def template_data(survey, **changes) -> dict:
     return {
         "survey": survey.pk,
         "name": "Friendly",

@@ -51,7 +51,7 @@ class Respondent:
 
 
 @pytest.fixture
-def respondent(live_server) -> Respondent:  # type: ignore[no-untyped-def]
+def respondent(live_server) -> Respondent:
     survey = open_survey()
     invitation, token = invitation_with_token(survey)
     link = f"{live_server.url}/s/{token}/"
@@ -166,7 +166,7 @@ def fill_page_4(page: Page) -> None:
 
 def test_respondent_answers_every_type_resumes_elsewhere_and_submits(
     page: Page, new_context, respondent: Respondent
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     referrers: list[str] = []
 
     def record_referrers(page: Page) -> None:
@@ -300,7 +300,7 @@ def has_horizontal_scroll(page: Page) -> bool:
 
 def test_phone_error_summary_takes_focus_and_errors_are_tied_to_their_questions(
     new_context, respondent: Respondent
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = new_context(**PHONE).new_page()
     open_link_and_start(page, respondent.link)
     assert not has_horizontal_scroll(page)
@@ -328,7 +328,7 @@ def test_phone_error_summary_takes_focus_and_errors_are_tied_to_their_questions(
 
 def test_phone_ranking_and_matrix_errors_point_only_at_messages_that_exist(
     new_context, respondent: Respondent
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = new_context(**PHONE).new_page()
     open_link_and_start(page, respondent.link)
     fill_page_1(page)
@@ -400,7 +400,7 @@ def test_pages_and_review_have_no_serious_accessibility_violations(
 
 
 @pytest.fixture
-def channels_link(live_server) -> str:  # type: ignore[no-untyped-def]
+def channels_link(live_server) -> str:
     survey = open_survey("findings_and_exclusive.yaml")
     _, token = invitation_with_token(survey)
     return f"{live_server.url}/s/{token}/"
@@ -437,7 +437,7 @@ def test_ticking_none_of_these_unticks_the_other_channels_and_back(
 
 def test_without_javascript_the_server_refuses_none_of_these_with_a_channel(
     new_context, channels_link: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     page = new_context(java_script_enabled=False).new_page()
     channels = open_channels_page(page, channels_link)
     question(page, "frequency").get_by_label("Every week").check()

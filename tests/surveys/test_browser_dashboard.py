@@ -34,7 +34,7 @@ LIVE_TIMEOUT_MS = 15_000
 
 
 @pytest.fixture
-def staff_context(new_context, live_server, django_user_model) -> BrowserContext:  # type: ignore[no-untyped-def]
+def staff_context(new_context, live_server, django_user_model) -> BrowserContext:
     """A browser context signed in as a Staff member: a session made with the test Client,
     its cookie handed to the browser."""
     # A transactional test's flush removes the groups the migration made: make sure of it.
@@ -77,7 +77,7 @@ def answer_and_submit(page: Page, link: str) -> None:
 
 def test_a_submitted_response_reaches_the_open_dashboard_without_a_reload(
     staff_context: BrowserContext, new_context, live_server
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     survey = open_survey()
     tokens = [invitation_with_token(survey)[1] for _ in range(3)]
 
@@ -124,7 +124,7 @@ def test_a_submitted_response_reaches_the_open_dashboard_without_a_reload(
 
 def test_the_demo_maps_draw_from_the_shared_outlines_in_a_real_browser(
     staff_context: BrowserContext, live_server
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The page holds the country outlines once and its three maps <use> them: Chromium must
     find every reference, paint each country in its map's fill, and give the hidden outlines
     no room on the page. The page comes gzipped."""

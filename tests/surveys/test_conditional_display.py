@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def respondent(client):  # type: ignore[no-untyped-def]
+def respondent(client):
     invitation, token = invitation_with_token(open_survey())
     person = Respondent(client, invitation)
     person.open_link(token)

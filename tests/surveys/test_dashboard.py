@@ -150,7 +150,7 @@ def survey() -> Survey:
     return survey
 
 
-def page(client, slug: str = "dash", **params: Any):  # type: ignore[no-untyped-def]
+def page(client, slug: str = "dash", **params: Any):
     return client.get(f"/staff/surveys/{slug}/", params)
 
 

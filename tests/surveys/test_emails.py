@@ -25,7 +25,7 @@ FIXED = {"Message-ID": "<fixed@eccp-survey.local>", "Date": "Wed, 25 Nov 2026 13
 
 
 @pytest.fixture
-def invitation_and_contact():  # type: ignore[no-untyped-def]
+def invitation_and_contact():
     survey = open_survey(title='Costs & "benefits" <2026>')
     contact = ContactFactory(name="Zoë <O'Brien>", email="zoe@example.org")
     invitation, _token = invitation_with_token(survey, organisation=contact.organisation)

@@ -35,7 +35,7 @@ def survey() -> Survey:
 
 
 @pytest.fixture(autouse=True)
-def exports_dir(settings, tmp_path):  # type: ignore[no-untyped-def]
+def exports_dir(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
     return settings.VAR_DIR / "exports"
 

@@ -202,7 +202,7 @@ def survey() -> Survey:
 
 
 @pytest.fixture(autouse=True)
-def exports_dir(settings, tmp_path_factory):  # type: ignore[no-untyped-def]
+def exports_dir(settings, tmp_path_factory):
     """Background export files go to a folder of their own, apart from each test's tmp_path."""
     settings.VAR_DIR = tmp_path_factory.mktemp("var")
     return settings.VAR_DIR / "exports"

@@ -54,7 +54,7 @@ def xlsx_bytes(rows: list[list[object]], *, header: list[str] = HEADER) -> bytes
     return buffer.getvalue()
 
 
-def run_import(content: bytes, filename: str = "organisations.csv"):  # type: ignore[no-untyped-def]
+def run_import(content: bytes, filename: str = "organisations.csv"):
     plan = organisations_import_plan(
         rows=organisations_file_parse(content=content, filename=filename).rows
     )
@@ -606,12 +606,12 @@ def test_the_command_stops_with_a_message_for_an_unreadable_file(tmp_path, name,
 
 
 @pytest.fixture
-def imports_dir(settings, tmp_path):  # type: ignore[no-untyped-def]
+def imports_dir(settings, tmp_path):
     settings.VAR_DIR = tmp_path
     return tmp_path / "imports"
 
 
-def upload(client, content: bytes, name: str = "organisations.csv"):  # type: ignore[no-untyped-def]
+def upload(client, content: bytes, name: str = "organisations.csv"):
     return client.post(UPLOAD_URL, {"file": SimpleUploadedFile(name, content)})
 
 

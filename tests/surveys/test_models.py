@@ -13,7 +13,7 @@ from tests.factories import ContactFactory, OrganisationFactory, invitation_with
 pytestmark = pytest.mark.django_db
 
 
-def violates(callable_) -> bool:  # type: ignore[no-untyped-def]
+def violates(callable_) -> bool:
     try:
         with transaction.atomic():
             callable_()

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def invitation(smtp_sink):  # type: ignore[no-untyped-def]
+def invitation(smtp_sink):
     survey = open_survey()
     organisations_with_contacts(1)
     wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())

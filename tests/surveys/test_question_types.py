@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def respondent(client):  # type: ignore[no-untyped-def]
+def respondent(client):
     survey = open_survey()
     invitation, token = invitation_with_token(survey)
     person = Respondent(client, invitation)
@@ -151,7 +151,7 @@ EXCLUSIVE_MESSAGE = (
 
 
 @pytest.fixture
-def channels_respondent(client):  # type: ignore[no-untyped-def]
+def channels_respondent(client):
     survey = open_survey("findings_and_exclusive.yaml")
     invitation, token = invitation_with_token(survey)
     person = Respondent(client, invitation)

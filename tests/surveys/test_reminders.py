@@ -20,13 +20,13 @@ pytestmark = pytest.mark.django_db
 DAY = timedelta(days=1)
 
 
-def send_all_queued(now) -> None:  # type: ignore[no-untyped-def]
+def send_all_queued(now) -> None:
     ids = list(Delivery.objects.filter(status="queued").values_list("pk", flat=True))
     deliveries_send(ids=ids, now=now)
 
 
 @pytest.fixture
-def launched(smtp_sink):  # type: ignore[no-untyped-def]
+def launched(smtp_sink):
     """A survey open for 30 days, 4 organisations invited on day 0 (emails really sent)."""
     start = timezone.now().replace(microsecond=0)
     survey = open_survey(
@@ -47,7 +47,7 @@ def launched(smtp_sink):  # type: ignore[no-untyped-def]
     return survey, wave, start, list(invitations.values())
 
 
-def reminders_to(sink) -> list[str]:  # type: ignore[no-untyped-def]
+def reminders_to(sink) -> list[str]:
     return sorted(
         str(m["To"])
         for m in sink.messages
@@ -55,7 +55,7 @@ def reminders_to(sink) -> list[str]:  # type: ignore[no-untyped-def]
     )
 
 
-def respond(client, invitation, *, submit: bool, at) -> None:  # type: ignore[no-untyped-def]
+def respond(client, invitation, *, submit: bool, at) -> None:
     with time_machine.travel(at, tick=False):
         person = Respondent(client, invitation)
         person.open_link(invitation_token(invitation))

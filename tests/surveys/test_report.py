@@ -74,7 +74,7 @@ def test_shares_in_parentheses_are_whole_percents_rounded_half_up(value, expecte
     assert whole_percent(value=value) == expected
 
 
-def options(*rows):  # type: ignore[no-untyped-def]
+def options(*rows):
     return [
         {"value": value, "label": label, "count": count, "percent": share}
         for value, label, count, share in rows

@@ -15,12 +15,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def survey():  # type: ignore[no-untyped-def]
+def survey():
     return open_survey()
 
 
 @pytest.fixture
-def respondent(client, survey):  # type: ignore[no-untyped-def]
+def respondent(client, survey):
     invitation, token = invitation_with_token(survey)
     person = Respondent(client, invitation)
     person.open_link(token)

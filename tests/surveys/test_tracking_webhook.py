@@ -17,14 +17,14 @@ URL = "/anymail/postmark/tracking/"
 
 
 @pytest.fixture
-def sent_delivery(smtp_sink) -> Delivery:  # type: ignore[no-untyped-def]
+def sent_delivery(smtp_sink) -> Delivery:
     organisations_with_contacts(1)
     wave_launch(wave=wave_create(survey=open_survey(), name="W", filters={}), now=timezone.now())
     deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)))
     return Delivery.objects.get(status="sent")
 
 
-def post_event(client, payload: dict, secret: str = "hook:s3cret"):  # type: ignore[no-untyped-def]
+def post_event(client, payload: dict, secret: str = "hook:s3cret"):
     auth = base64.b64encode(secret.encode()).decode()
     return client.post(
         URL,

@@ -1,0 +1,158 @@
+"""The stats JSON's shape: what `statistics.survey_statistics` returns, and what the dashboard,
+the report, the API, the `survey_stats` command and static/surveys/dashboard.js read.
+
+TypedDicts are plain dicts at run time; mypy checks the keys that producer and consumers use.
+Figures and rounding are described in statistics.py's module docstring. A question type adds
+the keys of its own figures to `QuestionStatistics` as NotRequired keys.
+"""
+
+from typing import Literal, NotRequired, TypedDict
+
+# The funnel's counts that every breakdown row repeats.
+CountName = Literal["invited", "opened", "started", "completed"]
+# The headline counts, in the order of the stats JSON.
+HeadlineName = Literal[
+    "invited", "emailed", "failed", "bounced", "opted_out", "opened", "started", "partial",
+    "completed",
+]  # fmt: skip
+RateName = Literal["response_rate", "participation_rate", "completion_rate"]
+
+
+class SurveySummary(TypedDict):
+    slug: str
+    title: str
+    status: str
+    opens_at: str  # ISO 8601
+    closes_at: str
+
+
+class FilterParams(TypedDict):
+    """The filters applied, keyed as the query parameters."""
+
+    wave: list[int]
+    country: list[str]
+    sector: list[str]
+    experience: list[str]
+    complete_only: bool
+
+
+class Funnel(TypedDict):
+    """emailed: at least one delivery sent; failed / bounced: the latest invitation email."""
+
+    invited: int
+    emailed: int
+    failed: int
+    bounced: int
+    opted_out: int
+    opened: int
+    started: int
+    partial: int
+    completed: int
+
+
+class Rates(TypedDict):
+    """Percentages from 0 to 100, one decimal; 0.0 when the denominator is zero."""
+
+    response_rate: float
+    participation_rate: float
+    completion_rate: float
+
+
+class FunnelCounts(TypedDict):
+    invited: int
+    opened: int
+    started: int
+    completed: int
+
+
+class BreakdownRow(FunnelCounts, Rates):
+    """A row of by_wave, by_country, by_experience or by_sector."""
+
+
+class WaveRow(BreakdownRow):
+    id: int
+    name: str
+    status: str
+    launched_at: str | None
+    emailed: int
+
+
+class CountryRow(BreakdownRow):
+    code: str  # ISO 3166-1 alpha-2
+    name: str
+
+
+class ExperienceRow(BreakdownRow):
+    band: str  # a key of filters.EXPERIENCE_BANDS, or EXPERIENCE_UNKNOWN
+
+
+class SectorRow(BreakdownRow):
+    name: str | None  # None: organisations without a sector
+
+
+class TimelineDay(TypedDict):
+    date: str  # ISO 8601, in the site's time zone
+    starts: int
+    completions: int
+
+
+EventKind = Literal["wave", "invitation", "reminder"]
+
+
+class TimelineEvent(TypedDict):
+    date: str
+    kind: EventKind
+    wave_id: int | None
+    name: str | None  # the wave's
+    emails: int
+    first_sent_at: str
+    completions_within_days: NotRequired[int]  # reminder events only
+
+
+class Timeline(TypedDict):
+    days: list[TimelineDay]
+    events: list[TimelineEvent]
+    reminder_window_days: int
+
+
+class OptionStatistics(TypedDict):
+    """A choice (value: its integer code) or a country (value: its ISO code)."""
+
+    value: int | str
+    label: str
+    count: int
+    percent: float
+
+
+class StatementStatistics(TypedDict):
+    """A matrix statement: its own base, mean and options."""
+
+    value: int
+    text: str
+    base: int
+    mean: float | None
+    options: list[OptionStatistics]
+
+
+class QuestionStatistics(TypedDict):
+    """One question: the keys every type has, then those of some types only."""
+
+    id: str  # the question's code
+    text: str
+    type: str  # a Question.Type value
+    base: int
+    options: list[OptionStatistics]  # empty for types without options
+    statements: NotRequired[list[StatementStatistics]]  # matrix
+    answers_count: NotRequired[int]  # texts
+    mean: NotRequired[float | None]  # rating, number
+
+
+class SurveyStatistics(Funnel, Rates):
+    survey: SurveySummary
+    filters: FilterParams
+    by_wave: list[WaveRow]
+    by_country: list[CountryRow]
+    by_experience: list[ExperienceRow]
+    by_sector: list[SectorRow]
+    timeline: Timeline
+    questions: list[QuestionStatistics]

@@ -213,6 +213,7 @@ def bench_survey_build(size: int):
             )
             submitted = None
             if fate < 0.6:
+                assert invitation.first_opened_at is not None  # opened when fate < 0.65
                 start = invitation.first_opened_at + timedelta(minutes=rng.randint(0, 5))
                 end = start + timedelta(minutes=rng.randint(3, 40))
                 submitted = end if fate < 0.5 else None
@@ -290,7 +291,7 @@ def bench_survey_get(size: int, rebuild: bool):
         and Invitation.objects.filter(survey=survey).count() == size
         and survey.responses.filter(answers__isnull=False).exists()
     )
-    if complete and not rebuild:
+    if survey is not None and complete and not rebuild:
         print(f"  reusing {survey.slug}", flush=True)
         return survey
     return bench_survey_build(size)

@@ -6,6 +6,7 @@ import os
 import pytest
 from django.conf import settings
 
+from accounts.models import User
 from accounts.roles import ADMIN, STAFF, VIEWER
 
 IN_CI = bool(os.environ.get("CI"))
@@ -39,7 +40,7 @@ def require_postgresql() -> None:
         skip_unless_ci("needs PostgreSQL (set DATABASE_URL)")
 
 
-def _user_in_group(django_user_model, username: str, group: str | None):
+def _user_in_group(django_user_model: type[User], username: str, group: str | None) -> User:
     from django.contrib.auth.models import Group
 
     user = django_user_model.objects.create_user(username=username, password="pw-" + username)
@@ -50,22 +51,22 @@ def _user_in_group(django_user_model, username: str, group: str | None):
 
 
 @pytest.fixture
-def admin_member(django_user_model):
+def admin_member(django_user_model: type[User]) -> User:
     return _user_in_group(django_user_model, "admin-member", ADMIN)
 
 
 @pytest.fixture
-def staff_member(django_user_model):
+def staff_member(django_user_model: type[User]) -> User:
     return _user_in_group(django_user_model, "staff-member", STAFF)
 
 
 @pytest.fixture
-def viewer_member(django_user_model):
+def viewer_member(django_user_model: type[User]) -> User:
     return _user_in_group(django_user_model, "viewer-member", VIEWER)
 
 
 @pytest.fixture
-def outsider(django_user_model):
+def outsider(django_user_model: type[User]) -> User:
     return _user_in_group(django_user_model, "outsider", None)
 
 

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.db import connection
+from pytest_django import Settings
 
 from tests.conftest import on_postgresql, skip_unless_ci
 
@@ -51,13 +53,21 @@ class RecordingHandler:
         self.refused: set[str] = set()
         self.lock = threading.Lock()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
         if address in self.refused:
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        assert isinstance(envelope.content, bytes)  # aiosmtpd decodes only with decode_data
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(message)
@@ -89,7 +99,7 @@ class SmtpSink:
 
 
 @pytest.fixture
-def smtp_sink(settings) -> Iterator[SmtpSink]:
+def smtp_sink(settings: Settings) -> Iterator[SmtpSink]:
     """A running SMTP server; Django in this process sends to it."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     sink = SmtpSink(port=free_port())
@@ -165,7 +175,9 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def celery_worker_factory(smtp_sink, tmp_path, settings) -> Iterator[Callable[..., WorkerProcess]]:
+def celery_worker_factory(
+    smtp_sink: SmtpSink, tmp_path: Path, settings: Settings
+) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real workers on the configured broker, sending to the SMTP sink, against the test
     database. Needs PostgreSQL: the worker is another process."""
     from eccp_survey.celery import app

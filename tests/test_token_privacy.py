@@ -62,6 +62,7 @@ def test_redaction_keeps_the_rest_of_the_line():
 @pytest.mark.django_db
 def test_django_404_warning_does_not_log_the_token(client):
     handler = logging.getLogger("django.request").handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
     stream = io.StringIO()
     previous = handler.setStream(stream)
     try:

@@ -9,14 +9,15 @@ import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import Message
 from email.policy import Compat32
 from functools import cache, lru_cache
+from typing import cast
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import SafeMIMEMultipart, SafeMIMEText
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone, translation
@@ -227,8 +228,9 @@ class SurveyEmail(EmailMultiAlternatives):
     # Set per message for django-anymail's backends, which send it to the email service.
     metadata: dict[str, str]
 
-    def message(self) -> Message:  # type: ignore[override]  # django-stubs: 6.0's message(*, policy)
-        msg = super().message()
+    def message(self) -> SafeMIMEText | SafeMIMEMultipart:  # type: ignore[override]  # django-stubs: 6.0's message(*, policy)
+        # Django 5.2's message() builds one of these (django-stubs 6 describes 6.0's).
+        msg = cast(SafeMIMEText | SafeMIMEMultipart, super().message())
         msg.policy = FAST_POLICY
         if msg.is_multipart() and msg.get_boundary() is None:
             texts = [self.body, *(content for content, _ in self.alternatives)]

@@ -5,6 +5,7 @@ drawn on the server from the same figures."""
 import gzip
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from io import StringIO
@@ -22,6 +23,7 @@ from surveys.questionnaire import structure as questionnaire
 from surveys.questionnaire.invitations import invitation_create
 from surveys.results.filters import StatsFilter
 from surveys.results.statistics import survey_statistics
+from surveys.results.stats_types import SurveyStatistics
 from surveys.results.worldmap import world_map_data
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 from tests.surveys.test_statistics import QUERY_BOUND
@@ -92,7 +94,7 @@ def key_of(item: dict, fields: list[str] | None) -> str:
     return ""
 
 
-def resolve(stats: dict, cell: dict) -> Any:
+def resolve(stats: Mapping[str, Any], cell: dict) -> Any:
     current: Any = stats
     for list_path, key, match in cell["scopes"]:
         items = current
@@ -113,7 +115,7 @@ def shown(value: Any, how: str | None) -> str:
     return str(value)
 
 
-def assert_page_shows(html: str, stats: dict) -> int:
+def assert_page_shows(html: str, stats: SurveyStatistics) -> int:
     """Every data-stat figure of the page is the JSON's, formatted as dashboard.js does."""
     cells = stat_cells(html)
     for cell in cells:
@@ -133,8 +135,8 @@ def survey() -> Survey:
     size = Question.objects.get(survey=survey, code="size")
     Wave.objects.create(survey=survey, name="Spring", status="launched", launched_at=NOW)
     for country, submitted, size_value in (("BE", True, 1), ("FR", False, 3), ("DE", None, 0)):
-        organisation = OrganisationFactory(country=country, name=f"Secret cluster {country}")
-        ContactFactory(organisation=organisation)
+        organisation = OrganisationFactory.create(country=country, name=f"Secret cluster {country}")
+        ContactFactory.create(organisation=organisation)
         invitation = invitation_create(survey=survey, organisation=organisation, now=NOW)
         if submitted is not None:
             response = Response.objects.create(

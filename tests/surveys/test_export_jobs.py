@@ -10,6 +10,7 @@ from typing import Any
 import openpyxl
 import pyreadstat
 import pytest
+from django.http import FileResponse
 from django.test import Client
 
 from surveys.models import ExportJob, Survey
@@ -193,6 +194,7 @@ def test_the_buttons_post_a_job_and_its_page_shows_progress_then_the_link(
     assert download.status_code == 200
     assert "no-store" in download["Cache-Control"]
     assert download["Content-Disposition"].startswith('attachment; filename="')
+    assert isinstance(download, FileResponse)
     openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content)))
 
 
@@ -246,5 +248,6 @@ def test_a_real_worker_builds_the_xlsx_requested_on_the_page(
     assert status["status"] == "done", status
     download = client.get(status["download_url"])
     assert download.status_code == 200
+    assert isinstance(download, FileResponse)
     book = openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content)))
     assert len(list(book["Responses"].iter_rows(values_only=True))) == 4

@@ -211,7 +211,7 @@ def exports_dir(settings, tmp_path_factory):
 def answer_through_pages(
     survey: Survey, *, name: str, country: str, pages: dict, submit: bool
 ) -> Invitation:
-    organisation = ContactFactory(
+    organisation = ContactFactory.create(
         organisation__name=name, organisation__country=country
     ).organisation
     invitation, token = invitation_with_token(survey, organisation)
@@ -595,6 +595,7 @@ def test_a_wave_filter_keeps_the_responses_of_the_invitations_that_wave_sent(
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_filters_narrow_the_rows_in_every_format(survey, answered, staff_member, fmt, tmp_path):
     response = download(logged_in(staff_member), survey, fmt, "?complete_only=1&country=FR")
+    ids: list[Any]  # ints, as read from each format
     if fmt == "csv":
         ids = [int(row["response_id"]) for row in csv_rows(response)]
     elif fmt == "xlsx":
@@ -789,7 +790,7 @@ def respond_in_bulk(survey: Survey, count: int) -> None:
     builds them (the pages would take too long for the query-count test)."""
     questionnaire = questionnaire_load(survey)
     for _ in range(count):
-        organisation = ContactFactory().organisation
+        organisation = ContactFactory.create().organisation
         invitation = invitation_create(survey=survey, organisation=organisation, now=NOW)
         response = Response.objects.create(
             invitation=invitation,
@@ -813,6 +814,7 @@ def export_and_count_queries(client: Client, survey: Survey, user: Any, fmt: str
         with CaptureQueriesContext(connection) as queries:
             size = len(content(download(client, survey, fmt)))
         return queries, size
+    job: ExportJob | None
     job = export_job_request(survey=survey, user=user, fmt=fmt, filters=StatsFilter(), now=NOW)
     with CaptureQueriesContext(connection) as queries:
         job = export_job_run(job_id=job.pk)
@@ -860,6 +862,7 @@ def test_the_command_writes_each_format_with_filters(survey, answered, fmt, tmp_
     )
 
     assert "Exported 1 response of all-types" in stdout.getvalue()
+    ids: list[Any]  # ints, as read from each format
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(output.read_text("utf-8-sig"))))
         ids = [int(row["response_id"]) for row in rows]

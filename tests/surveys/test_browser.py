@@ -4,6 +4,7 @@ and submits; on a phone-sized screen, errors are announced, tied to their questi
 width; axe-core finds nothing serious on any page."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -11,11 +12,15 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from playwright.sync_api import BrowserContext, Locator, Page, expect
+from pytest_django.live_server_helper import LiveServer
 
 from surveys.models import Invitation, Response, Survey
 from surveys.questionnaire.structure import answers_for_response, questionnaire_load
 from tests.conftest import skip_unless_ci
 from tests.factories import invitation_with_token, open_survey
+
+# pytest-playwright's new_context fixture.
+NewContext = Callable[..., BrowserContext]
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -51,7 +56,7 @@ class Respondent:
 
 
 @pytest.fixture
-def respondent(live_server) -> Respondent:
+def respondent(live_server: LiveServer) -> Respondent:
     survey = open_survey()
     invitation, token = invitation_with_token(survey)
     link = f"{live_server.url}/s/{token}/"
@@ -165,7 +170,7 @@ def fill_page_4(page: Page) -> None:
 
 
 def test_respondent_answers_every_type_resumes_elsewhere_and_submits(
-    page: Page, new_context, respondent: Respondent
+    page: Page, new_context: NewContext, respondent: Respondent
 ) -> None:
     referrers: list[str] = []
 
@@ -299,7 +304,7 @@ def has_horizontal_scroll(page: Page) -> bool:
 
 
 def test_phone_error_summary_takes_focus_and_errors_are_tied_to_their_questions(
-    new_context, respondent: Respondent
+    new_context: NewContext, respondent: Respondent
 ) -> None:
     page = new_context(**PHONE).new_page()
     open_link_and_start(page, respondent.link)
@@ -327,7 +332,7 @@ def test_phone_error_summary_takes_focus_and_errors_are_tied_to_their_questions(
 
 
 def test_phone_ranking_and_matrix_errors_point_only_at_messages_that_exist(
-    new_context, respondent: Respondent
+    new_context: NewContext, respondent: Respondent
 ) -> None:
     page = new_context(**PHONE).new_page()
     open_link_and_start(page, respondent.link)
@@ -400,7 +405,7 @@ def test_pages_and_review_have_no_serious_accessibility_violations(
 
 
 @pytest.fixture
-def channels_link(live_server) -> str:
+def channels_link(live_server: LiveServer) -> str:
     survey = open_survey("findings_and_exclusive.yaml")
     _, token = invitation_with_token(survey)
     return f"{live_server.url}/s/{token}/"
@@ -436,7 +441,7 @@ def test_ticking_none_of_these_unticks_the_other_channels_and_back(
 
 
 def test_without_javascript_the_server_refuses_none_of_these_with_a_channel(
-    new_context, channels_link: str
+    new_context: NewContext, channels_link: str
 ) -> None:
     page = new_context(java_script_enabled=False).new_page()
     channels = open_channels_page(page, channels_link)

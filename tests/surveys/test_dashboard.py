@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from io import StringIO
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.html import escape
@@ -27,6 +28,9 @@ from surveys.results.stats_types import SurveyStatistics
 from surveys.results.worldmap import world_map_data
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 from tests.surveys.test_statistics import QUERY_BOUND
+
+if TYPE_CHECKING:  # the test client's response type exists in django-stubs only
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +156,7 @@ def survey() -> Survey:
     return survey
 
 
-def page(client, slug: str = "dash", **params: Any):
+def page(client: Client, slug: str = "dash", **params: Any) -> "TestResponse":
     return client.get(f"/staff/surveys/{slug}/", params)
 
 

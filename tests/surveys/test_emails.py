@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils.safestring import mark_safe
 
-from surveys.models import Contact, EmailTemplate
+from surveys.models import Contact, EmailTemplate, Invitation
 from surveys.outreach import emails
 from surveys.questionnaire.invitations import invitation_link
 from tests.factories import ContactFactory, invitation_with_token, open_survey
@@ -25,7 +25,7 @@ FIXED = {"Message-ID": "<fixed@eccp-survey.local>", "Date": "Wed, 25 Nov 2026 13
 
 
 @pytest.fixture
-def invitation_and_contact():
+def invitation_and_contact() -> tuple[Invitation, Contact]:
     survey = open_survey(title='Costs & "benefits" <2026>')
     contact = ContactFactory.create(name="Zoë <O'Brien>", email="zoe@example.org")
     invitation, _token = invitation_with_token(survey, organisation=contact.organisation)

@@ -5,6 +5,7 @@ are shown, and old jobs are cleaned."""
 
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -12,6 +13,7 @@ import pyreadstat
 import pytest
 from django.http import FileResponse
 from django.test import Client
+from pytest_django import Settings
 
 from surveys.models import ExportJob, Survey
 from surveys.results import export_jobs
@@ -36,7 +38,7 @@ def survey() -> Survey:
 
 
 @pytest.fixture(autouse=True)
-def exports_dir(settings, tmp_path):
+def exports_dir(settings: Settings, tmp_path: Path) -> Path:
     settings.VAR_DIR = tmp_path / "var"
     return settings.VAR_DIR / "exports"
 

@@ -21,6 +21,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from pytest_django import Settings
 
 from surveys.models import Answer, Delivery, ExportJob, Invitation, Response, Survey, Wave
 from surveys.questionnaire.invitations import invitation_create
@@ -202,7 +203,7 @@ def survey() -> Survey:
 
 
 @pytest.fixture(autouse=True)
-def exports_dir(settings, tmp_path_factory):
+def exports_dir(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Background export files go to a folder of their own, apart from each test's tmp_path."""
     settings.VAR_DIR = tmp_path_factory.mktemp("var")
     return settings.VAR_DIR / "exports"

@@ -3,18 +3,24 @@
 import io
 import re
 from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from openpyxl import Workbook
+from pytest_django import Settings
 
 from surveys.models import ClusterOrganisation, Contact, Sector
 from surveys.organisations import import_views as admin_import
 from surveys.organisations.importing import (
+    ImportPlan,
+    ImportResult,
     OrganisationImportError,
     RowAction,
     organisations_file_parse,
@@ -22,6 +28,9 @@ from surveys.organisations.importing import (
     organisations_import_plan,
 )
 from tests.factories import ContactFactory, OrganisationFactory, organisations_with_contacts
+
+if TYPE_CHECKING:  # the test client's response type exists in django-stubs only
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +63,9 @@ def xlsx_bytes(rows: list[list[object]], *, header: list[str] = HEADER) -> bytes
     return buffer.getvalue()
 
 
-def run_import(content: bytes, filename: str = "organisations.csv"):
+def run_import(
+    content: bytes, filename: str = "organisations.csv"
+) -> tuple[ImportPlan, ImportResult]:
     plan = organisations_import_plan(
         rows=organisations_file_parse(content=content, filename=filename).rows
     )
@@ -608,12 +619,12 @@ def test_the_command_stops_with_a_message_for_an_unreadable_file(tmp_path, name,
 
 
 @pytest.fixture
-def imports_dir(settings, tmp_path):
+def imports_dir(settings: Settings, tmp_path: Path) -> Path:
     settings.VAR_DIR = tmp_path
     return tmp_path / "imports"
 
 
-def upload(client, content: bytes, name: str = "organisations.csv"):
+def upload(client: Client, content: bytes, name: str = "organisations.csv") -> "TestResponse":
     return client.post(UPLOAD_URL, {"file": SimpleUploadedFile(name, content)})
 
 

@@ -1,5 +1,6 @@
 """The database itself enforces the domain's uniqueness and check constraints."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from tests.factories import ContactFactory, OrganisationFactory, invitation_with
 pytestmark = pytest.mark.django_db
 
 
-def violates(callable_) -> bool:
+def violates(callable_: Callable[[], object]) -> bool:
     try:
         with transaction.atomic():
             callable_()

@@ -4,6 +4,7 @@ message beside the field), never a 500, and saves nothing."""
 import re
 
 import pytest
+from django.test import Client
 
 from surveys.models import Answer
 from tests.factories import invitation_with_token, open_survey
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def respondent(client):
+def respondent(client: Client) -> Respondent:
     survey = open_survey()
     invitation, token = invitation_with_token(survey)
     person = Respondent(client, invitation)
@@ -151,7 +152,7 @@ EXCLUSIVE_MESSAGE = (
 
 
 @pytest.fixture
-def channels_respondent(client):
+def channels_respondent(client: Client) -> Respondent:
     survey = open_survey("findings_and_exclusive.yaml")
     invitation, token = invitation_with_token(survey)
     person = Respondent(client, invitation)

@@ -34,6 +34,7 @@ test: install node_modules/.package-lock.json
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
 	$(BIN)/lint-imports
 
 format: install

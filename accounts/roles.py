@@ -2,16 +2,20 @@
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeAlias
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 
 ADMIN = "Admin"
 STAFF = "Staff"
 VIEWER = "Viewer"
 ALL_ROLES = (ADMIN, STAFF, VIEWER)
+
+P = ParamSpec("P")
+View: TypeAlias = Callable[Concatenate[HttpRequest, P], HttpResponseBase]
 
 
 def user_has_role(user: Any, *roles: str) -> bool:
@@ -23,12 +27,12 @@ def user_has_role(user: Any, *roles: str) -> bool:
     return user.groups.filter(name__in=roles).exists()
 
 
-def role_required(*roles: str) -> Callable:
+def role_required(*roles: str) -> Callable[[View[P]], View[P]]:
     """View decorator: anonymous users go to the login page, others without the role get 403."""
 
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    def decorator(view: View[P]) -> View[P]:
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
             if not user_has_role(request.user, *roles):

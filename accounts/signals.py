@@ -8,7 +8,7 @@ from accounts.roles import ALL_ROLES
 
 
 @receiver(m2m_changed, sender=User.groups.through)
-def user_roles_changed(sender, instance, action, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def user_roles_changed(sender: type, instance: object, action: str, **kwargs: object) -> None:
     if action != "post_add" or not isinstance(instance, User) or instance.is_staff:
         return
     if instance.groups.filter(name__in=ALL_ROLES).exists():

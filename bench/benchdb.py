@@ -2,11 +2,15 @@
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dj_database_url import DBConfig
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-def database_settings() -> dict:
+def database_settings() -> "DBConfig":
     """DATABASE_URL parsed; exits with a message unless it names a local PostgreSQL."""
     import dj_database_url
 
@@ -22,7 +26,7 @@ def database_settings() -> dict:
     return database
 
 
-def database_create_if_missing(database: dict) -> None:
+def database_create_if_missing(database: "DBConfig") -> None:
     import psycopg
     from psycopg import sql
 
@@ -45,7 +49,7 @@ def database_create_if_missing(database: dict) -> None:
             print(f"created database {database['NAME']}")
 
 
-def database_prepare() -> dict:
+def database_prepare() -> "DBConfig":
     database = database_settings()
     database_create_if_missing(database)
     return database

@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from benchdb import database_create_if_missing, database_settings
 
@@ -72,7 +73,10 @@ def write_csv(path: Path, *, rows: int, prefix: str, changed: bool) -> None:
             )
 
 
-def timed(step: Callable[[], object]) -> tuple[object, float]:
+T = TypeVar("T")
+
+
+def timed(step: Callable[[], T]) -> tuple[T, float]:
     started = time.perf_counter()
     result = step()
     return result, time.perf_counter() - started
@@ -89,7 +93,7 @@ def run(label: str, path: Path, rows: int) -> None:
 
     queries = 0
 
-    def count(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def count(execute, sql, params, many, context):
         nonlocal queries
         queries += 1
         return execute(sql, params, many, context)
@@ -99,11 +103,11 @@ def run(label: str, path: Path, rows: int) -> None:
         parsed, parse_seconds = timed(
             lambda: organisations_file_parse(content=content, filename=path.name)
         )
-        plan, plan_seconds = timed(lambda: organisations_import_plan(rows=parsed.rows))  # type: ignore[attr-defined]
+        plan, plan_seconds = timed(lambda: organisations_import_plan(rows=parsed.rows))
         plan_queries = queries
-        result, apply_seconds = timed(lambda: organisations_import_apply(plan=plan))  # type: ignore[arg-type]
+        result, apply_seconds = timed(lambda: organisations_import_apply(plan=plan))
     total = parse_seconds + plan_seconds + apply_seconds
-    print(f"\n{label}: {plan.counts}")  # type: ignore[attr-defined]
+    print(f"\n{label}: {plan.counts}")
     print(f"  {result}")
     print(
         f"  read {parse_seconds:6.2f} s   plan {plan_seconds:6.2f} s ({plan_queries} queries)   "

@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
 
@@ -119,29 +120,31 @@ def seed(invitation_count: int) -> Seed:
 def query_profile(token: str) -> list[tuple[str, int, int]]:
     """(step, status, queries) of one respondent flow through Django's test client."""
     from django.db import connection
+    from django.http.response import HttpResponseBase
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_HOST="127.0.0.1")
     steps: list[tuple[str, int, int]] = []
 
-    def run(label: str, call: Callable[[], object]) -> object:
+    def run(label: str, call: Callable[[], HttpResponseBase]) -> HttpResponseBase:
         with CaptureQueriesContext(connection) as queries:
             response = call()
-        steps.append((label, response.status_code, len(queries)))  # type: ignore[attr-defined]
+        steps.append((label, response.status_code, len(queries)))
         return response
 
     link = run("GET /s/<token>/", lambda: client.get(f"/s/{token}/"))
-    respond_url = link["Location"]  # type: ignore[index]
+    respond_url = link["Location"]
     run("GET welcome", lambda: client.get(respond_url))
     base = respond_url.rstrip("/")
     for number, answers in PAGE_ANSWERS.items():
         url = f"{base}/page/{number}/"
-        run(f"GET page {number}", lambda url=url: client.get(url))
+        run(f"GET page {number}", partial(client.get, url))
         body = [*answers, ("action", "next")]
         run(
             f"POST page {number}",
-            lambda url=url, body=body: client.post(
+            partial(
+                client.post,
                 url,
                 urllib.parse.urlencode(body),
                 content_type="application/x-www-form-urlencoded",
@@ -240,7 +243,7 @@ class Deadline(Exception):
 
 
 def respondent_flow(browser: Browser, token: str, stats: Stats, deadline: float) -> None:
-    def call(kind: str, method: str, path: str, form=None):  # type: ignore[no-untyped-def]
+    def call(kind: str, method: str, path: str, form=None):
         if time.perf_counter() >= deadline:
             raise Deadline
         status, location, body, seconds = browser.request(method, path, form)

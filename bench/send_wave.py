@@ -51,16 +51,16 @@ class CountingHandler:
     """An SMTP sink that only counts, into a multiprocessing Value (parsing would make the sink
     the bottleneck)."""
 
-    def __init__(self, count) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, count) -> None:
         self.count = count
 
-    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope):
         with self.count.get_lock():
             self.count.value += 1
         return "250 OK"
 
 
-def sink_serve(port: int, count, ready) -> None:  # type: ignore[no-untyped-def]
+def sink_serve(port: int, count, ready) -> None:
     """The sink process: an aiosmtpd server on 127.0.0.1:port adding each message to the
     shared `count`, until terminated."""
     from aiosmtpd.controller import Controller
@@ -85,7 +85,7 @@ def smtp_loop_rate(port: int, sender: str, rendered: list[tuple[str, bytes]]) ->
     return len(rendered) / (time.monotonic() - started)
 
 
-def wait_until(condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+def wait_until(condition, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -84,7 +84,7 @@ def bench_survey_delete(slug: str) -> None:
         survey.delete()
 
 
-def answer_patterns(survey):  # type: ignore[no-untyped-def]
+def answer_patterns(survey):
     """(complete patterns, partial patterns): each a list of answer-row field tuples, the
     demo's planned respondents' rows as the demo itself makes them."""
     from surveys.demo.load import respondent_answer_rows, respondents_plan
@@ -102,7 +102,7 @@ def answer_patterns(survey):  # type: ignore[no-untyped-def]
     return [rows_of(i) for i in plan.complete], [rows_of(i) for i in plan.partial]
 
 
-def bench_survey_build(size: int):  # type: ignore[no-untyped-def]
+def bench_survey_build(size: int):
     """A survey of the demo's shape with `size` invitations (module doc)."""
     from django.db import connection, transaction
 
@@ -211,6 +211,7 @@ def bench_survey_build(size: int):  # type: ignore[no-untyped-def]
             )
             submitted = None
             if fate < 0.6:
+                assert invitation.first_opened_at is not None  # opened when fate < 0.65
                 start = invitation.first_opened_at + timedelta(minutes=rng.randint(0, 5))
                 end = start + timedelta(minutes=rng.randint(3, 40))
                 submitted = end if fate < 0.5 else None
@@ -279,7 +280,7 @@ def bench_survey_build(size: int):  # type: ignore[no-untyped-def]
     return survey
 
 
-def bench_survey_get(size: int, rebuild: bool):  # type: ignore[no-untyped-def]
+def bench_survey_get(size: int, rebuild: bool):
     from surveys.models import Invitation, Survey
 
     survey = Survey.objects.filter(slug=f"{SLUG_PREFIX}{size}").first()
@@ -288,7 +289,7 @@ def bench_survey_get(size: int, rebuild: bool):  # type: ignore[no-untyped-def]
         and Invitation.objects.filter(survey=survey).count() == size
         and survey.responses.filter(answers__isnull=False).exists()
     )
-    if complete and not rebuild:
+    if survey is not None and complete and not rebuild:
         print(f"  reusing {survey.slug}", flush=True)
         return survey
     return bench_survey_build(size)
@@ -308,14 +309,14 @@ def time_statistics(survey: Any, repeat: int, params: dict | None = None) -> flo
     return statistics.median(timings)
 
 
-def slowest_queries(survey, count: int) -> None:  # type: ignore[no-untyped-def]
+def slowest_queries(survey, count: int) -> None:
     from django.db import connection
 
     from surveys.results.statistics import survey_statistics
 
     timings: list[tuple[float, str]] = []
 
-    def timer(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+    def timer(execute, sql, params, many, context):
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)

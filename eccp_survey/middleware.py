@@ -1,6 +1,7 @@
 """Project middleware."""
 
-from django.http import FileResponse
+from django.http import FileResponse, HttpRequest
+from django.http.response import HttpResponseBase
 from django.middleware.gzip import GZipMiddleware as DjangoGZipMiddleware
 
 
@@ -9,7 +10,9 @@ class GZipMiddleware(DjangoGZipMiddleware):
     already and SPSS files gain little, while compressing them costs the server CPU and drops
     Content-Length, and with it the browser's download progress."""
 
-    def process_response(self, request, response):  # type: ignore[no-untyped-def]
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
         if isinstance(response, FileResponse):
             return response
         return super().process_response(request, response)

@@ -1,5 +1,6 @@
 from collections.abc import Callable
 from functools import wraps
+from typing import Concatenate, ParamSpec
 
 from anymail import urls as anymail_urls
 from django.conf import settings
@@ -14,12 +15,17 @@ def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-def _secret_required(view: Callable) -> Callable:
+P = ParamSpec("P")
+
+
+def _secret_required(
+    view: Callable[Concatenate[HttpRequest, P], HttpResponse],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
     """Anymail accepts unauthenticated webhooks (with a warning) when no secret is set: ours
     exist only once ANYMAIL_WEBHOOK_SECRET is configured."""
 
     @wraps(view)
-    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+    def guarded(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
         if not settings.ANYMAIL.get("WEBHOOK_SECRET"):
             raise Http404
         return view(request, *args, **kwargs)

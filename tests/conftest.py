@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from accounts.models import User
 from accounts.roles import ADMIN, STAFF, VIEWER
 from tests.support.celery_worker import QUEUE, WorkerProcess, database_url
 from tests.support.ci import IN_CI, on_postgresql, skip_unless_ci
@@ -45,7 +46,7 @@ def require_postgresql() -> None:
 # Roles ----------------------------------------------------------------------------------------
 
 
-def _user_in_group(django_user_model, username: str, group: str | None):  # type: ignore[no-untyped-def]
+def _user_in_group(django_user_model: type[User], username: str, group: str | None) -> User:
     from django.contrib.auth.models import Group
 
     user = django_user_model.objects.create_user(username=username, password="pw-" + username)
@@ -56,22 +57,22 @@ def _user_in_group(django_user_model, username: str, group: str | None):  # type
 
 
 @pytest.fixture
-def admin_member(django_user_model):  # type: ignore[no-untyped-def]
+def admin_member(django_user_model: type[User]) -> User:
     return _user_in_group(django_user_model, "admin-member", ADMIN)
 
 
 @pytest.fixture
-def staff_member(django_user_model):  # type: ignore[no-untyped-def]
+def staff_member(django_user_model: type[User]) -> User:
     return _user_in_group(django_user_model, "staff-member", STAFF)
 
 
 @pytest.fixture
-def viewer_member(django_user_model):  # type: ignore[no-untyped-def]
+def viewer_member(django_user_model: type[User]) -> User:
     return _user_in_group(django_user_model, "viewer-member", VIEWER)
 
 
 @pytest.fixture
-def outsider(django_user_model):  # type: ignore[no-untyped-def]
+def outsider(django_user_model: type[User]) -> User:
     return _user_in_group(django_user_model, "outsider", None)
 
 

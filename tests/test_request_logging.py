@@ -49,12 +49,13 @@ def request_log() -> Iterator[tuple[Records, io.StringIO]]:
     records = Records()
     logger.addHandler(records)
     console = logger.handlers[0]
+    assert isinstance(console, logging.StreamHandler)
     stream = io.StringIO()
-    previous = console.setStream(stream)  # type: ignore[attr-defined]
+    previous = console.setStream(stream)
     try:
         yield records, stream
     finally:
-        console.setStream(previous)  # type: ignore[attr-defined]
+        console.setStream(previous)
         logger.removeHandler(records)
 
 

@@ -1,7 +1,12 @@
 """Staff edit organisations, their contacts and sectors here, and import them from a file
 (surveys/organisations/import_views.py)."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern
 
 from surveys.models import ClusterOrganisation, Contact, Sector
 from surveys.organisations import import_views
@@ -22,12 +27,14 @@ class ClusterOrganisationAdmin(admin.ModelAdmin):
     inlines = [ContactInline]
     change_list_template = "admin/surveys/clusterorganisation/change_list.html"
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self) -> list[URLPattern]:
         from django.urls import path
 
         # admin_view: logged-in staff only, CSRF-protected, never cached; the views in
         # surveys/organisations/import_views.py check the import permission themselves.
-        def view(function):  # type: ignore[no-untyped-def]
+        def view(
+            function: Callable[[admin.ModelAdmin, HttpRequest], HttpResponse],
+        ) -> Callable[[HttpRequest], HttpResponse]:
             return self.admin_site.admin_view(lambda request: function(self, request))
 
         return [
@@ -44,7 +51,9 @@ class ClusterOrganisationAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def changelist_view(self, request, extra_context=None):  # type: ignore[no-untyped-def]
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = {
             **(extra_context or {}),
             "can_import": import_views.import_allowed(self, request),

@@ -57,6 +57,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django_countries import countries
 
 from surveys.models import ClusterOrganisation, Contact, Sector
+from surveys.models.columns import column_name, column_type, concrete_field
 
 BATCH_SIZE = 2000
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -247,7 +248,7 @@ def organisations_file_parse(*, content: bytes, filename: str = "") -> Organisat
     if not content.removeprefix(UTF8_BOM).strip():
         raise OrganisationImportError("The file is empty.")
     if content.startswith(b"PK\x03\x04"):
-        table = _xlsx_rows(content)
+        table: Iterator[Sequence[Any]] = _xlsx_rows(content)
     elif filename.lower().endswith((".xlsx", ".xlsm")):
         raise OrganisationImportError(
             "The file is not a valid XLSX workbook: open it in a spreadsheet program and save it "
@@ -839,11 +840,11 @@ def _sector_links_write(rows: list[PlannedRow], sector_ids: dict[str, int]) -> N
 
 
 def _contacts_write(rows: list[PlannedRow]) -> tuple[int, int]:
-    new_contacts = [
-        Contact(organisation_id=row.organisation_id, **row.new_contact)
-        for row in rows
-        if row.new_contact is not None
-    ]
+    new_contacts = []
+    for row in rows:
+        if row.new_contact is not None:
+            assert row.organisation_id is not None  # created organisations have theirs by now
+            new_contacts.append(Contact(organisation_id=row.organisation_id, **row.new_contact))
     Contact.objects.bulk_create(new_contacts, batch_size=BATCH_SIZE)
     changed = [
         Contact(id=row.contact_id, **row.contact_changes) for row in rows if row.contact_changes
@@ -852,7 +853,7 @@ def _contacts_write(rows: list[PlannedRow]) -> tuple[int, int]:
     return len(new_contacts), len(changed)
 
 
-def _update_in_bulk(model: type[Model], objects: list[Model], fields: list[str]) -> None:
+def _update_in_bulk(model: type[Model], objects: Sequence[Model], fields: list[str]) -> None:
     """bulk_update, but on PostgreSQL one UPDATE ... FROM (VALUES ...) per batch: Django's
     bulk_update builds a CASE WHEN expression per row and field, which took longer in Python
     than the rest of a 100,000-row re-import put together (bench/import_organisations.py)."""
@@ -860,7 +861,7 @@ def _update_in_bulk(model: type[Model], objects: list[Model], fields: list[str])
         model._default_manager.bulk_update(objects, fields, batch_size=BATCH_SIZE)
         return
     meta = model._meta
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    columns = [meta.pk, *(concrete_field(model, name) for name in fields)]
     quote = connection.ops.quote_name
     # Typed placeholders, so that a batch whose first value is NULL still has the column's
     # type; without the length ("varchar", not "varchar(200)"), so that a value too long is an
@@ -868,15 +869,15 @@ def _update_in_bulk(model: type[Model], objects: list[Model], fields: list[str])
     placeholder = (
         "("
         + ", ".join(
-            "%s::" + re.sub(r"\(\d+\)$", "", column.db_type(connection)) for column in columns
+            "%s::" + re.sub(r"\(\d+\)$", "", column_type(column, connection)) for column in columns
         )
         + ")"
     )
-    names = ", ".join(quote(column.column) for column in columns)
+    names = ", ".join(quote(column_name(column)) for column in columns)
     assignments = ", ".join(
-        f"{quote(column.column)} = v.{quote(column.column)}" for column in columns[1:]
+        f"{quote(column_name(column))} = v.{quote(column_name(column))}" for column in columns[1:]
     )
-    pk = quote(meta.pk.column)
+    pk = quote(column_name(meta.pk))
     with connection.cursor() as cursor:
         for index in range(0, len(objects), BATCH_SIZE):
             batch = objects[index : index + BATCH_SIZE]

@@ -1,21 +1,23 @@
 """Admin screens for outreach: email templates (validated placeholders, preview, test send) and
 waves (preview of recipients and email, confirmed send, remind now, live progress)."""
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django_countries import countries
 
-from surveys.models import Delivery, EmailTemplate, Invitation, Sector, Wave
+from accounts.models import User
+from surveys.models import Delivery, EmailTemplate, Invitation, Sector, Survey, Wave
 from surveys.outreach.emails import PLACEHOLDERS, email_message_build, placeholders_unknown
 from surveys.outreach.reminders import wave_remind_now, wave_reminder_recipients
 from surveys.outreach.selectors import wave_progress
@@ -39,7 +41,8 @@ class EmailTemplateForm(forms.ModelForm):
         help_texts = {"text_body": PLACEHOLDER_HELP}
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         for field in ("subject", "text_body", "html_body"):
             unknown = placeholders_unknown(cleaned.get(field) or "")
             if unknown:
@@ -52,7 +55,7 @@ class EmailTemplateForm(forms.ModelForm):
         return cleaned
 
 
-def sample_invitation(survey) -> Invitation:  # type: ignore[no-untyped-def]
+def sample_invitation(survey: Survey) -> Invitation:
     """A real invitation of the survey to preview with, or an unsaved example."""
     invitation = (
         Invitation.objects.filter(survey=survey).select_related("organisation", "survey").first()
@@ -102,25 +105,23 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Send a test of the selected templates to my own address")
-    def send_test_to_myself(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+    def send_test_to_myself(self, request: HttpRequest, queryset: QuerySet[EmailTemplate]) -> None:
         from surveys.models import Contact
 
-        if not request.user.email:
+        user = request.user
+        assert isinstance(user, User)  # the admin site lets logged-in staff in only
+        if not user.email:
             self.message_user(
                 request, "Your account has no email address: add one first.", messages.ERROR
             )
             return
         for template in queryset.select_related("survey"):
             invitation = sample_invitation(template.survey)
-            me = Contact(
-                name=request.user.get_full_name() or request.user.username, email=request.user.email
-            )
+            me = Contact(name=user.get_full_name() or user.username, email=user.email)
             email_message_build(
                 invitation=invitation, contact=me, kind=template.kind, template=template
             ).send()
-        self.message_user(
-            request, f"Sent {queryset.count()} test email(s) to {request.user.email}."
-        )
+        self.message_user(request, f"Sent {queryset.count()} test email(s) to {user.email}.")
 
 
 class WaveForm(forms.ModelForm):
@@ -149,12 +150,13 @@ class WaveForm(forms.ModelForm):
             self.initial.setdefault("cosme", "yes" if filters["is_cosme"] else "no")
         self.initial.setdefault("not_yet_invited", filters.get("not_yet_invited", False))
         self.initial.setdefault("not_responded", filters.get("not_responded", False))
-        self.fields["template"].queryset = EmailTemplate.objects.filter(
-            kind=EmailTemplate.Kind.INVITATION
-        )
+        # A ModelForm's field for a foreign key is a ModelChoiceField.
+        template_field = cast(forms.ModelChoiceField, self.fields["template"])
+        template_field.queryset = EmailTemplate.objects.filter(kind=EmailTemplate.Kind.INVITATION)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         template, survey = cleaned.get("template"), cleaned.get("survey")
         if template and survey and template.survey_id != survey.pk:
             self.add_error("template", "Choose a template of the same survey.")
@@ -178,13 +180,18 @@ class WaveAdmin(admin.ModelAdmin):
     readonly_fields = ["status", "launched_at", "created_by", "recipients_preview"]
     change_form_template = "admin/surveys/wave/change_form.html"
 
-    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: Wave | None = None
+    ) -> list[str] | tuple[str, ...]:
         if obj and obj.status == Wave.Status.LAUNCHED:
             return [*self.readonly_fields, "survey", "name", "template", "scheduled_at"]
         return self.readonly_fields
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(
+        self, request: HttpRequest, obj: Wave, form: forms.ModelForm, change: bool
+    ) -> None:
         if not change:
+            assert isinstance(request.user, User)  # the admin site lets logged-in staff in only
             obj.created_by = request.user
         if obj.status != Wave.Status.LAUNCHED:
             obj.status = Wave.Status.SCHEDULED if obj.scheduled_at else Wave.Status.DRAFT
@@ -211,7 +218,7 @@ class WaveAdmin(admin.ModelAdmin):
             f": {names}" + (", …" if total > 20 else "") if total else ""
         )
 
-    def get_urls(self):  # type: ignore[no-untyped-def]
+    def get_urls(self) -> list[URLPattern]:
         urls = super().get_urls()
         view = self.admin_site.admin_view
         return [
@@ -227,7 +234,13 @@ class WaveAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return wave
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         wave = Wave.objects.filter(pk=object_id).select_related("survey", "template").first()
         if wave is not None:

@@ -21,11 +21,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, partial
 
 from celery import current_app
 from django.conf import settings
 from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
 from django.db import connection as db_connection
 from django.db import transaction
@@ -33,6 +34,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from surveys.models import Contact, Delivery, EmailTemplate, Response, Survey
+from surveys.models.columns import column_name, concrete_field
 from surveys.outreach.emails import email_message_build, survey_email_template
 
 logger = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ def deliveries_enqueue(*, ids: list[int], now: datetime, mark: bool = True) -> i
     size = settings.EMAIL_BATCH_SIZE
     for start in range(0, len(ids), size):
         batch = list(ids[start : start + size])
-        transaction.on_commit(lambda batch=batch: deliveries_send_task.delay(batch))
+        transaction.on_commit(partial(deliveries_send_task.delay, batch))
     return len(ids)
 
 
@@ -247,11 +249,13 @@ def _finish_sent_sql(vendor: str) -> str:
     quote = db_connection.ops.quote_name
     meta = Delivery._meta
     columns = [
-        meta.get_field(name).column for name in ("status", "sent_at", "message_id", "claim_id")
+        column_name(concrete_field(Delivery, name))
+        for name in ("status", "sent_at", "message_id", "claim_id")
     ]
+    pk_column = column_name(meta.pk)
     return (
         f"UPDATE {quote(meta.db_table)} SET {quote(columns[0])} = %s, {quote(columns[1])} = %s, "
-        f"{quote(columns[2])} = %s WHERE {quote(meta.pk.column)} = %s AND {quote(columns[3])} = %s"
+        f"{quote(columns[2])} = %s WHERE {quote(pk_column)} = %s AND {quote(columns[3])} = %s"
     )
 
 
@@ -308,7 +312,7 @@ def _fail_permanently(
     )
 
 
-def _close_quietly(connection) -> None:  # type: ignore[no-untyped-def]
+def _close_quietly(connection: BaseEmailBackend) -> None:
     try:
         connection.close()
     except Exception:  # closing a broken connection may fail too

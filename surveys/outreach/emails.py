@@ -8,12 +8,16 @@ import random
 import re
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from email.policy import Compat32
 from functools import cache, lru_cache
+from typing import cast
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import SafeMIMEMultipart, SafeMIMEText
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone, translation
@@ -128,7 +132,7 @@ def _invitation_link(invitation: Invitation) -> str:
 
 
 @lru_cache(maxsize=256)
-def _deadline_text(closes_at, timezone_name: str, language: str | None) -> str:  # type: ignore[no-untyped-def]
+def _deadline_text(closes_at: datetime, timezone_name: str, language: str | None) -> str:
     return format_date(timezone.localtime(closes_at), "j F Y")
 
 
@@ -149,7 +153,7 @@ def placeholder_values(*, invitation: Invitation, contact: Contact | None) -> di
 URL_RE = re.compile(r"https?://[^\s<>\"]+")
 
 
-def _link(match: re.Match) -> str:
+def _link(match: re.Match[str]) -> str:
     url = match.group(0)
     return f'<a href="{url}">{url}</a>'
 
@@ -197,7 +201,7 @@ class _FastCompat32(Compat32):
     Header(value).encode() returns the value unchanged (tests/outreach/test_emails.py compares
     the bytes of both policies); anything else goes the standard way."""
 
-    def _fold(self, name, value, sanitize):  # type: ignore[no-untyped-def]
+    def _fold(self, name: str, value: object, sanitize: bool) -> str:
         if (
             isinstance(value, str)
             and value
@@ -208,7 +212,7 @@ class _FastCompat32(Compat32):
             and (self.max_line_length is None or len(name) + 2 + len(value) <= self.max_line_length)
         ):
             return f"{name}: {value}{self.linesep}"
-        return super()._fold(name, value, sanitize)
+        return super()._fold(name, value, sanitize)  # type: ignore[misc]  # typeshed omits the private _fold
 
 
 FAST_POLICY = _FastCompat32()
@@ -221,8 +225,12 @@ class SurveyEmail(EmailMultiAlternatives):
     expression per message to check its random boundary against the text) and short plain
     headers skip email.header.Header."""
 
-    def message(self):  # type: ignore[no-untyped-def]
-        msg = super().message()
+    # Set per message for django-anymail's backends, which send it to the email service.
+    metadata: dict[str, str]
+
+    def message(self) -> SafeMIMEText | SafeMIMEMultipart:  # type: ignore[override]  # django-stubs: 6.0's message(*, policy)
+        # Django 5.2's message() builds one of these (django-stubs 6 describes 6.0's).
+        msg = cast(SafeMIMEText | SafeMIMEMultipart, super().message())
         msg.policy = FAST_POLICY
         if msg.is_multipart() and msg.get_boundary() is None:
             texts = [self.body, *(content for content, _ in self.alternatives)]
@@ -243,7 +251,7 @@ def email_message_build(
     kind: str,
     template: EmailTemplate | None,
     headers: dict[str, str] | None = None,
-    connection=None,  # type: ignore[no-untyped-def]
+    connection: BaseEmailBackend | None = None,
 ) -> SurveyEmail:
     """The email of one delivery, ready to send, with text and HTML parts and the
     List-Unsubscribe headers (one-click, RFC 8058)."""

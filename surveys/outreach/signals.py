@@ -1,6 +1,6 @@
 """Signal receivers: email-service tracking events (django-anymail) suppress bouncing addresses."""
 
-from anymail.signals import tracking
+from anymail.signals import AnymailTrackingEvent, tracking
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -8,7 +8,9 @@ from surveys.outreach.tracking import delivery_record_tracking_event
 
 
 @receiver(tracking)
-def email_service_tracking_event(sender, event, esp_name, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def email_service_tracking_event(
+    sender: object, event: AnymailTrackingEvent, esp_name: str, **kwargs: object
+) -> None:
     """A bounce or complaint from the email service suppresses the address."""
     delivery_record_tracking_event(
         event_type=event.event_type,

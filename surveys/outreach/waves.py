@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
 
+from accounts.models import User
 from surveys.models import (
     ClusterOrganisation,
     Contact,
@@ -18,6 +19,7 @@ from surveys.models import (
     Survey,
     Wave,
 )
+from surveys.models.columns import column_name, concrete_field
 from surveys.outreach.deliveries import deliveries_enqueue
 from surveys.questionnaire.invitations import new_token_fields
 
@@ -96,7 +98,7 @@ def wave_create(
     filters: dict,
     template: EmailTemplate | None = None,
     scheduled_at: datetime | None = None,
-    created_by=None,  # type: ignore[no-untyped-def]
+    created_by: User | None = None,
 ) -> Wave:
     name = name.strip()
     if not name:
@@ -212,7 +214,7 @@ def _deliveries_create(*, wave: Wave, organisation_ids: list[int], now: datetime
     meta = Delivery._meta
 
     def column(name: str) -> str:
-        return quote(meta.get_field(name).column)
+        return quote(column_name(concrete_field(Delivery, name)))
 
     columns = [
         "invitation",

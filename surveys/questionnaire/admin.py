@@ -2,8 +2,12 @@
 refused: answers restrict deleting their question and choice rows (on_delete=RESTRICT), and
 changing the type of a question that has answers is a form error."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -70,8 +74,9 @@ class ChoiceForm(forms.ModelForm):
         model = Choice
         fields = ["order", "value", "label", "is_other", "is_exclusive"]
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         # The inline formset's foreign key field gives the question being saved, with its new
         # type if that changes in the same form.
         question = cleaned.get("question") or getattr(self.instance, "question", None)
@@ -103,7 +108,9 @@ class QuestionInline(admin.StackedInline):
     fields = ["order", "code", "type", "text", "required"]
     show_change_link = True
 
-    def get_formset(self, request, obj=None, **kwargs):  # type: ignore[no-untyped-def]
+    def get_formset(
+        self, request: HttpRequest, obj: Page | None = None, **kwargs: Any
+    ) -> type[BaseInlineFormSet]:
         formset = super().get_formset(request, obj, **kwargs)
         formset.form = QuestionForm
         return formset
@@ -115,7 +122,13 @@ class PageAdmin(admin.ModelAdmin):
     list_filter = ["survey"]
     inlines = [QuestionInline]
 
-    def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
+    def save_formset(
+        self,
+        request: HttpRequest,
+        form: forms.ModelForm,
+        formset: BaseInlineFormSet,
+        change: bool,
+    ) -> None:
         # New questions take the page's survey, which the database needs for code uniqueness.
         for inline_form in formset.forms:
             if isinstance(inline_form.instance, Question) and not inline_form.instance.survey_id:
@@ -140,8 +153,9 @@ class QuestionForm(forms.ModelForm):
             "condition_values",
         ]
 
-    def clean(self):  # type: ignore[no-untyped-def]
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         question = self.instance
         if question.pk and "type" in self.changed_data and question.answers.exists():
             self.add_error(
@@ -197,7 +211,9 @@ class InvitationAdmin(admin.ModelAdmin):
     def personal_link(self, invitation: Invitation) -> str:
         return invitation_link(invitation) if invitation.pk else "(saved invitations get a link)"
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(
+        self, request: HttpRequest, obj: Invitation, form: forms.ModelForm, change: bool
+    ) -> None:
         if not obj.pk:
             from django.utils import timezone
 

@@ -141,7 +141,8 @@ class PageForm(forms.Form):
         return question_type(question.type).form_value(question, self.cleaned_data)
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         merged: Answers = dict(self.answers)
         for question in self.questions:
             names = self.field_names(question)

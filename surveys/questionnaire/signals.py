@@ -24,7 +24,7 @@ def _survey_id(instance: object) -> int | None:
 @receiver([post_save, post_delete], sender=Question)
 @receiver([post_save, post_delete], sender=Choice)
 @receiver([post_save, post_delete], sender=MatrixStatement)
-def survey_structure_changed(sender, instance, **kwargs) -> None:  # type: ignore[no-untyped-def]
+def survey_structure_changed(sender: type, instance: object, **kwargs: object) -> None:
     survey_id = _survey_id(instance)
     if survey_id is not None:
         Survey.objects.filter(pk=survey_id).update(structure_version=F("structure_version") + 1)

@@ -141,8 +141,13 @@ def answers_for_response(response: Response | None, questionnaire: Questionnaire
     if response is None:
         return {}
     by_id = {q.pk: q for q in questionnaire.questions}
-    choices = {c.pk: c for q in questionnaire.questions for c in q.choices.all()}
-    statements = {s.pk: s for q in questionnaire.questions for s in q.statements.all()}
+    # Keyed by the rows' nullable foreign keys: a row of the question's kind has them set.
+    choices: dict[int | None, Choice] = {
+        c.pk: c for q in questionnaire.questions for c in q.choices.all()
+    }
+    statements: dict[int | None, MatrixStatement] = {
+        s.pk: s for q in questionnaire.questions for s in q.statements.all()
+    }
     answers: Answers = {}
     rows = Answer.objects.filter(response=response).order_by("question_id", "rank", "id")
     for row in rows:

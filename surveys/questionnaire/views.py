@@ -1,6 +1,8 @@
 """Respondent pages. No account: the personal link is exchanged for a session entry, and every
 later URL is token-free and only works in a session that opened the link."""
 
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec
 from uuid import UUID
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -99,12 +101,19 @@ class RespondentContext:
         return len(self.questionnaire.pages)
 
 
-def respondent_view(view):  # type: ignore[no-untyped-def]
+P = ParamSpec("P")
+
+
+def respondent_view(
+    view: Callable[Concatenate[HttpRequest, RespondentContext, P], HttpResponse],
+) -> Callable[Concatenate[HttpRequest, UUID, P], HttpResponse]:
     """Resolve the session's invitation, and show the explanatory page when the survey is not
     accepting answers (a submitted response can still be read)."""
 
     @never_cache
-    def wrapped(request: HttpRequest, public_id: UUID, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+    def wrapped(
+        request: HttpRequest, public_id: UUID, *args: P.args, **kwargs: P.kwargs
+    ) -> HttpResponse:
         invitation = _session_invitation(request, public_id)
         if invitation is None:
             return _link_needed(request)
@@ -261,7 +270,7 @@ def review(request: HttpRequest, context: RespondentContext) -> HttpResponse:
                 {
                     "number": n,
                     "url": _page_url(context, n),
-                    "title": context.questionnaire.page_at(n).title,
+                    "title": context.questionnaire.pages[n - 1].title,
                 }
                 for n in incomplete
             ],

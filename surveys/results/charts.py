@@ -9,6 +9,7 @@ comes from data is escaped here. Showing the same figures in a table nearby is t
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -53,7 +54,7 @@ def _open(uid: str, width: int, height: int, title: str, desc: str, css: str) ->
 
 
 def bar_chart_svg(
-    *, title: str, rows: list[dict[str, Any]], width: int = 640, max_rows: int | None = None
+    *, title: str, rows: Sequence[Mapping[str, Any]], width: int = 640, max_rows: int | None = None
 ) -> SafeString:
     """Horizontal bars, one per row ({label, count, percent}), in the order given: the label
     above its bar and "count (percent%)" printed after it. Bars share a 0-100% scale so that
@@ -90,7 +91,7 @@ def bar_chart_svg(
 
 
 def stacked_scale_svg(
-    *, title: str, scale: list[str], rows: list[dict[str, Any]], width: int = 640
+    *, title: str, scale: list[str], rows: Sequence[Mapping[str, Any]], width: int = 640
 ) -> SafeString:
     """One 100% bar per row ({label, base, options: [{label, count, percent}]}) split into the
     points of an ordered scale (labels in `scale`, low to high), each segment printing its
@@ -152,7 +153,7 @@ def _as_date(value: Any) -> date:
 def timeline_svg(
     *,
     title: str,
-    days: list[dict[str, Any]],
+    days: Sequence[Mapping[str, Any]],
     events: list[dict[str, Any]] | None = None,
     width: int = 640,
     height: int = 260,

@@ -29,13 +29,14 @@ from surveys.results.statistics import (
     survey_list_statistics,
     survey_statistics,
 )
+from surveys.results.stats_types import HeadlineName, QuestionStatistics, SurveyStatistics
 from surveys.results.worldmap import world_map_outlines_svg, world_map_svg
 
 # Seconds between two refreshes of the live figures (dashboard.js).
 REFRESH_SECONDS = 5
 EXPERIENCE_LABELS = {EXPERIENCE_UNKNOWN: "Founding year unknown"}
 # The funnel's steps, in order, as the headline figures name them.
-FUNNEL_STEPS = (
+FUNNEL_STEPS: tuple[tuple[HeadlineName, str], ...] = (
     ("invited", "Invited"),
     ("emailed", "Emailed"),
     ("opened", "Opened the link"),
@@ -85,7 +86,7 @@ def survey_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "staff/survey_dashboard.html", context, status=400 if error else 200)
 
 
-def dashboard_charts(*, stats: dict[str, Any]) -> dict[str, Any]:
+def dashboard_charts(*, stats: SurveyStatistics) -> dict[str, Any]:
     """The page's charts as safe SVG, from the statistics dict alone (no query): the funnel (a
     share of the invitations per step), a world map of the organisations that took part, the
     timeline with its sends marked, and per question the report's section (its chart; for a
@@ -117,13 +118,13 @@ def dashboard_charts(*, stats: dict[str, Any]) -> dict[str, Any]:
     return charts
 
 
-def _question_section(entry: dict[str, Any]) -> dict[str, Any]:
+def _question_section(entry: QuestionStatistics) -> dict[str, Any]:
     """The report's section of a question, with a country question's map drawn again on the
     page's shared outlines: the report's own carries its outlines, which its PDF needs."""
     section = question_section(entry=entry)
     if section["map"] is not None:
         section["map"] = world_map_svg(
-            counts={option["value"]: option["count"] for option in entry["options"]},
+            counts={str(option["value"]): option["count"] for option in entry["options"]},
             title=entry["text"],
             shared_outlines=True,
         )

@@ -22,6 +22,7 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -104,7 +105,7 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
 @never_cache
 @role_required(ADMIN, STAFF)
 @require_GET
-def export_csv(request: HttpRequest, slug: str) -> HttpResponse:
+def export_csv(request: HttpRequest, slug: str) -> HttpResponseBase:
     survey = get_object_or_404(Survey, slug=slug)
     try:
         export = responses_export_prepare(
@@ -207,7 +208,7 @@ def export_job_status(request: HttpRequest, slug: str, job_id: int) -> HttpRespo
 @never_cache
 @role_required(ADMIN, STAFF)
 @require_GET
-def export_job_download(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+def export_job_download(request: HttpRequest, slug: str, job_id: int) -> HttpResponseBase:
     job = _job_for(request, slug, job_id)
     if not export_job_may_download(job=job, user=request.user):
         return HttpResponseForbidden("This export is not yours to download.")

@@ -223,9 +223,9 @@ class ResponsesExport:
                     if text and choice_id in others:
                         row[others[choice_id]] = text
                 else:
-                    target = questions.get(question_id)
-                    if target is not None:
-                        how, index = target
+                    question_target = questions.get(question_id)
+                    if question_target is not None:
+                        how, index = question_target
                         if how == _COUNTRY_FLAG:
                             country_index = country_columns.get((question_id, country))
                             if country_index is not None:
@@ -627,7 +627,7 @@ def responses_export_sav(*, export: ResponsesExport, path: str | Path) -> int:
         },
         variable_value_labels={
             c.name: {
-                v: _utf8_truncate(label, SPSS_VALUE_LABEL_MAX)
+                v: _utf8_truncate(label, SPSS_VALUE_LABEL_MAX)  # type: ignore[misc]  # pyreadstat hints omit str keys
                 for v, label in c.value_labels.items()
             }
             for c in export.columns

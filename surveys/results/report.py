@@ -33,6 +33,12 @@ from surveys.questionnaire.survey_files import FINDING_KEY, finding_hint_errors
 from surveys.results.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
 from surveys.results.filters import StatsFilter, filtered_answers
 from surveys.results.statistics import survey_statistics
+from surveys.results.stats_types import (
+    OptionStatistics,
+    QuestionStatistics,
+    StatementStatistics,
+    SurveyStatistics,
+)
 from surveys.results.worldmap import world_map_svg
 
 Type = Question.Type
@@ -222,7 +228,7 @@ def _position(codes: list[str], code: str) -> int | None:
     return codes.index(code) + 1 if code in codes else None
 
 
-def participation_summary(*, stats: dict[str, Any]) -> dict[str, Any]:
+def participation_summary(*, stats: SurveyStatistics) -> dict[str, Any]:
     """The headline figures and their sentences (participation rate worded per the glossary)."""
     invited, started, completed = stats["invited"], stats["started"], stats["completed"]
     partial = stats["partial"]
@@ -252,7 +258,7 @@ def participation_summary(*, stats: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def timeline_chart(stats: dict[str, Any]) -> SafeString | None:
+def timeline_chart(stats: SurveyStatistics) -> SafeString | None:
     """The stats' timeline as the report and the dashboard draw it: responses per day with each
     send marked; None when the timeline has no day yet."""
     timeline = stats.get("timeline") or {}
@@ -274,7 +280,7 @@ def timeline_chart(stats: dict[str, Any]) -> SafeString | None:
 # One question ----------------------------------------------------------------------------------
 
 
-def question_section(*, entry: dict[str, Any]) -> dict[str, Any]:
+def question_section(*, entry: QuestionStatistics) -> dict[str, Any]:
     """A question of the stats JSON as a report section: its finding sentence, chart, rows for
     the table, and for country questions the top countries and the map."""
     kind, base = entry["type"], entry["base"]
@@ -304,11 +310,11 @@ def question_section(*, entry: dict[str, Any]) -> dict[str, Any]:
         section["top_countries"] = entry["options"][:TOP_COUNTRIES]
         section["rows"] = entry["options"]
         section["map"] = world_map_svg(
-            counts={option["value"]: option["count"] for option in entry["options"]},
+            counts={str(option["value"]): option["count"] for option in entry["options"]},
             title=entry["text"],
         )
     elif kind == Type.MATRIX:
-        statements = [
+        statements: list[dict[str, Any]] = [
             {"label": s["text"], "base": s["base"], "options": s["options"]}
             for s in entry.get("statements", [])
         ]
@@ -321,7 +327,7 @@ def question_section(*, entry: dict[str, Any]) -> dict[str, Any]:
     return section
 
 
-def question_finding(*, entry: dict[str, Any]) -> str:
+def question_finding(*, entry: QuestionStatistics) -> str:
     """One sentence from a question's figures, by type: the top-two-box share of a rating, the
     options chosen most often of a multiple choice or ranking, the most common answer of a
     single choice, the "yes" share of a yes/no, the three countries named most often, the
@@ -359,13 +365,13 @@ def _share(count: int, base: int) -> Decimal:
     return (Decimal(count * 100) / Decimal(base)).quantize(Decimal("0.1"), ROUND_HALF_UP)
 
 
-def _top_box(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _top_box(options: list[OptionStatistics]) -> list[OptionStatistics]:
     """The top two points of a scale (the top one on a scale of three points or fewer)."""
     by_value = sorted(options, key=lambda o: o["value"])
     return by_value[-2:] if len(by_value) >= 4 else by_value[-1:]
 
 
-def _top_box_sentence(options: list[dict[str, Any]], base: int) -> str:
+def _top_box_sentence(options: list[OptionStatistics], base: int) -> str:
     top = _top_box(options)
     if not top:
         return ""
@@ -379,16 +385,16 @@ def _top_box_sentence(options: list[dict[str, Any]], base: int) -> str:
     )
 
 
-def _ranked(options: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _ranked(options: list[OptionStatistics]) -> list[OptionStatistics]:
     # Most chosen first; ties keep questionnaire order (sorted() is stable).
     return sorted((o for o in options if o["count"]), key=lambda o: -o["count"])
 
 
-def _count_and_share(option: dict[str, Any]) -> str:
+def _count_and_share(option: OptionStatistics) -> str:
     return f"({_respondents(option['count'])}, {whole_percent(value=option['percent'])})"
 
 
-def _most_chosen_sentence(options: list[dict[str, Any]], *, ranked: bool) -> str:
+def _most_chosen_sentence(options: list[OptionStatistics], *, ranked: bool) -> str:
     top = _ranked(options)[:3]
     if not top:
         return ""
@@ -399,7 +405,7 @@ def _most_chosen_sentence(options: list[dict[str, Any]], *, ranked: bool) -> str
     return f"The {subject} {verb} most often {is_are} {listed}."
 
 
-def _most_common_sentence(options: list[dict[str, Any]], base: int) -> str:
+def _most_common_sentence(options: list[OptionStatistics], base: int) -> str:
     ranked = _ranked(options)
     if not ranked:
         return ""
@@ -416,7 +422,7 @@ def _most_common_sentence(options: list[dict[str, Any]], base: int) -> str:
     return sentence + "."
 
 
-def _countries_sentence(options: list[dict[str, Any]]) -> str:
+def _countries_sentence(options: list[OptionStatistics]) -> str:
     top = options[:3]  # already most named first
     if not top:
         return ""
@@ -428,7 +434,7 @@ def _countries_sentence(options: list[dict[str, Any]]) -> str:
     return f"The countries named most often are {_listed(items)}."
 
 
-def _matrix_sentence(statements: list[dict[str, Any]]) -> str:
+def _matrix_sentence(statements: list[StatementStatistics]) -> str:
     scored = []
     for statement in statements:
         top = _top_box(statement["options"])

@@ -92,7 +92,9 @@ def survey_report_page(request: HttpRequest, slug: str) -> HttpResponse:
         codes = report_question_codes_from_form(
             survey=survey,
             shown=request.GET.getlist("show"),
-            positions={key[6:]: value for key, value in request.GET.items() if key[:6] == "order-"},
+            positions={
+                key[6:]: request.GET.get(key, "") for key in request.GET if key[:6] == "order-"
+            },
         )
         try:
             filters = stats_filter_from_params(request.GET)

@@ -20,6 +20,7 @@ Dates and times are ISO 8601 strings; days are in the site's time zone.
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -63,6 +64,24 @@ from surveys.results.filters import (
     filtered_responses,
     stats_filter_check,
 )
+from surveys.results.stats_types import (
+    BreakdownRow,
+    CountName,
+    CountryRow,
+    EventKind,
+    ExperienceRow,
+    FilterParams,
+    Funnel,
+    FunnelCounts,
+    QuestionStatistics,
+    Rates,
+    SectorRow,
+    SurveyStatistics,
+    Timeline,
+    TimelineDay,
+    TimelineEvent,
+    WaveRow,
+)
 
 # "Completions within N days after a reminder" (timeline events).
 REMINDER_WINDOW_DAYS = 7
@@ -70,7 +89,7 @@ REMINDER_WINDOW_DAYS = 7
 # percent (types.base) rounds the funnel's rates and the question types' shares alike.
 
 
-def _rates(counts: dict[str, Any]) -> dict[str, float]:
+def _rates(counts: Mapping[str, Any]) -> Rates:
     return {
         "response_rate": percent(counts["completed"], counts["invited"]),
         "participation_rate": percent(counts["started"], counts["invited"]),
@@ -78,7 +97,7 @@ def _rates(counts: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def survey_statistics(*, survey: Survey, filters: StatsFilter | None = None) -> dict[str, Any]:
+def survey_statistics(*, survey: Survey, filters: StatsFilter | None = None) -> SurveyStatistics:
     """The funnel and its rates, breakdowns by wave, country, experience and sector, the
     timeline and every question's figures, for the invitations the filters choose.
 
@@ -120,7 +139,7 @@ def survey_statistics(*, survey: Survey, filters: StatsFilter | None = None) -> 
     }
 
 
-def _filters_as_params(filters: StatsFilter) -> dict[str, Any]:
+def _filters_as_params(filters: StatsFilter) -> FilterParams:
     """The filters applied, keyed as the query parameters (stats_filter_from_params reads this
     back into the same StatsFilter)."""
     return {
@@ -134,7 +153,7 @@ def _filters_as_params(filters: StatsFilter) -> dict[str, Any]:
 
 # The funnel, by country and by experience ---------------------------------------------------
 
-COUNTS = ("invited", "opened", "started", "completed")
+COUNTS: tuple[CountName, ...] = ("invited", "opened", "started", "completed")
 
 
 def _funnel_counts(prefix: str = "", *, distinct: bool = False) -> dict[str, Count]:
@@ -172,7 +191,9 @@ def _experience_band(survey: Survey) -> Case:
     return Case(*whens, default=Value(open_band), output_field=CharField())
 
 
-def _invitation_groups(*, survey: Survey, invitations: QuerySet[Invitation]) -> list[dict]:
+def _invitation_groups(
+    *, survey: Survey, invitations: QuerySet[Invitation]
+) -> list[Mapping[str, Any]]:
     """Funnel counts per (country, experience band): one pass over the invitations, which the
     headline figures, by_country and by_experience then add up."""
     return list(
@@ -186,7 +207,7 @@ def _invitation_groups(*, survey: Survey, invitations: QuerySet[Invitation]) -> 
     )
 
 
-def _summed(groups: list[dict], key: str) -> dict[Any, dict[str, int]]:
+def _summed(groups: Sequence[Mapping[str, Any]], key: str) -> dict[Any, dict[str, int]]:
     sums: dict[Any, dict[str, int]] = {}
     for group in groups:
         total = sums.setdefault(group[key], dict.fromkeys(COUNTS, 0))
@@ -195,7 +216,9 @@ def _summed(groups: list[dict], key: str) -> dict[Any, dict[str, int]]:
     return sums
 
 
-def survey_funnel(*, invitations: QuerySet[Invitation], groups: list[dict]) -> dict[str, int]:
+def survey_funnel(
+    *, invitations: QuerySet[Invitation], groups: Sequence[Mapping[str, Any]]
+) -> Funnel:
     """invited, emailed, failed, bounced, opted_out, opened, started, partial, completed.
 
     emailed: at least one delivery sent (invitation or reminder). failed / bounced: the status
@@ -239,14 +262,19 @@ def survey_funnel(*, invitations: QuerySet[Invitation], groups: list[dict]) -> d
     }
 
 
-def _breakdown_row(row: dict[str, Any]) -> dict[str, Any]:
-    counts = {key: row[key] for key in COUNTS}
+def _breakdown_row(row: Mapping[str, Any]) -> BreakdownRow:
+    counts: FunnelCounts = {
+        "invited": row["invited"],
+        "opened": row["opened"],
+        "started": row["started"],
+        "completed": row["completed"],
+    }
     return {**counts, **_rates(counts)}
 
 
-def statistics_by_country(*, groups: list[dict]) -> list[dict]:
+def statistics_by_country(*, groups: Sequence[Mapping[str, Any]]) -> list[CountryRow]:
     """Per organisation country, most invited first (ties by name)."""
-    result = [
+    result: list[CountryRow] = [
         {
             "code": str(code),
             "name": str(countries.name(code)) or str(code),
@@ -258,18 +286,18 @@ def statistics_by_country(*, groups: list[dict]) -> list[dict]:
     return result
 
 
-def statistics_by_experience(*, groups: list[dict]) -> list[dict]:
+def statistics_by_experience(*, groups: Sequence[Mapping[str, Any]]) -> list[ExperienceRow]:
     """Per band of years of experience (stats_filters.EXPERIENCE_BANDS, then "unknown" for
     organisations without a founding year), every band listed."""
     by_band = _summed(groups, "band")
-    empty = dict.fromkeys(COUNTS, 0)
+    empty: dict[str, int] = dict.fromkeys(COUNTS, 0)
     return [
         {"band": band, **_breakdown_row(by_band.get(band, empty))}
         for band in [*EXPERIENCE_BANDS, EXPERIENCE_UNKNOWN]
     ]
 
 
-def _fetch_dicts(sql: str, params: list[Any]) -> list[dict[str, Any]]:
+def _fetch_dicts(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     """Rows of a raw grouped query as dicts keyed by the selected aliases."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -280,7 +308,7 @@ def _fetch_dicts(sql: str, params: list[Any]) -> list[dict[str, Any]]:
 # By wave and by sector -----------------------------------------------------------------------
 
 
-def _survey_waves(survey: Survey) -> list[dict[str, Any]]:
+def _survey_waves(survey: Survey) -> list[Mapping[str, Any]]:
     return list(
         Wave.objects.filter(survey=survey)
         .order_by("launched_at", "created_at", "pk")
@@ -289,8 +317,8 @@ def _survey_waves(survey: Survey) -> list[dict[str, Any]]:
 
 
 def statistics_by_wave(
-    *, waves: list[dict[str, Any]], invitations: QuerySet[Invitation], filtered: bool
-) -> list[dict]:
+    *, waves: Sequence[Mapping[str, Any]], invitations: QuerySet[Invitation], filtered: bool
+) -> list[WaveRow]:
     """Every wave of the survey (`waves`, in launch order): the invitations with a delivery in
     it and what they did (emailed: a delivery of that wave was sent). One query. Each
     invitation counts once per wave, though an invitation addressed to two contacts has two
@@ -301,7 +329,7 @@ def statistics_by_wave(
     if filtered:
         # A filter keeps a subset of the invitations: their deliveries first (a semi-join),
         # then distinct counts over what is left, as the ORM writes it.
-        rows = (
+        rows: Iterable[Mapping[str, Any]] = (
             Delivery.objects.filter(wave_id__in=wave_ids, invitation__in=invitations.values("pk"))
             .order_by()
             .values("wave_id")
@@ -334,7 +362,7 @@ def statistics_by_wave(
         rows = _fetch_dicts(sql, [Delivery.Status.SENT, *wave_ids, *inv_params])
     by_wave = {row["wave_id"]: row for row in rows}
     empty = dict.fromkeys((*COUNTS, "emailed"), 0)
-    result = []
+    result: list[WaveRow] = []
     for wave in waves:
         row = by_wave.get(wave["pk"], empty)
         result.append(
@@ -351,7 +379,7 @@ def statistics_by_wave(
     return result
 
 
-def statistics_by_sector(*, invitations: QuerySet[Invitation]) -> list[dict]:
+def statistics_by_sector(*, invitations: QuerySet[Invitation]) -> list[SectorRow]:
     """Per sector of the organisations, most invited first; name None for organisations
     without a sector. An organisation with several sectors counts in each, so the rows may add
     up to more than the invitations."""
@@ -373,7 +401,7 @@ def statistics_by_sector(*, invitations: QuerySet[Invitation]) -> list[dict]:
         "GROUP BY s.name"
     )
     rows = _fetch_dicts(sql, inv_params)
-    result = [{"name": row["name"], **_breakdown_row(row)} for row in rows]
+    result: list[SectorRow] = [{"name": row["name"], **_breakdown_row(row)} for row in rows]
     # Named sectors by size, then "no sector" last.
     result.sort(key=lambda row: (row["name"] is None, -row["invited"], row["name"] or ""))
     return result
@@ -384,10 +412,10 @@ def statistics_by_sector(*, invitations: QuerySet[Invitation]) -> list[dict]:
 
 def survey_timeline(
     *,
-    waves: list[dict[str, Any]],
+    waves: Sequence[Mapping[str, Any]],
     invitations: QuerySet[Invitation],
     responses: QuerySet[Response],
-) -> dict[str, Any]:
+) -> Timeline:
     """days: every day from the first to the last activity (zeros included), with the
     responses started and submitted that day. events: emails sent per day, as wave sends and
     reminder sends; each reminder day carries the completions within REMINDER_WINDOW_DAYS days
@@ -397,7 +425,7 @@ def survey_timeline(
     _reminder_followups(events, responses)
 
     days_with_activity = [*starts, *completions, *(date.fromisoformat(e["date"]) for e in events)]
-    days = []
+    days: list[TimelineDay] = []
     if days_with_activity:
         day, last = min(days_with_activity), max(days_with_activity)
         while day <= last:
@@ -431,8 +459,8 @@ def _per_day(responses: QuerySet[Response]) -> tuple[dict[date, int], dict[date,
 
 
 def _send_events(
-    *, waves: list[dict[str, Any]], invitations: QuerySet[Invitation]
-) -> list[dict[str, Any]]:
+    *, waves: Sequence[Mapping[str, Any]], invitations: QuerySet[Invitation]
+) -> list[TimelineEvent]:
     """Sent emails per (day, kind, wave): wave sends (invitation emails of a wave), single
     invitation emails outside a wave, and reminders."""
     rows = (
@@ -447,8 +475,9 @@ def _send_events(
         .annotate(emails=Count("id"), first_sent_at=Min("sent_at"))
     )
     names = {wave["pk"]: wave["name"] for wave in waves}
-    events = []
+    events: list[TimelineEvent] = []
     for row in rows:
+        kind: EventKind
         if row["kind"] == Delivery.Kind.REMINDER:
             kind = "reminder"
         else:
@@ -468,7 +497,7 @@ def _send_events(
     return events
 
 
-def _reminder_followups(events: list[dict[str, Any]], responses: QuerySet[Response]) -> None:
+def _reminder_followups(events: list[TimelineEvent], responses: QuerySet[Response]) -> None:
     """Adds completions_within_days to each reminder event: one query, one conditional count
     per reminder day."""
     reminders = [event for event in events if event["kind"] == "reminder"]
@@ -494,7 +523,7 @@ def _reminder_followups(events: list[dict[str, Any]], responses: QuerySet[Respon
 # Questions -----------------------------------------------------------------------------------
 
 
-def question_statistics(*, survey: Survey, filters: StatsFilter) -> list[dict[str, Any]]:
+def question_statistics(*, survey: Survey, filters: StatsFilter) -> list[QuestionStatistics]:
     """Each question's base and figures, in questionnaire order, from grouped queries over the
     filtered answer rows, shaped by each question's type (AnswerFigures -> its statistics):
 
@@ -534,7 +563,7 @@ def question_statistics(*, survey: Survey, filters: StatsFilter) -> list[dict[st
             number_mean=means.get(question.pk),
             texts=texts.get(question.pk, {}),
         )
-        entry: dict[str, Any] = {
+        entry: QuestionStatistics = {
             "id": question.code,
             "text": question.text,
             "type": question.type,

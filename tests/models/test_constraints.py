@@ -1,5 +1,6 @@
 """The database itself enforces the domain's uniqueness and check constraints."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,7 @@ from tests.factories import ContactFactory, OrganisationFactory, invitation_with
 pytestmark = pytest.mark.django_db
 
 
-def violates(callable_) -> bool:  # type: ignore[no-untyped-def]
+def violates(callable_: Callable[[], object]) -> bool:
     try:
         with transaction.atomic():
             callable_()
@@ -139,17 +140,17 @@ def test_answer_rows_cannot_repeat_a_choice_rank_or_country(survey):
 
 
 def test_contact_email_is_unique_per_organisation_ignoring_case():
-    contact = ContactFactory(email="Someone@Example.org")
+    contact = ContactFactory.create(email="Someone@Example.org")
     assert violates(
         lambda: Contact.objects.create(
             organisation=contact.organisation, email="someone@example.org"
         )
     )
-    Contact.objects.create(organisation=OrganisationFactory(), email="someone@example.org")
+    Contact.objects.create(organisation=OrganisationFactory.create(), email="someone@example.org")
 
 
 def test_founding_year_is_plausible():
-    assert violates(lambda: OrganisationFactory(year_founded=1066))
+    assert violates(lambda: OrganisationFactory.create(year_founded=1066))
 
 
 def test_deleting_an_answered_question_is_refused(survey):
@@ -176,6 +177,8 @@ def test_deleting_an_answered_question_is_refused(survey):
 
 
 def test_years_of_experience_count_to_the_opening_date(survey):
-    organisation = OrganisationFactory(year_founded=2010)
+    organisation = OrganisationFactory.create(year_founded=2010)
     assert organisation.years_of_experience(survey.opens_at) == survey.opens_at.year - 2010
-    assert OrganisationFactory(year_founded=None).years_of_experience(survey.opens_at) is None
+    assert (
+        OrganisationFactory.create(year_founded=None).years_of_experience(survey.opens_at) is None
+    )

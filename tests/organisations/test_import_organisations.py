@@ -3,18 +3,24 @@
 import io
 import re
 from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from openpyxl import Workbook
+from pytest_django import Settings
 
 from surveys.models import ClusterOrganisation, Contact, Sector
 from surveys.organisations import import_views as admin_import
 from surveys.organisations.importing import (
+    ImportPlan,
+    ImportResult,
     OrganisationImportError,
     RowAction,
     organisations_file_parse,
@@ -22,6 +28,9 @@ from surveys.organisations.importing import (
     organisations_import_plan,
 )
 from tests.factories import ContactFactory, OrganisationFactory, organisations_with_contacts
+
+if TYPE_CHECKING:  # the test client's response type exists in django-stubs only
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 
@@ -54,7 +63,9 @@ def xlsx_bytes(rows: list[list[object]], *, header: list[str] = HEADER) -> bytes
     return buffer.getvalue()
 
 
-def run_import(content: bytes, filename: str = "organisations.csv"):  # type: ignore[no-untyped-def]
+def run_import(
+    content: bytes, filename: str = "organisations.csv"
+) -> tuple[ImportPlan, ImportResult]:
     plan = organisations_import_plan(
         rows=organisations_file_parse(content=content, filename=filename).rows
     )
@@ -78,7 +89,7 @@ def test_a_utf8_csv_with_bom_and_semicolons_creates_organisations_contacts_and_s
 
     assert (result.created, result.rejected, result.contacts_created) == (2, 0, 2)
     brussels = ClusterOrganisation.objects.get(external_id="X1")
-    assert (brussels.name, brussels.country.code, brussels.year_founded) == (
+    assert (brussels.name, brussels.country.code, brussels.year_founded) == (  # type: ignore[attr-defined]  # django-stubs: CountryField is str
         "Brussels Energy",
         "BE",
         2005,
@@ -88,7 +99,7 @@ def test_a_utf8_csv_with_bom_and_semicolons_creates_organisations_contacts_and_s
     contact = brussels.contacts.get()
     assert (contact.name, contact.email, contact.language) == ("Ana", "Ana@Example.org", "en")
     prishtina = ClusterOrganisation.objects.get(name="Prishtina ICT")
-    assert (prishtina.country.code, prishtina.external_id) == ("XK", None)
+    assert (prishtina.country.code, prishtina.external_id) == ("XK", None)  # type: ignore[attr-defined]  # django-stubs: CountryField is str
 
 
 def test_optional_columns_are_read_and_sectors_split_on_semicolon_or_bar():
@@ -154,7 +165,7 @@ def test_optional_columns_are_read_and_sectors_split_on_semicolon_or_bar():
 def test_countries_are_read_from_codes_and_english_names(country, code):
     run_import(csv_bytes([["Cluster", country, "a@example.org", "", "", "", ""]]))
 
-    assert ClusterOrganisation.objects.get().country.code == code
+    assert ClusterOrganisation.objects.get().country.code == code  # type: ignore[attr-defined]  # django-stubs: CountryField is str
 
 
 def test_an_existing_sector_is_reused_whatever_its_case():
@@ -267,8 +278,8 @@ def test_values_longer_than_their_database_column_are_rejected_with_the_reason()
 
 
 def test_an_email_shared_by_several_organisations_needs_an_external_id():
-    ContactFactory(email="shared@example.org")
-    ContactFactory(email="SHARED@example.org")
+    ContactFactory.create(email="shared@example.org")
+    ContactFactory.create(email="SHARED@example.org")
 
     plan, result = run_import(csv_bytes([["Cluster", "BE", "shared@example.org", "", "", "", ""]]))
 
@@ -292,7 +303,7 @@ def test_a_reimport_updates_the_organisation_with_the_same_external_id():
 
     assert (result.created, result.updated, result.contacts_created) == (0, 1, 1)
     organisation.refresh_from_db()
-    assert (organisation.name, organisation.country.code, organisation.year_founded) == (
+    assert (organisation.name, organisation.country.code, organisation.year_founded) == (  # type: ignore[attr-defined]  # django-stubs: CountryField is str
         "New name",
         "FR",
         2001,
@@ -306,8 +317,8 @@ def test_a_reimport_updates_the_organisation_with_the_same_external_id():
 
 
 def test_a_reimport_without_external_id_matches_a_contact_email_case_insensitively():
-    organisation = OrganisationFactory(name="Cluster", year_founded=1990, external_id=None)
-    ContactFactory(organisation=organisation, email="Ana@Example.org", name="Ana")
+    organisation = OrganisationFactory.create(name="Cluster", year_founded=1990, external_id=None)
+    ContactFactory.create(organisation=organisation, email="Ana@Example.org", name="Ana")
 
     plan, result = run_import(
         csv_bytes([["Cluster renamed", "BE", "ana@example.ORG", "Ana Silva", "", "", "X9"]])
@@ -323,8 +334,8 @@ def test_a_reimport_without_external_id_matches_a_contact_email_case_insensitive
 
 
 def test_an_email_of_an_organisation_with_another_external_id_creates_a_new_organisation():
-    other = OrganisationFactory(external_id="OTHER")
-    ContactFactory(organisation=other, email="ana@example.org")
+    other = OrganisationFactory.create(external_id="OTHER")
+    ContactFactory.create(organisation=other, email="ana@example.org")
 
     _, result = run_import(csv_bytes([["Cluster", "BE", "ana@example.org", "", "", "", "X1"]]))
 
@@ -365,8 +376,10 @@ def test_empty_cells_keep_stored_values_and_filled_ones_replace_them():
 
 
 def test_rows_changing_different_fields_keep_each_organisations_other_values():
-    first = OrganisationFactory(external_id="A", name="A", year_founded=None, city="Gent")
-    second = OrganisationFactory(external_id="B", name="B", year_founded=1999, is_cosme=False)
+    first = OrganisationFactory.create(external_id="A", name="A", year_founded=None, city="Gent")
+    second = OrganisationFactory.create(
+        external_id="B", name="B", year_founded=1999, is_cosme=False
+    )
     header = [
         "external_id",
         "name",
@@ -534,7 +547,7 @@ def test_the_number_of_queries_does_not_grow_with_the_number_of_rows(
 
 
 def test_the_command_prints_counts_and_rejected_rows(tmp_path):
-    OrganisationFactory(external_id="X1", name="Old")
+    OrganisationFactory.create(external_id="X1", name="Old")
     path = tmp_path / "organisations.csv"
     path.write_bytes(
         csv_bytes(
@@ -606,12 +619,12 @@ def test_the_command_stops_with_a_message_for_an_unreadable_file(tmp_path, name,
 
 
 @pytest.fixture
-def imports_dir(settings, tmp_path):  # type: ignore[no-untyped-def]
+def imports_dir(settings: Settings, tmp_path: Path) -> Path:
     settings.VAR_DIR = tmp_path
     return tmp_path / "imports"
 
 
-def upload(client, content: bytes, name: str = "organisations.csv"):  # type: ignore[no-untyped-def]
+def upload(client: Client, content: bytes, name: str = "organisations.csv") -> "TestResponse":
     return client.post(UPLOAD_URL, {"file": SimpleUploadedFile(name, content)})
 
 
@@ -622,7 +635,7 @@ def test_the_changelist_links_to_the_import_page(admin_client):
 
 
 def test_upload_previews_without_writing_and_confirm_applies(admin_client, imports_dir):
-    OrganisationFactory(external_id="X1", name="Old")
+    OrganisationFactory.create(external_id="X1", name="Old")
     content = csv_bytes(
         [
             ["New", "BE", "n@example.org", "", "Energy", "", ""],
@@ -699,7 +712,7 @@ def test_a_file_over_the_size_limit_is_refused(admin_client, imports_dir, monkey
 
 def test_confirm_shows_a_new_preview_when_the_organisations_changed(admin_client, imports_dir):
     upload(admin_client, csv_bytes([["New", "BE", "n@example.org", "", "", "", "X1"]]))
-    OrganisationFactory(external_id="X1", name="Created meanwhile")
+    OrganisationFactory.create(external_id="X1", name="Created meanwhile")
 
     response = admin_client.post(CONFIRM_URL)
 

@@ -1,9 +1,11 @@
 """Staff screens for email templates and waves."""
 
+from typing import Any
+
 import pytest
 from django.utils import timezone
 
-from surveys.models import Delivery, EmailTemplate, Wave
+from surveys.models import Delivery, EmailTemplate, Survey, Wave
 from surveys.questionnaire.invitations import invitation_create
 from tests.factories import open_survey, organisations_with_contacts
 
@@ -11,11 +13,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def survey():  # type: ignore[no-untyped-def]
+def survey() -> Survey:
     return open_survey()
 
 
-def template_data(survey, **changes) -> dict:  # type: ignore[no-untyped-def]
+def template_data(survey: Survey, **changes: Any) -> dict[str, Any]:
     return {
         "survey": survey.pk,
         "name": "Friendly",

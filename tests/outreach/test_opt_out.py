@@ -9,12 +9,13 @@ from surveys.outreach.deliveries import deliveries_send
 from surveys.outreach.emails import unsubscribe_link
 from surveys.outreach.waves import wave_create, wave_launch
 from tests.factories import open_survey, organisations_with_contacts
+from tests.support.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def invitation(smtp_sink):  # type: ignore[no-untyped-def]
+def invitation(smtp_sink: SmtpSink) -> Invitation:
     survey = open_survey()
     organisations_with_contacts(1)
     wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())

@@ -1,12 +1,13 @@
 """Reminders follow the survey's policy; time is passed in (and travelled), never slept."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
+from django.test import Client
 from django.utils import timezone
 
-from surveys.models import Delivery, Invitation
+from surveys.models import Delivery, Invitation, Survey, Wave
 from surveys.outreach.deliveries import deliveries_send
 from surveys.outreach.reminders import wave_remind_now, wave_reminder_recipients
 from surveys.outreach.sweep import outreach_sweep
@@ -14,19 +15,20 @@ from surveys.outreach.waves import wave_create, wave_launch
 from surveys.questionnaire.invitations import invitation_token
 from tests.factories import open_survey, organisations_with_contacts
 from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
+from tests.support.smtp_sink import SmtpSink
 
 pytestmark = pytest.mark.django_db
 
 DAY = timedelta(days=1)
 
 
-def send_all_queued(now) -> None:  # type: ignore[no-untyped-def]
+def send_all_queued(now: datetime) -> None:
     ids = list(Delivery.objects.filter(status="queued").values_list("pk", flat=True))
     deliveries_send(ids=ids, now=now)
 
 
 @pytest.fixture
-def launched(smtp_sink):  # type: ignore[no-untyped-def]
+def launched(smtp_sink: SmtpSink) -> tuple[Survey, Wave, datetime, list[Invitation]]:
     """A survey open for 30 days, 4 organisations invited on day 0 (emails really sent)."""
     start = timezone.now().replace(microsecond=0)
     survey = open_survey(
@@ -47,7 +49,7 @@ def launched(smtp_sink):  # type: ignore[no-untyped-def]
     return survey, wave, start, list(invitations.values())
 
 
-def reminders_to(sink) -> list[str]:  # type: ignore[no-untyped-def]
+def reminders_to(sink: SmtpSink) -> list[str]:
     return sorted(
         str(m["To"])
         for m in sink.messages
@@ -55,7 +57,7 @@ def reminders_to(sink) -> list[str]:  # type: ignore[no-untyped-def]
     )
 
 
-def respond(client, invitation, *, submit: bool, at) -> None:  # type: ignore[no-untyped-def]
+def respond(client: Client, invitation: Invitation, *, submit: bool, at: datetime) -> None:
     with time_machine.travel(at, tick=False):
         person = Respondent(client, invitation)
         person.open_link(invitation_token(invitation))

@@ -3,28 +3,36 @@ here) suppress the address; without a configured secret the webhook does not exi
 
 import base64
 import json
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from surveys.models import Contact, Delivery
 from surveys.outreach.deliveries import deliveries_send
 from surveys.outreach.waves import wave_create, wave_launch
 from tests.factories import open_survey, organisations_with_contacts
+from tests.support.smtp_sink import SmtpSink
+
+if TYPE_CHECKING:  # the test client's response type exists in django-stubs only
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 pytestmark = pytest.mark.django_db
 URL = "/anymail/postmark/tracking/"
 
 
 @pytest.fixture
-def sent_delivery(smtp_sink) -> Delivery:  # type: ignore[no-untyped-def]
+def sent_delivery(smtp_sink: SmtpSink) -> Delivery:
     organisations_with_contacts(1)
     wave_launch(wave=wave_create(survey=open_survey(), name="W", filters={}), now=timezone.now())
     deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)))
     return Delivery.objects.get(status="sent")
 
 
-def post_event(client, payload: dict, secret: str = "hook:s3cret"):  # type: ignore[no-untyped-def]
+def post_event(
+    client: Client, payload: dict[str, Any], secret: str = "hook:s3cret"
+) -> "TestResponse":
     auth = base64.b64encode(secret.encode()).decode()
     return client.post(
         URL,

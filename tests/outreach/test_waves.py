@@ -2,6 +2,7 @@
 
 import time
 from collections import Counter
+from datetime import timedelta
 
 import pytest
 from django.db import DatabaseError, connection
@@ -86,7 +87,7 @@ def test_worker_killed_mid_wave_then_restarted_sends_each_email_once(
 
     # The sweep, some minutes later: dead claims go back to the queue and get a task again
     # (the broker would only redeliver the dead worker's message after an hour).
-    later = timezone.now() + timezone.timedelta(seconds=settings.DELIVERY_REQUEUE_AFTER + 60)
+    later = timezone.now() + timedelta(seconds=settings.DELIVERY_REQUEUE_AFTER + 60)
     report = outreach_sweep(now=later)
     assert report.requeued_stuck == stuck
     celery_worker_factory()
@@ -152,7 +153,7 @@ def test_wave_filters_choose_organisations():
         now=timezone.now(),
     )
     not_yet = organisations_matching(survey=survey, filters={"not_yet_invited": True})
-    assert sorted(o.country.code for o in not_yet) == ["BE", "BE", "BE"]
+    assert sorted(o.country.code for o in not_yet) == ["BE", "BE", "BE"]  # type: ignore[attr-defined]  # django-stubs: CountryField is str
 
 
 @pytest.mark.django_db

@@ -1,16 +1,18 @@
 """Staff edit surveys in the admin; changes that would orphan answers are refused; preview."""
 
+from typing import Any
+
 import pytest
 from django.utils import timezone
 
-from surveys.models import Answer, Question, Response
+from surveys.models import Answer, Question, Response, Survey
 from tests.factories import invitation_with_token, open_survey
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def answered_survey():  # type: ignore[no-untyped-def]
+def answered_survey() -> Survey:
     survey = open_survey()
     invitation, _ = invitation_with_token(survey)
     now = timezone.now()
@@ -22,7 +24,7 @@ def answered_survey():  # type: ignore[no-untyped-def]
     return survey
 
 
-def question_form_data(question: Question, **changes) -> dict:  # type: ignore[no-untyped-def]
+def question_form_data(question: Question, **changes: Any) -> dict[str, Any]:
     data = {
         "survey": question.survey_id,
         "page": question.page_id,

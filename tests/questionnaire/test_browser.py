@@ -4,6 +4,7 @@ and submits; on a phone-sized screen, errors are announced, tied to their questi
 width; axe-core finds nothing serious on any page."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from playwright.sync_api import BrowserContext, Locator, Page, expect
+from pytest_django.live_server_helper import LiveServer
 
 from surveys.models import Invitation, Response, Survey
 from surveys.questionnaire.structure import answers_for_response, questionnaire_load
@@ -27,6 +29,9 @@ from tests.support.browser_steps import (
     question,
 )
 from tests.support.ci import skip_unless_ci
+
+# pytest-playwright's new_context fixture.
+NewContext = Callable[..., BrowserContext]
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -61,7 +66,7 @@ class Respondent:
 
 
 @pytest.fixture
-def respondent(live_server) -> Respondent:  # type: ignore[no-untyped-def]
+def respondent(live_server: LiveServer) -> Respondent:
     survey = open_survey()
     invitation, token = invitation_with_token(survey)
     link = f"{live_server.url}/s/{token}/"
@@ -93,8 +98,8 @@ def expect_page_2_filled(page: Page) -> None:
 
 
 def test_respondent_answers_every_type_resumes_elsewhere_and_submits(
-    page: Page, new_context, respondent: Respondent
-) -> None:  # type: ignore[no-untyped-def]
+    page: Page, new_context: NewContext, respondent: Respondent
+) -> None:
     referrers: list[str] = []
 
     def record_referrers(page: Page) -> None:
@@ -227,8 +232,8 @@ def has_horizontal_scroll(page: Page) -> bool:
 
 
 def test_phone_error_summary_takes_focus_and_errors_are_tied_to_their_questions(
-    new_context, respondent: Respondent
-) -> None:  # type: ignore[no-untyped-def]
+    new_context: NewContext, respondent: Respondent
+) -> None:
     page = new_context(**PHONE).new_page()
     open_link_and_start(page, respondent.link)
     assert not has_horizontal_scroll(page)
@@ -255,8 +260,8 @@ def test_phone_error_summary_takes_focus_and_errors_are_tied_to_their_questions(
 
 
 def test_phone_ranking_and_matrix_errors_point_only_at_messages_that_exist(
-    new_context, respondent: Respondent
-) -> None:  # type: ignore[no-untyped-def]
+    new_context: NewContext, respondent: Respondent
+) -> None:
     page = new_context(**PHONE).new_page()
     open_link_and_start(page, respondent.link)
     fill_page_1(page)
@@ -328,7 +333,7 @@ def test_pages_and_review_have_no_serious_accessibility_violations(
 
 
 @pytest.fixture
-def channels_link(live_server) -> str:  # type: ignore[no-untyped-def]
+def channels_link(live_server: LiveServer) -> str:
     survey = open_survey("findings_and_exclusive.yaml")
     _, token = invitation_with_token(survey)
     return f"{live_server.url}/s/{token}/"
@@ -364,8 +369,8 @@ def test_ticking_none_of_these_unticks_the_other_channels_and_back(
 
 
 def test_without_javascript_the_server_refuses_none_of_these_with_a_channel(
-    new_context, channels_link: str
-) -> None:  # type: ignore[no-untyped-def]
+    new_context: NewContext, channels_link: str
+) -> None:
     page = new_context(java_script_enabled=False).new_page()
     channels = open_channels_page(page, channels_link)
     question(page, "frequency").get_by_label("Every week").check()

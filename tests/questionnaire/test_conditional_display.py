@@ -1,6 +1,7 @@
 """A question shows only when an earlier answer has a given value; hidden answers are ignored."""
 
 import pytest
+from django.test import Client
 
 from surveys.models import Answer, Response
 from tests.factories import invitation_with_token, open_survey
@@ -10,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def respondent(client):  # type: ignore[no-untyped-def]
+def respondent(client: Client) -> Respondent:
     invitation, token = invitation_with_token(open_survey())
     person = Respondent(client, invitation)
     person.open_link(token)

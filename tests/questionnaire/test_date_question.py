@@ -46,7 +46,7 @@ def survey() -> Survey:
     return open_survey(NAME)
 
 
-def respondent_of(client, survey: Survey) -> Respondent:  # type: ignore[no-untyped-def]
+def respondent_of(client, survey: Survey) -> Respondent:
     invitation, token = invitation_with_token(survey)
     person = Respondent(client, invitation)
     person.open_link(token)
@@ -54,7 +54,7 @@ def respondent_of(client, survey: Survey) -> Respondent:  # type: ignore[no-unty
 
 
 @pytest.fixture
-def respondent(client, survey):  # type: ignore[no-untyped-def]
+def respondent(client, survey):
     return respondent_of(client, survey)
 
 
@@ -174,7 +174,7 @@ def test_import_refuses_a_bad_bound_and_writes_nothing():
 
 
 @pytest.fixture
-def answered(client, survey):  # type: ignore[no-untyped-def]
+def answered(client, survey):
     """Three respondents: two dates in May 2019 and one in 2021; only one gave next_event."""
     for joined_on, next_event in [
         ("2019-05-14", "2026-02-01"),
@@ -188,7 +188,7 @@ def answered(client, survey):  # type: ignore[no-untyped-def]
     return survey
 
 
-def export_of(survey: Survey):  # type: ignore[no-untyped-def]
+def export_of(survey: Survey):
     return responses_export_prepare(survey=survey, filters=StatsFilter(), identified=False)
 
 

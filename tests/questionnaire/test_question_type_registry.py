@@ -8,6 +8,7 @@ import importlib
 import io
 import pkgutil
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pyreadstat
@@ -36,7 +37,7 @@ from tests.factories import FILES, invitation_with_token, open_survey
 from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
 
 # The test survey files that together hold every type, with valid answers for their pages.
-TYPE_FILES = {
+TYPE_FILES: dict[str, dict[int, dict[str, Any]]] = {
     "all_types.yaml": ALL_TYPES_ANSWERS,
     "date_question.yaml": {1: {"joined_on": "2019-05-14", "next_event": "2026-02-01"}},
 }
@@ -121,10 +122,10 @@ def test_type_round_trips_through_a_survey_file(code):
 
 
 @pytest.fixture
-def answered(client):  # type: ignore[no-untyped-def]
+def answered(client):
     """Each test survey file, open, answered on every page by one respondent."""
 
-    def answer(name: str):  # type: ignore[no-untyped-def]
+    def answer(name: str):
         survey = open_survey(name)
         invitation, token = invitation_with_token(survey)
         respondent = Respondent(client, invitation)

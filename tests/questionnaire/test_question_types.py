@@ -4,6 +4,7 @@ message beside the field), never a 500, and saves nothing."""
 import re
 
 import pytest
+from django.test import Client
 
 from surveys.models import Answer
 from tests.factories import invitation_with_token, open_survey
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def respondent(client):  # type: ignore[no-untyped-def]
+def respondent(client: Client) -> Respondent:
     survey = open_survey()
     invitation, token = invitation_with_token(survey)
     person = Respondent(client, invitation)
@@ -38,8 +39,8 @@ def test_valid_answers_of_every_type_become_answer_rows(respondent):
     assert [(a.statement.value, a.choice.value) for a in rows("statements")] == [(1, 3), (2, 1)]
     assert [(a.rank, a.choice.value) for a in rows("priorities")] == [(1, 2), (2, 1)]
     assert [a.choice.value for a in rows("cooperates")] == [1]
-    assert sorted(a.country.code for a in rows("partner_countries")) == ["CA", "US"]
-    assert [a.country.code for a in rows("home_country")] == ["BE"]
+    assert sorted(a.country.code for a in rows("partner_countries")) == ["CA", "US"]  # type: ignore[attr-defined]  # django-stubs: CountryField is str
+    assert [a.country.code for a in rows("home_country")] == ["BE"]  # type: ignore[attr-defined]  # django-stubs: CountryField is str
     assert [a.text for a in rows("partner_detail")] == ["MIT"]
     assert [a.text for a in rows("suggestions")] == ["More events"]
 
@@ -124,7 +125,7 @@ def test_kosovo_is_offered_among_countries(respondent):
     page = respondent.page(3).content.decode()
     assert '<option value="XK">Kosovo</option>' in page
     respondent.post_page(3, {**ALL_TYPES_ANSWERS[3], "home_country": "XK"})
-    assert [a.country.code for a in rows("home_country")] == ["XK"]
+    assert [a.country.code for a in rows("home_country")] == ["XK"]  # type: ignore[attr-defined]  # django-stubs: CountryField is str
 
 
 def test_errors_are_tied_to_their_fields_for_screen_readers(respondent):
@@ -151,7 +152,7 @@ EXCLUSIVE_MESSAGE = (
 
 
 @pytest.fixture
-def channels_respondent(client):  # type: ignore[no-untyped-def]
+def channels_respondent(client: Client) -> Respondent:
     survey = open_survey("findings_and_exclusive.yaml")
     invitation, token = invitation_with_token(survey)
     person = Respondent(client, invitation)

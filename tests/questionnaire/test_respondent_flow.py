@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from surveys.models import Answer, Invitation, Response
+from surveys.models import Answer, Invitation, Response, Survey
 from surveys.questionnaire.invitations import invitation_token
 from tests.factories import invitation_with_token, open_survey
 from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
@@ -15,12 +15,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def survey():  # type: ignore[no-untyped-def]
+def survey() -> Survey:
     return open_survey()
 
 
 @pytest.fixture
-def respondent(client, survey):  # type: ignore[no-untyped-def]
+def respondent(client: Client, survey: Survey) -> Respondent:
     invitation, token = invitation_with_token(survey)
     person = Respondent(client, invitation)
     person.open_link(token)

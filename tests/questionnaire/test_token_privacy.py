@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -62,6 +63,7 @@ def test_redaction_keeps_the_rest_of_the_line():
 @pytest.mark.django_db
 def test_django_404_warning_does_not_log_the_token(client):
     handler = logging.getLogger("django.request").handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
     stream = io.StringIO()
     previous = handler.setStream(stream)
     try:
@@ -137,7 +139,7 @@ def test_gunicorn_access_log_does_not_contain_tokens(require_postgresql, tmp_pat
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 

@@ -4,6 +4,7 @@ through the personal link. The completed count goes up without a reload, the pag
 charts are older than its figures, and a reload draws them again."""
 
 import re
+from collections.abc import Callable
 from io import BytesIO, StringIO
 
 import pytest
@@ -13,7 +14,9 @@ from django.core.management import call_command
 from django.test import Client
 from PIL import Image
 from playwright.sync_api import BrowserContext, Locator, Page, expect
+from pytest_django.live_server_helper import LiveServer
 
+from accounts.models import User
 from accounts.roles import STAFF
 from tests.factories import invitation_with_token, open_survey
 from tests.support.browser_steps import (
@@ -27,6 +30,9 @@ from tests.support.browser_steps import (
     open_link_and_start,
 )
 
+# pytest-playwright's new_context fixture.
+NewContext = Callable[..., BrowserContext]
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # dashboard.js polls every 5 s: three chances, and no sleeping.
@@ -34,7 +40,9 @@ LIVE_TIMEOUT_MS = 15_000
 
 
 @pytest.fixture
-def staff_context(new_context, live_server, django_user_model) -> BrowserContext:  # type: ignore[no-untyped-def]
+def staff_context(
+    new_context: NewContext, live_server: LiveServer, django_user_model: type[User]
+) -> BrowserContext:
     """A browser context signed in as a Staff member: a session made with the test Client,
     its cookie handed to the browser."""
     # A transactional test's flush removes the groups the migration made: make sure of it.
@@ -77,8 +85,8 @@ def answer_and_submit(page: Page, link: str) -> None:
 
 
 def test_a_submitted_response_reaches_the_open_dashboard_without_a_reload(
-    staff_context: BrowserContext, new_context, live_server
-) -> None:  # type: ignore[no-untyped-def]
+    staff_context: BrowserContext, new_context: NewContext, live_server: LiveServer
+) -> None:
     survey = open_survey()
     tokens = [invitation_with_token(survey)[1] for _ in range(3)]
 
@@ -124,8 +132,8 @@ def test_a_submitted_response_reaches_the_open_dashboard_without_a_reload(
 
 
 def test_the_demo_maps_draw_from_the_shared_outlines_in_a_real_browser(
-    staff_context: BrowserContext, live_server
-) -> None:  # type: ignore[no-untyped-def]
+    staff_context: BrowserContext, live_server: LiveServer
+) -> None:
     """The page holds the country outlines once and its three maps <use> them: Chromium must
     find every reference, paint each country in its map's fill, and give the hidden outlines
     no room on the page. The page comes gzipped."""

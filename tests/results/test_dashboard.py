@@ -5,14 +5,16 @@ drawn on the server from the same figures."""
 import gzip
 import json
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from io import StringIO
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.html import escape
@@ -21,8 +23,12 @@ from surveys.models import Answer, Question, Response, Survey, Wave
 from surveys.questionnaire.invitations import invitation_create
 from surveys.results.filters import StatsFilter
 from surveys.results.statistics import survey_statistics
+from surveys.results.stats_types import SurveyStatistics
 from surveys.results.worldmap import world_map_data
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
+
+if TYPE_CHECKING:  # the test client's response type exists in django-stubs only
+    from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_questionnaire_cache")]
 
@@ -82,7 +88,7 @@ def key_of(item: dict, fields: list[str] | None) -> str:
     return ""
 
 
-def resolve(stats: dict, cell: dict) -> Any:
+def resolve(stats: Mapping[str, Any], cell: dict) -> Any:
     current: Any = stats
     for list_path, key, match in cell["scopes"]:
         items = current
@@ -103,7 +109,7 @@ def shown(value: Any, how: str | None) -> str:
     return str(value)
 
 
-def assert_page_shows(html: str, stats: dict) -> int:
+def assert_page_shows(html: str, stats: SurveyStatistics) -> int:
     """Every data-stat figure of the page is the JSON's, formatted as dashboard.js does."""
     cells = stat_cells(html)
     for cell in cells:
@@ -123,8 +129,8 @@ def survey() -> Survey:
     size = Question.objects.get(survey=survey, code="size")
     Wave.objects.create(survey=survey, name="Spring", status="launched", launched_at=NOW)
     for country, submitted, size_value in (("BE", True, 1), ("FR", False, 3), ("DE", None, 0)):
-        organisation = OrganisationFactory(country=country, name=f"Secret cluster {country}")
-        ContactFactory(organisation=organisation)
+        organisation = OrganisationFactory.create(country=country, name=f"Secret cluster {country}")
+        ContactFactory.create(organisation=organisation)
         invitation = invitation_create(survey=survey, organisation=organisation, now=NOW)
         if submitted is not None:
             response = Response.objects.create(
@@ -140,7 +146,7 @@ def survey() -> Survey:
     return survey
 
 
-def page(client, slug: str = "dash", **params: Any):  # type: ignore[no-untyped-def]
+def page(client: Client, slug: str = "dash", **params: Any) -> "TestResponse":
     return client.get(f"/staff/surveys/{slug}/", params)
 
 

@@ -5,12 +5,15 @@ are shown, and old jobs are cleaned."""
 
 import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pyreadstat
 import pytest
+from django.http import FileResponse
 from django.test import Client
+from pytest_django import Settings
 
 from surveys.models import ExportJob, Survey
 from surveys.results import export_jobs
@@ -34,7 +37,7 @@ def survey() -> Survey:
 
 
 @pytest.fixture(autouse=True)
-def exports_dir(settings, tmp_path):  # type: ignore[no-untyped-def]
+def exports_dir(settings: Settings, tmp_path: Path) -> Path:
     settings.VAR_DIR = tmp_path / "var"
     return settings.VAR_DIR / "exports"
 
@@ -192,6 +195,7 @@ def test_the_buttons_post_a_job_and_its_page_shows_progress_then_the_link(
     assert download.status_code == 200
     assert "no-store" in download["Cache-Control"]
     assert download["Content-Disposition"].startswith('attachment; filename="')
+    assert isinstance(download, FileResponse)
     openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content)))
 
 
@@ -245,5 +249,6 @@ def test_a_real_worker_builds_the_xlsx_requested_on_the_page(
     assert status["status"] == "done", status
     download = client.get(status["download_url"])
     assert download.status_code == 200
+    assert isinstance(download, FileResponse)
     book = openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content)))
     assert len(list(book["Responses"].iter_rows(values_only=True))) == 4

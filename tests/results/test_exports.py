@@ -20,6 +20,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from pytest_django import Settings
 
 from surveys.models import Answer, Delivery, ExportJob, Invitation, Response, Survey, Wave
 from surveys.questionnaire.survey_files import survey_import
@@ -199,7 +200,7 @@ def survey() -> Survey:
 
 
 @pytest.fixture(autouse=True)
-def exports_dir(settings, tmp_path_factory):  # type: ignore[no-untyped-def]
+def exports_dir(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Background export files go to a folder of their own, apart from each test's tmp_path."""
     settings.VAR_DIR = tmp_path_factory.mktemp("var")
     return settings.VAR_DIR / "exports"
@@ -208,7 +209,7 @@ def exports_dir(settings, tmp_path_factory):  # type: ignore[no-untyped-def]
 def answer_through_pages(
     survey: Survey, *, name: str, country: str, pages: dict, submit: bool
 ) -> Invitation:
-    organisation = ContactFactory(
+    organisation = ContactFactory.create(
         organisation__name=name, organisation__country=country
     ).organisation
     invitation, token = invitation_with_token(survey, organisation)
@@ -592,6 +593,7 @@ def test_a_wave_filter_keeps_the_responses_of_the_invitations_that_wave_sent(
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_filters_narrow_the_rows_in_every_format(survey, answered, staff_member, fmt, tmp_path):
     response = download(logged_in(staff_member), survey, fmt, "?complete_only=1&country=FR")
+    ids: list[Any]  # ints, as read from each format
     if fmt == "csv":
         ids = [int(row["response_id"]) for row in csv_rows(response)]
     elif fmt == "xlsx":
@@ -772,6 +774,7 @@ def export_and_count_queries(client: Client, survey: Survey, user: Any, fmt: str
         with CaptureQueriesContext(connection) as queries:
             size = len(content(download(client, survey, fmt)))
         return queries, size
+    job: ExportJob | None
     job = export_job_request(survey=survey, user=user, fmt=fmt, filters=StatsFilter(), now=NOW)
     with CaptureQueriesContext(connection) as queries:
         job = export_job_run(job_id=job.pk)
@@ -819,6 +822,7 @@ def test_the_command_writes_each_format_with_filters(survey, answered, fmt, tmp_
     )
 
     assert "Exported 1 response of all-types" in stdout.getvalue()
+    ids: list[Any]  # ints, as read from each format
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(output.read_text("utf-8-sig"))))
         ids = [int(row["response_id"]) for row in rows]

@@ -27,6 +27,7 @@ from surveys.results.report import (
     survey_report,
     whole_percent,
 )
+from surveys.results.stats_types import OptionStatistics, QuestionStatistics
 from tests.factories import OrganisationFactory, survey_from_file
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -74,7 +75,7 @@ def test_shares_in_parentheses_are_whole_percents_rounded_half_up(value, expecte
     assert whole_percent(value=value) == expected
 
 
-def options(*rows):  # type: ignore[no-untyped-def]
+def options(*rows: tuple[int | str, str, int, float]) -> list[OptionStatistics]:
     return [
         {"value": value, "label": label, "count": count, "percent": share}
         for value, label, count, share in rows
@@ -82,7 +83,9 @@ def options(*rows):  # type: ignore[no-untyped-def]
 
 
 def test_rating_finding_is_the_top_two_box_in_the_questions_own_labels():
-    entry = {
+    entry: QuestionStatistics = {
+        "id": "quality",
+        "text": "Quality",
         "type": "rating",
         "base": 30,
         "options": options((1, "Bad", 2, 6.7), (2, "Meh", 3, 10.0), (3, "Fine", 5, 16.7))
@@ -93,7 +96,7 @@ def test_rating_finding_is_the_top_two_box_in_the_questions_own_labels():
         question_finding(entry=entry)
         == "Over 66% answered “Great” or “Superb” (20 of 30 respondents)."
     )
-    three_points = {
+    three_points: QuestionStatistics = {
         **entry,
         "options": options((1, "No", 1, 10.0), (2, "Maybe", 4, 40.0), (3, "Yes", 5, 50.0)),
         "base": 10,
@@ -102,13 +105,17 @@ def test_rating_finding_is_the_top_two_box_in_the_questions_own_labels():
 
 
 def test_single_choice_finding_names_a_majority_or_the_most_common_answers():
-    majority = {
+    majority: QuestionStatistics = {
+        "id": "size",
+        "text": "Size",
         "type": "single_choice",
         "base": 4,
         "options": options((1, "A", 3, 75.0), (2, "B", 1, 25.0)),
     }
     assert question_finding(entry=majority) == "75% answered “A” (3 of 4 respondents)."
-    plurality = {
+    plurality: QuestionStatistics = {
+        "id": "size",
+        "text": "Size",
         "type": "single_choice",
         "base": 10,
         "options": options(
@@ -122,17 +129,32 @@ def test_single_choice_finding_names_a_majority_or_the_most_common_answers():
 
 
 def test_yes_no_country_and_empty_findings():
-    yes_no = {
+    yes_no: QuestionStatistics = {
+        "id": "cooperates",
+        "text": "Cooperates",
         "type": "yes_no",
         "base": 3,
         "options": options((1, "Ja", 1, 33.3), (0, "Nee", 2, 66.7)),
     }
     assert question_finding(entry=yes_no) == "Over 33% answered “Ja” (1 of 3 respondents)."
-    country = {"type": "country", "base": 5, "options": options(("DE", "Germany", 1, 20.0))}
+    country: QuestionStatistics = {
+        "id": "home_country",
+        "text": "Country",
+        "type": "country",
+        "base": 5,
+        "options": options(("DE", "Germany", 1, 20.0)),
+    }
     assert (
         question_finding(entry=country) == "The country named most often is Germany (1 respondent)."
     )
-    assert question_finding(entry={"type": "rating", "base": 0, "options": []}) == ""
+    nobody: QuestionStatistics = {
+        "id": "quality",
+        "text": "Quality",
+        "type": "rating",
+        "base": 0,
+        "options": [],
+    }
+    assert question_finding(entry=nobody) == ""
 
 
 @pytest.mark.parametrize(
@@ -256,6 +278,7 @@ def test_quoted_answers_are_the_longest_distinct_ones_without_organisation_names
         .exclude(answers__question__code="suggestions")
         .first()
     )
+    assert response is not None
     Answer.objects.create(
         response=response,
         question=demo.questions.get(code="suggestions"),
@@ -281,7 +304,9 @@ def test_filters_reach_every_figure(demo):
 
 def respond(survey: Survey, answers: dict) -> None:
     """A complete response with its answer rows, built as response_save_page builds them."""
-    invitation = invitation_create(survey=survey, organisation=OrganisationFactory(), now=NOW)
+    invitation = invitation_create(
+        survey=survey, organisation=OrganisationFactory.create(), now=NOW
+    )
     response = Response.objects.create(
         invitation=invitation, survey=survey, started_at=NOW, last_saved_at=NOW, submitted_at=NOW
     )

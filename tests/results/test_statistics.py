@@ -3,6 +3,7 @@ funnel with its deliveries, the breakdowns, the timeline, every question type, t
 a number of queries that does not grow with the survey."""
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -29,6 +30,7 @@ from surveys.questionnaire.invitations import invitation_create
 from surveys.questionnaire.structure import Answers, answer_rows, questionnaire_load
 from surveys.results.filters import StatsFilter, StatsFilterError, stats_filter_from_params
 from surveys.results.statistics import percent, survey_statistics
+from surveys.results.stats_types import HeadlineName, QuestionStatistics, SurveyStatistics
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_questionnaire_cache")]
@@ -74,7 +76,9 @@ LAST_PAGES: dict[str, Answers] = {
 
 
 def invite(survey: Survey, *, opened: bool = False, opted_out: bool = False) -> Invitation:
-    invitation = invitation_create(survey=survey, organisation=OrganisationFactory(), now=NOW)
+    invitation = invitation_create(
+        survey=survey, organisation=OrganisationFactory.create(), now=NOW
+    )
     invitation.first_opened_at = NOW if opened else None
     invitation.opted_out_at = NOW if opted_out else None
     invitation.save(update_fields=["first_opened_at", "opted_out_at"])
@@ -119,7 +123,7 @@ def options(*rows: tuple[Any, str, int, float]) -> list[dict[str, Any]]:
     ]
 
 
-def by_code(stats: dict) -> dict[str, dict]:
+def by_code(stats: SurveyStatistics) -> dict[str, QuestionStatistics]:
     return {question["id"]: question for question in stats["questions"]}
 
 
@@ -139,7 +143,7 @@ HEADLINE = (
 )
 
 
-def headline(stats: dict) -> dict:
+def headline(stats: Mapping[str, Any]) -> dict[str, Any]:
     return {key: stats[key] for key in HEADLINE}
 
 
@@ -353,7 +357,7 @@ class Outreach:
 
 
 def organisation(country: str, founded: int | None, sectors: list[str]) -> ClusterOrganisation:
-    org = OrganisationFactory(country=country, year_founded=founded)
+    org = OrganisationFactory.create(country=country, year_founded=founded)
     org.sectors.set([Sector.objects.get_or_create(name=name)[0] for name in sectors])
     return org
 
@@ -368,6 +372,7 @@ def deliver(
     contact: Contact | None = None,
 ) -> Delivery:
     contact = contact or invitation.organisation.contacts.order_by("pk").first()
+    assert contact is not None
     return Delivery.objects.create(
         invitation=invitation,
         contact=contact,
@@ -416,8 +421,8 @@ def outreach() -> Outreach:
         "f": organisation("DE", 2027, ["Digital"]),
     }
     for org in orgs.values():
-        ContactFactory(organisation=org)
-    second_contact_of_a = ContactFactory(organisation=orgs["a"])
+        ContactFactory.create(organisation=org)
+    second_contact_of_a = ContactFactory.create(organisation=orgs["a"])
     invitations = {
         key: invitation_create(survey=survey, organisation=org, now=NOW)
         for key, org in orgs.items()
@@ -629,7 +634,7 @@ def test_questions_of_the_outreach_survey(outreach):
         ({"complete_only": "1"}, {"invited": 6, "emailed": 4, "started": 4, "completed": 3}),
     ],
 )  # fmt: skip
-def test_filters_apply_to_the_funnel(outreach, params, expected):
+def test_filters_apply_to_the_funnel(outreach, params, expected: dict[HeadlineName, int]):
     params = {k: outreach.waves[v].pk if k == "wave" else v for k, v in params.items()}
     stats = survey_statistics(survey=outreach.survey, filters=stats_filter_from_params(params))
     assert {key: stats[key] for key in expected} == expected
@@ -731,7 +736,7 @@ def larger_outreach(copies: int) -> Survey:
     wave = Wave.objects.create(survey=survey, name="Big", status="launched", launched_at=W1_AT)
     for n in range(copies * 6):
         org = organisation(["BE", "FR", "DE"][n % 3], 1990 + n % 40, ["Digital", "Energy"][: n % 3])
-        ContactFactory(organisation=org)
+        ContactFactory.create(organisation=org)
         invitation = invitation_create(survey=survey, organisation=org, now=NOW)
         deliver(invitation, ["sent", "failed", "bounced"][n % 3], W1_AT, wave=wave)
         if n % 2:

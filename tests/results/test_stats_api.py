@@ -22,8 +22,8 @@ def survey() -> Survey:
     """Three invitations (two Belgian, one French); one Belgian complete, the French partial."""
     survey = survey_from_file(slug="api-stats")
     for country, submitted in (("BE", True), ("BE", None), ("FR", False)):
-        organisation = OrganisationFactory(country=country)
-        ContactFactory(organisation=organisation)
+        organisation = OrganisationFactory.create(country=country)
+        ContactFactory.create(organisation=organisation)
         invitation = invitation_create(survey=survey, organisation=organisation, now=NOW)
         if submitted is not None:
             Response.objects.create(

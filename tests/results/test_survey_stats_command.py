@@ -32,8 +32,8 @@ def survey() -> Survey:
         ("DE", None, {}),
     ]
     for country, submitted, values in answers:
-        organisation = OrganisationFactory(country=country)
-        ContactFactory(organisation=organisation)
+        organisation = OrganisationFactory.create(country=country)
+        ContactFactory.create(organisation=organisation)
         invitation = invitation_create(survey=survey, organisation=organisation, now=NOW)
         if submitted is None:
             continue

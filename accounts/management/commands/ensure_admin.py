@@ -1,4 +1,5 @@
 import os
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
@@ -15,7 +16,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default=os.environ.get("DJANGO_ADMIN_USERNAME", "admin"))
 
-    def handle(self, *args, username: str, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, username: str, **options: Any) -> None:
         env_password = os.environ.get("DJANGO_ADMIN_PASSWORD") or None
         saved = settings.VAR_DIR / "admin_password"
         account = admin_ensure(

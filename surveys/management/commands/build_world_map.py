@@ -4,6 +4,7 @@ surveys/results/data/README.md): `npm install world-atlas@2.0.2` in a scratch fo
 
 import json
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("source", help="path to countries-110m.json of world-atlas")
         parser.add_argument("--output", default=str(WORLD_MAP_FILE))
 
-    def handle(self, *args, source: str, output: str, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, source: str, output: str, **options: Any) -> None:
         try:
             topology = json.loads(Path(source).read_text(encoding="utf-8"))
             data = world_map_from_topojson(topology=topology)

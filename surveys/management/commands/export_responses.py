@@ -1,5 +1,6 @@
 import os
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -35,7 +36,7 @@ class Command(BaseCommand):
             "--identified", action="store_true", help="include organisation names (Admin only)"
         )
 
-    def handle(self, *args, slug: str, format: str, output: Path, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, slug: str, format: str, output: Path, **options: Any) -> None:
         survey = Survey.objects.filter(slug=slug).first()
         if survey is None:
             raise CommandError(f"No survey with slug {slug!r}.")

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from surveys.models import Survey
@@ -11,7 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("--format", choices=["yaml", "json"], default="yaml")
 
-    def handle(self, *args, slug: str, format: str, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, slug: str, format: str, **options: Any) -> None:
         survey = Survey.objects.filter(slug=slug).first()
         if survey is None:
             raise CommandError(f"No survey with slug {slug!r}.")

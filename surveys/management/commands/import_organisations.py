@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -25,7 +26,7 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="show what would happen; write nothing"
         )
 
-    def handle(self, *args, file: Path, dry_run: bool, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, file: Path, dry_run: bool, **options: Any) -> None:
         try:
             content = file.read_bytes()
         except OSError as error:

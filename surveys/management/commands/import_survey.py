@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -16,7 +17,7 @@ class Command(BaseCommand):
             help="Replace an existing survey of the same slug, if it has no responses.",
         )
 
-    def handle(self, *args, file: Path, replace: bool, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, file: Path, replace: bool, **options: Any) -> None:
         try:
             content = file.read_bytes()
         except OSError as error:

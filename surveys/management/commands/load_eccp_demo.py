@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -12,7 +14,7 @@ class Command(BaseCommand):
         "Idempotent: run it as often as you like; answers given to eccp-demo are kept."
     )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         result = demo_load(now=timezone.now())
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
@@ -10,7 +12,7 @@ class Command(BaseCommand):
         "deliveries of dead workers and queue everything due (the periodic task does the same)."
     )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         report = outreach_sweep(now=timezone.now())
         self.stdout.write(
             f"Reminders created: {report.reminders_created}; waves launched: "

@@ -1,4 +1,5 @@
 from datetime import datetime
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
@@ -30,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--at", type=parse_moment, help="send at this time instead of now")
         parser.add_argument("--dry-run", action="store_true", help="count recipients only")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         survey = Survey.objects.filter(slug=options["survey"]).first()
         if survey is None:
             raise CommandError(f"No survey with slug {options['survey']!r}.")

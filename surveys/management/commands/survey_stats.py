@@ -7,11 +7,18 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from surveys.models import Survey
 from surveys.results.filters import StatsFilterError, stats_filter_from_params
 from surveys.results.statistics import survey_statistics
+from surveys.results.stats_types import HeadlineName, RateName, SurveyStatistics
 
 # The headline figures, in the order of the stats JSON; rates carry their denominator as base.
-COUNTS = ("invited", "emailed", "failed", "bounced", "opted_out", "opened", "started", "partial",
-          "completed")  # fmt: skip
-RATES = {"response_rate": "invited", "participation_rate": "invited", "completion_rate": "started"}
+COUNTS: tuple[HeadlineName, ...] = (
+    "invited", "emailed", "failed", "bounced", "opted_out", "opened", "started", "partial",
+    "completed",
+)  # fmt: skip
+RATES: dict[RateName, HeadlineName] = {
+    "response_rate": "invited",
+    "participation_rate": "invited",
+    "completion_rate": "started",
+}
 CSV_COLUMNS = ["section", "question_id", "statement", "value", "label", "count", "percent",
                "base", "mean"]  # fmt: skip
 
@@ -63,7 +70,7 @@ class Command(BaseCommand):
             writer.writerows(stats_csv_rows(stats))
 
 
-def stats_csv_rows(stats: dict[str, Any]) -> list[list[Any]]:
+def stats_csv_rows(stats: SurveyStatistics) -> list[list[Any]]:
     """The headline figures, then one row per option of each question (per statement for
     matrices), plus a row for the answers of text questions and the mean of numbers."""
     rows: list[list[Any]] = [

@@ -13,7 +13,7 @@ from which a type shapes its statistics).
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, NotRequired, Protocol, TypedDict
 
 from django import forms
 
@@ -30,6 +30,41 @@ CHOSEN_LABELS: dict[int | str, str] = {0: "Not chosen", 1: "Chosen"}
 
 ONE_DECIMAL = Decimal("0.1")
 TWO_DECIMALS = Decimal("0.01")
+
+
+# A question's figures in the stats JSON (surveys.results.stats_types.QuestionStatistics adds
+# the keys every question has: id, text, type, base). Typed here, where the types shape them.
+
+
+class OptionStatistics(TypedDict):
+    """A choice (value: its integer code), a country (its ISO code) or a month ("2024-05")."""
+
+    value: int | str
+    label: str
+    count: int
+    percent: float
+
+
+class StatementStatistics(TypedDict):
+    """A matrix statement: its own base, mean and options."""
+
+    value: int
+    text: str
+    base: int
+    mean: float | None
+    options: list[OptionStatistics]
+
+
+class QuestionFigures(TypedDict):
+    """What a type adds to a question's entry: its options (empty for types without), and the
+    keys of some types only."""
+
+    options: NotRequired[list[OptionStatistics]]
+    statements: NotRequired[list[StatementStatistics]]  # matrix
+    answers_count: NotRequired[int]  # texts
+    mean: NotRequired[float | None]  # rating, number
+    earliest: NotRequired[str | None]  # date: ISO
+    latest: NotRequired[str | None]  # date: ISO
 
 
 def percent(part: int, whole: int) -> float:
@@ -232,7 +267,7 @@ class QuestionKind:
         distinct count of responses, not a count of rows)."""
         return False
 
-    def statistics(self, question: Question, figures: AnswerFigures) -> dict[str, Any]:
+    def statistics(self, question: Question, figures: AnswerFigures) -> QuestionFigures:
         """The question's figures beyond id, text, type, base and options (the stats JSON)."""
         return {}
 
@@ -303,7 +338,7 @@ class ChoiceKind(QuestionKind):
             )
         ]
 
-    def statistics(self, question: Question, figures: AnswerFigures) -> dict[str, Any]:
+    def statistics(self, question: Question, figures: AnswerFigures) -> QuestionFigures:
         return {"options": choice_options(question, figures.counts.get(None, {}), figures.base)}
 
 
@@ -335,7 +370,7 @@ def value_suffix(value: int) -> str:
     return f"_m{-value}" if value < 0 else f"_{value}"
 
 
-def choice_options(question: Question, counts: dict[Any, int], base: int) -> list[dict[str, Any]]:
+def choice_options(question: Question, counts: dict[Any, int], base: int) -> list[OptionStatistics]:
     """Every choice in questionnaire order, chosen or not, with its share of the base."""
     return [
         {

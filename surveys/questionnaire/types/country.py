@@ -13,6 +13,7 @@ from surveys.questionnaire.types.base import (
     AnswerFigures,
     Answers,
     ExportColumnSpec,
+    QuestionFigures,
     QuestionKind,
     percent,
 )
@@ -106,7 +107,7 @@ class Country(QuestionKind):
     def answers_vary_per_response(self, question: Question) -> bool:
         return is_multiple(question)
 
-    def statistics(self, question: Question, figures: AnswerFigures) -> dict[str, Any]:
+    def statistics(self, question: Question, figures: AnswerFigures) -> QuestionFigures:
         """Countries named at least once, most named first, ties by name."""
         counts = figures.counts.get(None, {})
         named = [(code, str(countries.name(code)) or code, n) for code, n in counts.items()]

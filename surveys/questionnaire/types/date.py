@@ -19,6 +19,7 @@ from surveys.questionnaire.types.base import (
     ExportColumnSpec,
     FileCheck,
     FormErrors,
+    QuestionFigures,
     QuestionKind,
     percent,
 )
@@ -127,7 +128,7 @@ class Date(QuestionKind):
     ) -> list[ExportColumnSpec]:
         return [ExportColumnSpec("", question.text, "date", "date", measure="scale")]
 
-    def statistics(self, question: Question, figures: AnswerFigures) -> dict[str, Any]:
+    def statistics(self, question: Question, figures: AnswerFigures) -> QuestionFigures:
         """earliest and latest date given (ISO), and as options the answers per month
         ("2024-05", "May 2024"), months with answers only, in calendar order."""
         by_month: dict[str, int] = {}

@@ -12,6 +12,8 @@ from surveys.questionnaire.types.base import (
     ChoicesKind,
     ExportColumnSpec,
     FormErrors,
+    QuestionFigures,
+    StatementStatistics,
     choice_mean,
     choice_options,
     value_suffix,
@@ -120,8 +122,8 @@ class Matrix(ChoicesKind):
             for statement in question.statements.all()
         ]
 
-    def statistics(self, question: Question, figures: AnswerFigures) -> dict[str, Any]:
-        rows = []
+    def statistics(self, question: Question, figures: AnswerFigures) -> QuestionFigures:
+        rows: list[StatementStatistics] = []
         for statement in question.statements.all():
             counts = figures.counts.get(statement.pk, {})
             # One scale point per (response, statement): the counts add up to the base.

@@ -12,6 +12,7 @@ from surveys.questionnaire.types.base import (
     AnswerFigures,
     Answers,
     ExportColumnSpec,
+    QuestionFigures,
     QuestionKind,
     mean_rounded,
 )
@@ -78,7 +79,7 @@ class Number(QuestionKind):
             )
         ]
 
-    def statistics(self, question: Question, figures: AnswerFigures) -> dict[str, Any]:
+    def statistics(self, question: Question, figures: AnswerFigures) -> QuestionFigures:
         return {"mean": mean_rounded(figures.number_mean)}
 
 

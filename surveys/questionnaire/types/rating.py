@@ -1,16 +1,14 @@
 """rating: one point of a scale, as radios in a row; its statistics have a mean."""
 
-from typing import Any
-
 from surveys.models import Question
-from surveys.questionnaire.types.base import AnswerFigures, ChoiceKind, choice_mean
+from surveys.questionnaire.types.base import AnswerFigures, ChoiceKind, QuestionFigures, choice_mean
 
 
 class Rating(ChoiceKind):
     code = "rating"
     ordinal = True
 
-    def statistics(self, question: Question, figures: AnswerFigures) -> dict[str, Any]:
+    def statistics(self, question: Question, figures: AnswerFigures) -> QuestionFigures:
         counts = figures.counts.get(None, {})
         return {**super().statistics(question, figures), "mean": choice_mean(question, counts)}
 

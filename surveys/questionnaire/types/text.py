@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 from django import forms
 
 from surveys.models import Question
-from surveys.questionnaire.types.base import AnswerFigures, QuestionKind
+from surveys.questionnaire.types.base import AnswerFigures, QuestionFigures, QuestionKind
 
 
 class TextKind(QuestionKind):
@@ -33,6 +33,6 @@ class TextKind(QuestionKind):
             )
         }
 
-    def statistics(self, question: Question, figures: AnswerFigures) -> dict[str, Any]:
+    def statistics(self, question: Question, figures: AnswerFigures) -> QuestionFigures:
         # answer_rows stores no row for an empty text: every row is an answer.
         return {"answers_count": figures.base}

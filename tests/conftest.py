@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.db import connection
+from pytest_django import Settings
 
 from accounts.models import User
 from accounts.roles import ADMIN, STAFF, VIEWER
@@ -105,7 +106,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 @pytest.fixture
-def smtp_sink(settings) -> Iterator[SmtpSink]:  # type: ignore[no-untyped-def]
+def smtp_sink(settings: Settings) -> Iterator[SmtpSink]:
     """A running SMTP server; Django in this process sends to it."""
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
     sink = SmtpSink(port=free_port())
@@ -120,7 +121,9 @@ def smtp_sink(settings) -> Iterator[SmtpSink]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def celery_worker_factory(smtp_sink, tmp_path, settings) -> Iterator[Callable[..., WorkerProcess]]:  # type: ignore[no-untyped-def]
+def celery_worker_factory(
+    smtp_sink: SmtpSink, tmp_path: Path, settings: Settings
+) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real workers on the configured broker, sending to the SMTP sink, against the test
     database. Needs PostgreSQL: the worker is another process."""
     from eccp_survey.celery import app

@@ -18,6 +18,7 @@ of the report, else the survey's saved default (`Survey.report_questions`, once 
 exists), else every question in questionnaire order.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
@@ -27,9 +28,10 @@ from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from surveys.models import ClusterOrganisation, Question, Survey
+from surveys.models import ClusterOrganisation, Survey
 from surveys.questionnaire.structure import questionnaire_load
 from surveys.questionnaire.survey_files import FINDING_KEY, finding_hint_errors
+from surveys.questionnaire.types import question_type
 from surveys.results.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
 from surveys.results.filters import StatsFilter, filtered_answers
 from surveys.results.statistics import survey_statistics
@@ -41,8 +43,6 @@ from surveys.results.stats_types import (
 )
 from surveys.results.worldmap import world_map_svg
 
-Type = Question.Type
-TEXT_TYPES = {Type.SHORT_TEXT, Type.LONG_TEXT}
 TOP_COUNTRIES = 10
 QUOTED_ANSWERS = 8
 # Names shorter than this are too likely to occur inside ordinary words to filter quotes by.
@@ -190,7 +190,7 @@ def survey_report(
             section["hint_sentence"] = finding_hint_sentence(
                 text=hints[code].text, count=hint_counts.get(code, 0), base=entry["base"]
             )
-        if entry["type"] in TEXT_TYPES:
+        if question_type(entry["type"]).quotable:
             section["quotes"] = text_answers_selection(
                 survey=survey,
                 code=code,
@@ -283,11 +283,11 @@ def timeline_chart(stats: SurveyStatistics) -> SafeString | None:
 def question_section(*, entry: QuestionStatistics) -> dict[str, Any]:
     """A question of the stats JSON as a report section: its finding sentence, chart, rows for
     the table, and for country questions the top countries and the map."""
-    kind, base = entry["type"], entry["base"]
+    kind, base = question_type(entry["type"]), entry["base"]
     section: dict[str, Any] = {
         "code": entry["id"],
         "text": entry["text"],
-        "type": kind,
+        "type": entry["type"],
         "base": base,
         "sentence": question_finding(entry=entry),
         "hint_sentence": "",
@@ -298,22 +298,23 @@ def question_section(*, entry: QuestionStatistics) -> dict[str, Any]:
         "map": None,
         "quotes": [],
         "mean": entry.get("mean"),
+        # Shown beside the chart where the mean is the type's summary (a number's average).
+        "average": entry.get("mean") if kind.summary == "mean" else None,
         "answers_count": entry.get("answers_count"),
         # Whether shares may add up to over 100%. The stats do not say whether a country
         # question allows several countries; more answers than respondents shows it did.
-        "multiple": kind in {Type.MULTIPLE_CHOICE, Type.RANKING}
-        or (kind == Type.COUNTRY and sum(o["count"] for o in entry["options"]) > base),
+        "multiple": kind.several_answers or sum(o["count"] for o in entry["options"]) > base,
     }
     if not base:
         return section
-    if kind == Type.COUNTRY:
+    if kind.chart == "map":
         section["top_countries"] = entry["options"][:TOP_COUNTRIES]
         section["rows"] = entry["options"]
         section["map"] = world_map_svg(
             counts={str(option["value"]): option["count"] for option in entry["options"]},
             title=entry["text"],
         )
-    elif kind == Type.MATRIX:
+    elif kind.chart == "statements":
         statements: list[dict[str, Any]] = [
             {"label": s["text"], "base": s["base"], "options": s["options"]}
             for s in entry.get("statements", [])
@@ -328,37 +329,32 @@ def question_section(*, entry: QuestionStatistics) -> dict[str, Any]:
 
 
 def question_finding(*, entry: QuestionStatistics) -> str:
-    """One sentence from a question's figures, by type: the top-two-box share of a rating, the
-    options chosen most often of a multiple choice or ranking, the most common answer of a
-    single choice, the "yes" share of a yes/no, the three countries named most often, the
-    matrix statement with the largest top-two-box share, the mean of a number. Empty when
-    nobody answered, and for texts (the report quotes them instead)."""
-    base = entry["base"]
-    if not base:
+    """One sentence from a question's figures, by the rule its type names
+    (QuestionKind.summary, SUMMARY_SENTENCES). Empty when nobody answered, and for types with
+    no rule (texts: the report quotes them instead)."""
+    if not entry["base"]:
         return ""
-    kind = entry["type"]
-    options = entry.get("options") or []
-    if kind == Type.RATING:
-        return _top_box_sentence(options, base)
-    if kind in {Type.MULTIPLE_CHOICE, Type.RANKING}:
-        return _most_chosen_sentence(options, ranked=kind == Type.RANKING)
-    if kind == Type.SINGLE_CHOICE:
-        return _most_common_sentence(options, base)
-    if kind == Type.YES_NO:
-        yes = next((o for o in options if o["value"] == 1), None)
-        if yes is None:
-            return ""
-        return _capitalised(
-            f"{percent_wording(value=yes['percent'])} answered {_quoted(yes['label'])} "
-            f"({yes['count']} of {_respondents(base)})."
-        )
-    if kind == Type.COUNTRY:
-        return _countries_sentence(options)
-    if kind == Type.MATRIX:
-        return _matrix_sentence(entry.get("statements") or [])
-    if kind == Type.NUMBER and entry.get("mean") is not None:
-        return f"The average answer is {entry['mean']:g} ({_respondents(base)})."
-    return ""
+    rule = question_type(entry["type"]).summary
+    return SUMMARY_SENTENCES[rule](entry) if rule else ""
+
+
+def _yes_share_sentence(entry: QuestionStatistics) -> str:
+    """The "yes" share of a yes/no."""
+    yes = next((o for o in entry.get("options") or [] if o["value"] == 1), None)
+    if yes is None:
+        return ""
+    return _capitalised(
+        f"{percent_wording(value=yes['percent'])} answered {_quoted(yes['label'])} "
+        f"({yes['count']} of {_respondents(entry['base'])})."
+    )
+
+
+def _mean_sentence(entry: QuestionStatistics) -> str:
+    """The mean of a number."""
+    mean = entry.get("mean")
+    if mean is None:
+        return ""
+    return f"The average answer is {mean:g} ({_respondents(entry['base'])})."
 
 
 def _share(count: int, base: int) -> Decimal:
@@ -554,3 +550,23 @@ def text_answers_selection(
         if len(chosen) >= limit:
             break
     return chosen
+
+
+# The summary rules a question type may name (QuestionKind.summary): one sentence each.
+SUMMARY_SENTENCES: dict[str, Callable[[QuestionStatistics], str]] = {
+    # The top-two-box share of a rating.
+    "top_box": lambda entry: _top_box_sentence(entry.get("options") or [], entry["base"]),
+    # The options chosen most often of a multiple choice, or of a ranking.
+    "most_chosen": lambda entry: _most_chosen_sentence(entry.get("options") or [], ranked=False),
+    "most_chosen_ranked": lambda entry: _most_chosen_sentence(
+        entry.get("options") or [], ranked=True
+    ),
+    # The most common answer of a single choice.
+    "most_common": lambda entry: _most_common_sentence(entry.get("options") or [], entry["base"]),
+    "yes_share": _yes_share_sentence,
+    # The three countries named most often.
+    "countries": lambda entry: _countries_sentence(entry.get("options") or []),
+    # The matrix statement with the largest top-two-box share.
+    "statements_top_box": lambda entry: _matrix_sentence(entry.get("statements") or []),
+    "mean": _mean_sentence,
+}

@@ -17,9 +17,11 @@ from django.urls import resolve
 from surveys.models import Answer, ClusterOrganisation, Response, Survey
 from surveys.questionnaire.invitations import invitation_create
 from surveys.questionnaire.structure import answer_rows, questionnaire_load
+from surveys.questionnaire.types import QUESTION_TYPES, question_type
 from surveys.results import report_views
 from surveys.results.filters import StatsFilter
 from surveys.results.report import (
+    SUMMARY_SENTENCES,
     finding_hint_sentence,
     percent_wording,
     question_finding,
@@ -583,3 +585,18 @@ def test_report_routes_are_part_of_the_site():
     """The project's URL configuration serves the report."""
     assert resolve(REPORT, urlconf="eccp_survey.urls").func == report_views.survey_report_page
     assert resolve(PDF, urlconf="eccp_survey.urls").func == report_views.survey_report_pdf
+
+
+# Every question type, from the registry ------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", list(QUESTION_TYPES))
+def test_every_question_type_names_a_summary_rule_and_a_chart_the_report_knows(code: str) -> None:
+    kind = question_type(code)
+    assert kind.summary == "" or kind.summary in SUMMARY_SENTENCES
+    assert kind.chart in {"bars", "statements", "map"}
+
+
+def test_every_summary_rule_of_the_report_is_named_by_a_question_type() -> None:
+    named = {question_type(code).summary for code in QUESTION_TYPES}
+    assert set(SUMMARY_SENTENCES) <= named

@@ -164,6 +164,15 @@ class QuestionKind:
     # Statistics: extra grouped queries the statistics module runs for this type
     # ("number_mean", "texts").
     statistics_needs: ClassVar[frozenset[str]] = frozenset()
+    # Results: the rule by which the report sums the question up in a sentence (a name of
+    # surveys.results.report.SUMMARY_SENTENCES; "" for none), how its figures are drawn
+    # ("bars" of its options, "statements": a stacked scale per statement, "map": countries),
+    # whether one respondent gives several answers (shares may add up to over 100%), and
+    # whether its answers are free text the report may quote. Named here, worded there.
+    summary: ClassVar[str] = ""
+    chart: ClassVar[Literal["bars", "statements", "map"]] = "bars"
+    several_answers: ClassVar[bool] = False
+    quotable: ClassVar[bool] = False
 
     @property
     def template(self) -> str:

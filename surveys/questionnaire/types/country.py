@@ -25,6 +25,8 @@ def is_multiple(question: Question) -> bool:
 
 class Country(QuestionKind):
     code = "country"
+    summary = "countries"
+    chart = "map"
     options = {"multiple": bool}
     export_lists_countries = True
 

@@ -26,6 +26,8 @@ def row_key(question: Question, statement_value: int) -> str:
 
 class Matrix(ChoicesKind):
     code = "matrix"
+    summary = "statements_top_box"
+    chart = "statements"
     has_statements = True
     can_be_condition = False
     # A matrix has a base per statement: one share of "the question" would mean nothing.

@@ -22,6 +22,8 @@ def exclusive_message(label: str) -> str:
 
 class MultipleChoice(ChoicesKind):
     code = "multiple_choice"
+    summary = "most_chosen"
+    several_answers = True
     options = {"min_selections": int, "max_selections": int}
     allows_exclusive_choices = True
 

@@ -27,6 +27,7 @@ def plain_number(number: Decimal) -> Decimal:
 
 class Number(QuestionKind):
     code = "number"
+    summary = "mean"
     options = {"min_value": (int, float), "max_value": (int, float), "decimal_places": int}
     statistics_needs = frozenset({"number_mean"})
 

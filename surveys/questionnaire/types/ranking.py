@@ -32,6 +32,8 @@ def ordinal(number: int) -> str:
 
 class Ranking(ChoicesKind):
     code = "ranking"
+    summary = "most_chosen_ranked"
+    several_answers = True
     options = {"rank_count": int}
     can_be_condition = False
     ordinal = True

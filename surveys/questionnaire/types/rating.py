@@ -6,6 +6,7 @@ from surveys.questionnaire.types.base import AnswerFigures, ChoiceKind, Question
 
 class Rating(ChoiceKind):
     code = "rating"
+    summary = "top_box"
     ordinal = True
 
     def statistics(self, question: Question, figures: AnswerFigures) -> QuestionFigures:

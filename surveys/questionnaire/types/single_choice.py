@@ -17,6 +17,7 @@ def is_dropdown(question: Question) -> bool:
 
 class SingleChoice(ChoiceKind):
     code = "single_choice"
+    summary = "most_common"
     options = {"widget": str}
 
     def check_file_options(

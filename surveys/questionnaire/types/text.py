@@ -11,6 +11,7 @@ from surveys.questionnaire.types.base import AnswerFigures, QuestionFigures, Que
 
 class TextKind(QuestionKind):
     options = {"max_length": int}
+    quotable = True
     default_max_length: ClassVar[int]
 
     def max_length(self, question: Question) -> int:

@@ -5,6 +5,7 @@ from surveys.questionnaire.types.base import ChoiceKind
 
 class YesNo(ChoiceKind):
     code = "yes_no"
+    summary = "yes_share"
     needs_choices = False
     default_choices = [{"value": 1, "label": "Yes"}, {"value": 0, "label": "No"}]
 

@@ -54,6 +54,7 @@ from surveys.models import (
     Survey,
 )
 from surveys.questionnaire.types import QUESTION_TYPES, question_type
+from surveys.questionnaire.types.base import QuestionKind
 
 CODE_RE = re.compile(QUESTION_CODE_PATTERN)
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]{1,100}$")
@@ -230,15 +231,7 @@ def _validate_question(
     choice_values: dict[str, set[int]],
 ) -> None:
     check.unknown_keys(question, QUESTION_KEYS, path)
-    code = check.text(question, "code", path)
-    if code:
-        if not CODE_RE.match(code):
-            check.add(
-                f"{path}.code",
-                "letters, digits and underscores, starting with a letter, at most 64",
-            )
-        elif code in seen_codes:
-            check.add(f"{path}.code", f"duplicate code {code!r}")
+    code = _check_code(check, question, path, seen_codes)
     kind = question.get("type")
     if kind not in QUESTION_TYPES:
         check.add(f"{path}.type", f"must be one of {', '.join(QUESTION_TYPES)}")
@@ -249,82 +242,17 @@ def _validate_question(
     check.boolean(question, "required", path)
 
     options = check.mapping(question.get("options") or {}, f"{path}.options")
-    if described is not None:
-        allowed = described.options
-        for key, value in options.items():
-            if key == FINDING_KEY:
-                check.add(f"{path}.options.{key}", "write finding: beside options, not inside")
-            elif key not in allowed:
-                check.add(f"{path}.options.{key}", f"not an option of {kind}")
-            elif (isinstance(value, bool) and allowed[key] is not bool) or not isinstance(
-                value, allowed[key]
-            ):
-                check.add(f"{path}.options.{key}", "wrong type")
-
     values: set[int] = set()
-    choices = question.get("choices")
-    if described is not None and (
-        described.needs_choices or (described.default_choices and choices is not None)
-    ):
-        for c, choice in enumerate(check.items(choices, f"{path}.choices")):
-            choice_path = f"{path}.choices[{c}]"
-            choice = check.mapping(choice, choice_path)
-            check.unknown_keys(choice, CHOICE_KEYS, choice_path)
-            value = choice.get("value")
-            if not isinstance(value, int) or isinstance(value, bool):
-                check.add(f"{choice_path}.value", "required, an integer")
-            elif value in values:
-                check.add(f"{choice_path}.value", f"duplicate value {value}")
-            else:
-                values.add(value)
-            check.text(choice, "label", choice_path, max_length=300)
-            check.boolean(choice, "other", choice_path)
-            exclusive = check.boolean(choice, "exclusive", choice_path)
-            if exclusive and not described.allows_exclusive_choices:
-                check.add(
-                    f"{choice_path}.exclusive",
-                    f"only choices of multiple_choice questions can be exclusive "
-                    f"({repr(code) if code else 'this question'} is {kind})",
-                )
-    elif kind and choices:
-        check.add(f"{path}.choices", f"{kind} questions have no choices")
-    if described is not None and described.default_choices and choices is None:
-        values = {c["value"] for c in described.default_choices}
-    if described is not None and described.has_statements:
-        statement_values: set[int] = set()
-        for s, statement in enumerate(
-            check.items(question.get("statements"), f"{path}.statements")
-        ):
-            statement_path = f"{path}.statements[{s}]"
-            statement = check.mapping(statement, statement_path)
-            value = statement.get("value")
-            if not isinstance(value, int) or isinstance(value, bool) or value in statement_values:
-                check.add(f"{statement_path}.value", "required, an integer unique in the question")
-            else:
-                statement_values.add(value)
-            check.text(statement, "text", statement_path, max_length=500)
+    if described is not None:
+        _check_options(check, options, described, path)
+        values = _check_choices(check, question, described, code, path)
+        _check_statements(check, question, described, path)
+        described.check_file_options(options=options, choice_values=values, path=path, check=check)
     elif question.get("statements"):
         check.add(f"{path}.statements", "only matrix questions have statements")
-    if described is not None:
-        described.check_file_options(options=options, choice_values=values, path=path, check=check)
 
-    show_if = question.get("show_if")
-    if show_if is not None:
-        show_if = check.mapping(show_if, f"{path}.show_if")
-        target = show_if.get("question")
-        wanted = show_if.get("values")
-        if target not in seen_codes:
-            check.add(f"{path}.show_if.question", "must name an earlier question")
-        elif not _can_be_condition(seen_codes[target]):
-            check.add(f"{path}.show_if.question", "must be a choice or yes/no question")
-        if (
-            not isinstance(wanted, list)
-            or not wanted
-            or not all(isinstance(v, int) for v in wanted)
-        ):
-            check.add(f"{path}.show_if.values", "required, a list of choice values")
-        elif target in choice_values and not set(wanted) <= choice_values[target]:
-            check.add(f"{path}.show_if.values", f"not values of {target}")
+    if question.get("show_if") is not None:
+        _check_show_if(check, question["show_if"], path, seen_codes, choice_values)
     if FINDING_KEY in question and kind:
         for key, message in finding_hint_errors(
             hint=question[FINDING_KEY], question_type=kind, choice_values=values, code=code
@@ -333,6 +261,104 @@ def _validate_question(
     if code and code not in seen_codes:
         seen_codes[code] = kind or ""
         choice_values[code] = values
+
+
+def _check_code(check: _Checker, question: dict, path: str, seen_codes: dict[str, str]) -> str:
+    code = check.text(question, "code", path)
+    if code:
+        if not CODE_RE.match(code):
+            check.add(
+                f"{path}.code",
+                "letters, digits and underscores, starting with a letter, at most 64",
+            )
+        elif code in seen_codes:
+            check.add(f"{path}.code", f"duplicate code {code!r}")
+    return code
+
+
+def _check_options(check: _Checker, options: dict, described: QuestionKind, path: str) -> None:
+    allowed = described.options
+    for key, value in options.items():
+        if key == FINDING_KEY:
+            check.add(f"{path}.options.{key}", "write finding: beside options, not inside")
+        elif key not in allowed:
+            check.add(f"{path}.options.{key}", f"not an option of {described.code}")
+        elif (isinstance(value, bool) and allowed[key] is not bool) or not isinstance(
+            value, allowed[key]
+        ):
+            check.add(f"{path}.options.{key}", "wrong type")
+
+
+def _check_choices(
+    check: _Checker, question: dict, described: QuestionKind, code: str, path: str
+) -> set[int]:
+    """The question's choices checked; their values (a yes/no's default ones if it lists none)."""
+    values: set[int] = set()
+    choices = question.get("choices")
+    if not (described.needs_choices or (described.default_choices and choices is not None)):
+        if choices:
+            check.add(f"{path}.choices", f"{described.code} questions have no choices")
+        if described.default_choices and choices is None:
+            values = {c["value"] for c in described.default_choices}
+        return values
+    for c, choice in enumerate(check.items(choices, f"{path}.choices")):
+        choice_path = f"{path}.choices[{c}]"
+        choice = check.mapping(choice, choice_path)
+        check.unknown_keys(choice, CHOICE_KEYS, choice_path)
+        value = choice.get("value")
+        if not isinstance(value, int) or isinstance(value, bool):
+            check.add(f"{choice_path}.value", "required, an integer")
+        elif value in values:
+            check.add(f"{choice_path}.value", f"duplicate value {value}")
+        else:
+            values.add(value)
+        check.text(choice, "label", choice_path, max_length=300)
+        check.boolean(choice, "other", choice_path)
+        exclusive = check.boolean(choice, "exclusive", choice_path)
+        if exclusive and not described.allows_exclusive_choices:
+            check.add(
+                f"{choice_path}.exclusive",
+                f"only choices of multiple_choice questions can be exclusive "
+                f"({repr(code) if code else 'this question'} is {described.code})",
+            )
+    return values
+
+
+def _check_statements(check: _Checker, question: dict, described: QuestionKind, path: str) -> None:
+    if not described.has_statements:
+        if question.get("statements"):
+            check.add(f"{path}.statements", "only matrix questions have statements")
+        return
+    statement_values: set[int] = set()
+    for s, statement in enumerate(check.items(question.get("statements"), f"{path}.statements")):
+        statement_path = f"{path}.statements[{s}]"
+        statement = check.mapping(statement, statement_path)
+        value = statement.get("value")
+        if not isinstance(value, int) or isinstance(value, bool) or value in statement_values:
+            check.add(f"{statement_path}.value", "required, an integer unique in the question")
+        else:
+            statement_values.add(value)
+        check.text(statement, "text", statement_path, max_length=500)
+
+
+def _check_show_if(
+    check: _Checker,
+    show_if: Any,
+    path: str,
+    seen_codes: dict[str, str],
+    choice_values: dict[str, set[int]],
+) -> None:
+    show_if = check.mapping(show_if, f"{path}.show_if")
+    target = show_if.get("question")
+    wanted = show_if.get("values")
+    if target not in seen_codes:
+        check.add(f"{path}.show_if.question", "must name an earlier question")
+    elif not _can_be_condition(seen_codes[target]):
+        check.add(f"{path}.show_if.question", "must be a choice or yes/no question")
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(v, int) for v in wanted):
+        check.add(f"{path}.show_if.values", "required, a list of choice values")
+    elif target in choice_values and not set(wanted) <= choice_values[target]:
+        check.add(f"{path}.show_if.values", f"not values of {target}")
 
 
 def _can_be_condition(code: str) -> bool:

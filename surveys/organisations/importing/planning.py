@@ -2,7 +2,7 @@
 reject, from reads only (a few queries per batch, never one per row)."""
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -148,80 +148,115 @@ def _row_checked(row: ImportRow, country_cache: dict[str, str | None]) -> Planne
         problems.append("name is empty")
     else:
         values["name"] = cells["name"]
-
-    country_text = cells["country"]
-    if not country_text:
-        problems.append("country is empty")
-    else:
-        if country_text not in country_cache:
-            country_cache[country_text] = _country_code(country_text)
-        code = country_cache[country_text]
-        if code is None:
-            problems.append(f"country {country_text!r} is not a country")
-        else:
-            values["country"] = code
-
-    email = cells["email"]
-    if not email:
-        problems.append("email is empty")
-    else:
-        try:
-            validate_email(email)
-        except ValidationError:
-            problems.append(f"email {email!r} is not valid")
-
+    _country_checked(cells, values, problems, country_cache)
+    _email_checked(cells, problems)
     for column in ("external_id", "city", "region"):
         if cells.get(column):
             values[column] = cells[column]
+    # Optional columns: an empty cell sets nothing.
+    for column, checked in OPTIONAL_CHECKS.items():
+        if cells.get(column):
+            checked(cells[column], values, problems)
 
-    if cells.get("is_cosme"):
-        flag = cells["is_cosme"].lower()
-        if flag in YES or flag in NO:
-            values["is_cosme"] = flag in YES
-        else:
-            problems.append(f"is_cosme {cells['is_cosme']!r} is not yes or no")
+    planned.values = values
+    planned.new_contact = _contact_checked(cells, problems)
+    # Kept here until matching turns them into additions and deletions.
+    planned.sectors_to_add = _sectors_checked(cells, problems)
+    return planned
 
-    if cells.get("year_founded"):
-        year = _integer(cells["year_founded"])
-        if year is None:
-            problems.append(f"year_founded {cells['year_founded']!r} is not a year")
-        elif not YEAR_MIN <= year <= YEAR_MAX:
-            problems.append(f"year_founded {year} is not between {YEAR_MIN} and {YEAR_MAX}")
-        else:
-            values["year_founded"] = year
 
-    if cells.get("website"):
-        website = cells["website"]
-        # People write "www.example.eu"; the model stores full URLs.
-        if "://" not in website:
-            website = "https://" + website
-        try:
-            _url_validator(website)
-        except ValidationError:
-            problems.append(f"website {cells['website']!r} is not a web address")
-        else:
-            if len(website) > WEBSITE_MAX_LENGTH:
-                problems.append(f"website is longer than {WEBSITE_MAX_LENGTH} characters")
-            else:
-                values["website"] = website
+def _country_checked(
+    cells: dict[str, str],
+    values: dict[str, Any],
+    problems: list[str],
+    country_cache: dict[str, str | None],
+) -> None:
+    country_text = cells["country"]
+    if not country_text:
+        problems.append("country is empty")
+        return
+    if country_text not in country_cache:
+        country_cache[country_text] = _country_code(country_text)
+    code = country_cache[country_text]
+    if code is None:
+        problems.append(f"country {country_text!r} is not a country")
+    else:
+        values["country"] = code
 
-    if cells.get("profile_updated_at"):
-        moment = _moment(cells["profile_updated_at"])
-        if moment is None:
-            problems.append(
-                f"profile_updated_at {cells['profile_updated_at']!r} is not a date (use YYYY-MM-DD)"
-            )
-        else:
-            values["profile_updated_at"] = moment
 
-    contact = {"email": email, "name": cells.get("contact_name", "")}
+def _email_checked(cells: dict[str, str], problems: list[str]) -> None:
+    email = cells["email"]
+    if not email:
+        problems.append("email is empty")
+        return
+    try:
+        validate_email(email)
+    except ValidationError:
+        problems.append(f"email {email!r} is not valid")
+
+
+def _is_cosme_checked(text: str, values: dict[str, Any], problems: list[str]) -> None:
+    flag = text.lower()
+    if flag in YES or flag in NO:
+        values["is_cosme"] = flag in YES
+    else:
+        problems.append(f"is_cosme {text!r} is not yes or no")
+
+
+def _year_founded_checked(text: str, values: dict[str, Any], problems: list[str]) -> None:
+    year = _integer(text)
+    if year is None:
+        problems.append(f"year_founded {text!r} is not a year")
+    elif not YEAR_MIN <= year <= YEAR_MAX:
+        problems.append(f"year_founded {year} is not between {YEAR_MIN} and {YEAR_MAX}")
+    else:
+        values["year_founded"] = year
+
+
+def _website_checked(text: str, values: dict[str, Any], problems: list[str]) -> None:
+    # People write "www.example.eu"; the model stores full URLs.
+    website = text if "://" in text else "https://" + text
+    try:
+        _url_validator(website)
+    except ValidationError:
+        problems.append(f"website {text!r} is not a web address")
+        return
+    if len(website) > WEBSITE_MAX_LENGTH:
+        problems.append(f"website is longer than {WEBSITE_MAX_LENGTH} characters")
+    else:
+        values["website"] = website
+
+
+def _profile_updated_at_checked(text: str, values: dict[str, Any], problems: list[str]) -> None:
+    moment = _moment(text)
+    if moment is None:
+        problems.append(f"profile_updated_at {text!r} is not a date (use YYYY-MM-DD)")
+    else:
+        values["profile_updated_at"] = moment
+
+
+# In the order their problems are listed.
+OPTIONAL_CHECKS: dict[str, Callable[[str, dict[str, Any], list[str]], None]] = {
+    "is_cosme": _is_cosme_checked,
+    "year_founded": _year_founded_checked,
+    "website": _website_checked,
+    "profile_updated_at": _profile_updated_at_checked,
+}
+
+
+def _contact_checked(cells: dict[str, str], problems: list[str]) -> dict[str, str]:
+    contact = {"email": cells["email"], "name": cells.get("contact_name", "")}
     if cells.get("language"):
         language = cells["language"].lower().replace("_", "-")
         if LANGUAGE_RE.match(language):
             contact["language"] = language
         else:
             problems.append(f"language {cells['language']!r} is not a language code like en")
+    return contact
 
+
+def _sectors_checked(cells: dict[str, str], problems: list[str]) -> list[str]:
+    """The row's sector names, each once (compared case-insensitively), in the row's order."""
     sectors: dict[str, str] = {}
     for sector in SECTOR_SEPARATORS.split(cells.get("sectors", "")):
         sector = sector.strip()
@@ -229,12 +264,7 @@ def _row_checked(row: ImportRow, country_cache: dict[str, str | None]) -> Planne
             problems.append("a sector name is longer than 200 characters")
         elif sector:
             sectors.setdefault(sector.lower(), sector)
-
-    planned.values = values
-    planned.new_contact = contact
-    # Kept here until matching turns them into additions and deletions.
-    planned.sectors_to_add = list(sectors.values())
-    return planned
+    return list(sectors.values())
 
 
 def _row_matched(

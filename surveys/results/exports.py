@@ -1,5 +1,5 @@
 """Exports of a survey's responses as CSV, XLSX and SPSS .sav: one row per response, one column
-per question or choice, and a codebook. Words as in ../shared/GLOSSARY.md.
+per question or choice, and a codebook. Words as in docs/glossary.md.
 
 Columns, in this order (the codebook names and labels every one):
   response_id, invitation_id, organisation (identified exports only), country (the

@@ -1,6 +1,6 @@
 """The executive summary of a survey: headline participation, key findings written as sentences
 from the data, one chart per question, the top countries with a world map, and a selection of
-free-text answers. Words as in ../shared/GLOSSARY.md.
+free-text answers. Words as in docs/glossary.md.
 
 Everything is computed from `survey_statistics` (grouped counts) plus one query per text
 question for the quoted answers and one for the finding hints, so a report costs the same

@@ -1,4 +1,4 @@
-"""Statistics of one survey, as plain dicts (the stats JSON). Words as in ../shared/GLOSSARY.md.
+"""Statistics of one survey, as plain dicts (the stats JSON). Words as in docs/glossary.md.
 
 Pure reads. Every figure comes from a grouped count in the database, never from a Python loop
 over invitations, responses or answer rows, so the number of queries is fixed whatever the

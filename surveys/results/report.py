@@ -20,6 +20,7 @@ exists), else every question in questionnaire order.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -349,6 +350,25 @@ def _yes_share_sentence(entry: QuestionStatistics) -> str:
     )
 
 
+def _date_range_sentence(entry: QuestionStatistics) -> str:
+    """The earliest and latest date given."""
+    earliest, latest = entry.get("earliest"), entry.get("latest")
+    if not earliest or not latest:
+        return ""
+    respondents = _respondents(entry["base"])
+    if earliest == latest:
+        return f"Every answer is {_written_date(earliest)} ({respondents})."
+    return (
+        f"The answers range from {_written_date(earliest)} to {_written_date(latest)} "
+        f"({respondents})."
+    )
+
+
+def _written_date(iso: str) -> str:
+    day = date.fromisoformat(iso)
+    return f"{day.day} {day:%B %Y}"
+
+
 def _mean_sentence(entry: QuestionStatistics) -> str:
     """The mean of a number."""
     mean = entry.get("mean")
@@ -569,4 +589,6 @@ SUMMARY_SENTENCES: dict[str, Callable[[QuestionStatistics], str]] = {
     # The matrix statement with the largest top-two-box share.
     "statements_top_box": lambda entry: _matrix_sentence(entry.get("statements") or []),
     "mean": _mean_sentence,
+    # The earliest and latest date of a date question.
+    "date_range": _date_range_sentence,
 }

@@ -13,7 +13,7 @@ import pyreadstat
 import pytest
 from django.core.management import call_command
 
-from surveys.models import Answer, Survey
+from surveys.models import Answer, Question, Survey
 from surveys.questionnaire.survey_files import (
     SurveyFileError,
     survey_export,
@@ -21,6 +21,7 @@ from surveys.questionnaire.survey_files import (
     survey_file_validate,
     survey_import,
 )
+from surveys.questionnaire.types import question_type
 from surveys.results.exports import (
     responses_export_csv,
     responses_export_prepare,
@@ -28,7 +29,9 @@ from surveys.results.exports import (
     responses_export_xlsx,
 )
 from surveys.results.filters import StatsFilter
+from surveys.results.report import question_finding
 from surveys.results.statistics import question_statistics
+from surveys.results.stats_types import QuestionStatistics
 from tests.factories import FILES, invitation_with_token, open_survey
 from tests.support.respondent import Respondent
 
@@ -83,8 +86,8 @@ def test_valid_date_is_stored_as_iso_text_and_shown_again(respondent):
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("1999-12-31", "Please enter a date on or after 1 January 2000."),
-        ("2026-01-01", "Please enter a date on or before 31 December 2025."),
+        ("1999-12-31", "Please enter a date from 1 January 2000 to 31 December 2025."),
+        ("2026-01-01", "Please enter a date from 1 January 2000 to 31 December 2025."),
         ("14/05/2019", "Please enter a date like 2024-05-31."),
         ("2019-02-30", "Please enter a date like 2024-05-31."),
         ("soon", "Please enter a date like 2024-05-31."),
@@ -98,6 +101,28 @@ def test_out_of_range_malformed_or_missing_date_is_a_form_error(respondent, valu
     assert message in body
     assert 'aria-invalid="true"' in body
     assert not Answer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "value", "message"),
+    [
+        (
+            {"min_date": "2000-01-01"},
+            "1999-12-31",
+            "Please enter a date on or after 1 January 2000.",
+        ),
+        (
+            {"max_date": "2025-12-31"},
+            "2026-01-01",
+            "Please enter a date on or before 31 December 2025.",
+        ),
+        ({"min_date": "2000-01-01"}, "2030-01-01", None),
+    ],
+)
+def test_a_one_sided_bound_names_only_that_bound(options, value, message):
+    question = Question(code="d", type="date", text="When?", options=options)
+    errors = question_type("date").form_errors(question, value, {}, enforce_required=True)
+    assert errors == ([(None, message)] if message else [])
 
 
 def test_bounds_themselves_are_accepted(respondent):
@@ -288,3 +313,26 @@ def test_dashboard_and_report_show_the_date_figures(answered, client, viewer_mem
     report = client.get(f"/staff/surveys/{answered.slug}/report/")
     assert report.status_code == 200
     assert "November 2021" in report.content.decode()
+
+
+# The report ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("earliest", "latest", "sentence"),
+    [
+        ("2012-06-15", "2027-03-15", "The answers range from 15 June 2012 to 15 March 2027"),
+        ("2019-05-04", "2019-05-04", "Every answer is 4 May 2019"),
+    ],
+)
+def test_the_report_sums_a_date_question_up_by_its_range(earliest, latest, sentence):
+    entry: QuestionStatistics = {
+        "id": "joined_on",
+        "text": "When?",
+        "type": "date",
+        "base": 2,
+        "options": [],
+        "earliest": earliest,
+        "latest": latest,
+    }
+    assert question_finding(entry=entry) == f"{sentence} (2 respondents)."

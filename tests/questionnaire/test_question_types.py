@@ -181,7 +181,7 @@ def test_an_exclusive_choice_ticked_with_another_is_refused_on_its_question(
     # In the error summary, linked to the question, and beside the question.
     summary = body[body.index('id="error-summary"') : body.index("</ul>")]
     question = "Which of our channels do you follow?"
-    assert f'<a href="#q-channels">{question}: {EXCLUSIVE_MESSAGE}</a>' in summary
+    assert f'<a href="#q-channels">{question} — {EXCLUSIVE_MESSAGE}</a>' in summary
     assert f'<p class="error-message" id="q-channels-error">{EXCLUSIVE_MESSAGE}' in body
     assert '<fieldset aria-describedby="q-channels-help q-channels-error">' in body
     # The page comes back as typed, and nothing is saved.

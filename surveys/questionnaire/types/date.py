@@ -54,6 +54,7 @@ def bound(question: Question, name: str) -> date | None:
 
 class Date(QuestionKind):
     code = "date"
+    summary = "date_range"
     # Unquoted in YAML, 2024-05-31 is read as a date: both are accepted, and stored as text.
     options = {"min_date": (str, date), "max_date": (str, date)}
     statistics_needs = frozenset({"texts"})
@@ -112,9 +113,12 @@ class Date(QuestionKind):
     ) -> FormErrors:
         day = date.fromisoformat(value)
         low, high = bound(question, "min_date"), bound(question, "max_date")
-        if low and day < low:
-            return [(None, f"Please enter a date on or after {written(low)}.")]
-        if high and day > high:
+        if (low and day < low) or (high and day > high):
+            if low and high:
+                return [(None, f"Please enter a date from {written(low)} to {written(high)}.")]
+            if low:
+                return [(None, f"Please enter a date on or after {written(low)}.")]
+            assert high is not None  # out of range, and no lower bound
             return [(None, f"Please enter a date on or before {written(high)}.")]
         return []
 

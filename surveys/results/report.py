@@ -18,6 +18,8 @@ of the report, else the survey's saved default (`Survey.report_questions`, once 
 exists), else every question in questionnaire order.
 """
 
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
@@ -513,11 +515,29 @@ def finding_hint_sentence(*, text: str, count: int, base: int) -> str:
 # Free texts ------------------------------------------------------------------------------------
 
 
+# An email address or a web address in a quote may name its writer or their organisation.
+EMAIL_OR_URL = re.compile(
+    r"[^\s@]+@[^\s@]+\.[^\s@]+"  # name@example.org
+    r"|\b(?:https?://|www\.)\S+"  # http://..., https://..., www....
+    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|eu|info|biz|io)\b",  # example.eu
+    re.IGNORECASE,
+)
+
+
+def text_folded(text: str) -> str:
+    """A text as the quote filter compares it: accents dropped (NFKD without combining marks),
+    case folded, every run of whitespace one space, no space at either end."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(bare.casefold().split())
+
+
 def _organisation_names(survey: Survey) -> list[str]:
     names = ClusterOrganisation.objects.filter(invitations__survey=survey).values_list(
         "name", flat=True
     )
-    return [name.casefold() for name in names if len(name) >= MIN_NAME_LENGTH]
+    folded = (text_folded(name) for name in names)
+    return [name for name in folded if len(name) >= MIN_NAME_LENGTH]
 
 
 def text_answers_selection(
@@ -530,8 +550,10 @@ def text_answers_selection(
 ) -> list[str]:
     """Up to `limit` written answers to quote: distinct texts, longest first (ties
     alphabetically), so the choice is the same on every run. An answer that mentions the name
-    of an organisation invited to the survey is left out: the report goes to Viewers, who must
-    not see organisations. One query."""
+    of an organisation invited to the survey (compared as `text_folded`: other case, spacing or
+    accents still match; `organisation_names` folded the same way) or that holds an email or web
+    address is left out: the report goes to Viewers, who must not see organisations. One
+    query."""
     texts = (
         filtered_answers(survey=survey, filters=filters)
         .filter(question__code=code)
@@ -543,8 +565,8 @@ def text_answers_selection(
     )
     chosen: list[str] = []
     for text, _length in texts.iterator():
-        folded = text.casefold()
-        if any(name in folded for name in organisation_names):
+        folded = text_folded(text)
+        if any(name in folded for name in organisation_names) or EMAIL_OR_URL.search(text):
             continue
         chosen.append(text.strip())
         if len(chosen) >= limit:

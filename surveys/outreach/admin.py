@@ -109,7 +109,7 @@ def example_email(
             text = text.replace(live, example)
         return text
 
-    message.body = swapped(message.body)
+    message.body = swapped(str(message.body))
     message.alternatives = [
         EmailAlternative(swapped(str(content)), mimetype)
         for content, mimetype in message.alternatives

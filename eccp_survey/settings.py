@@ -249,6 +249,9 @@ LOGGING = {
 
 # The full ISO 3166-1 list, plus Kosovo's user-assigned code (glossary).
 COUNTRIES_OVERRIDE = {"XK": "Kosovo"}
+# Viewers see "fewer than N" instead of the figures of a selection or breakdown row with fewer
+# started responses (surveys/results/disclosure.py; docs/glossary.md, Roles).
+SMALL_CELL_MINIMUM = env_int("SMALL_CELL_MINIMUM", 5)
 
 # Outreach (waves, reminders): batches over one SMTP connection, rate limit, retries.
 # 200 a batch: the claim, the eligibility queries and the SMTP handshake are paid once per

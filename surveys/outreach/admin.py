@@ -4,8 +4,11 @@ waves (preview of recipients and email, confirmed send, remind now, live progres
 from typing import Any, cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import EmailAlternative
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -17,8 +20,22 @@ from django.utils.html import format_html
 from django_countries import countries
 
 from accounts.models import User
-from surveys.models import Delivery, EmailTemplate, Invitation, Sector, Survey, Wave
-from surveys.outreach.emails import PLACEHOLDERS, email_message_build, placeholders_unknown
+from surveys.models import (
+    ClusterOrganisation,
+    Contact,
+    Delivery,
+    EmailTemplate,
+    Invitation,
+    Sector,
+    Survey,
+    Wave,
+)
+from surveys.outreach.emails import (
+    PLACEHOLDERS,
+    email_message_build,
+    placeholders_unknown,
+    unsubscribe_link,
+)
 from surveys.outreach.reminders import wave_remind_now, wave_reminder_recipients
 from surveys.outreach.selectors import wave_progress
 from surveys.outreach.waves import (
@@ -27,7 +44,7 @@ from surveys.outreach.waves import (
     wave_filters_clean,
     wave_launch,
 )
-from surveys.questionnaire.invitations import new_token_fields
+from surveys.questionnaire.invitations import invitation_link, new_token_fields
 
 PLACEHOLDER_HELP = "Placeholders: " + ", ".join(
     f"{{{{ {name} }}}} ({meaning})" for name, meaning in PLACEHOLDERS.items()
@@ -55,28 +72,57 @@ class EmailTemplateForm(forms.ModelForm):
         return cleaned
 
 
-def sample_invitation(survey: Survey) -> Invitation:
-    """A real invitation of the survey to preview with, or an unsaved example."""
-    invitation = (
-        Invitation.objects.filter(survey=survey).select_related("organisation", "survey").first()
-    )
-    if invitation is not None:
-        return invitation
-    from surveys.models import ClusterOrganisation
+def example_invitation(
+    *, survey: Survey, organisation: ClusterOrganisation | None = None
+) -> Invitation:
+    """An unsaved invitation to show an email with: for the organisation given, else for the
+    organisation of the survey's first invitation, else for an example organisation. Its token
+    is new and stored nowhere, so its links open nothing (and `example_email` swaps them for
+    the staff preview)."""
+    if organisation is None:
+        first = Invitation.objects.filter(survey=survey).select_related("organisation").first()
+        organisation = (
+            first.organisation
+            if first is not None
+            else ClusterOrganisation(name="Example Cluster Organisation", country="BE")
+        )
+    return Invitation(survey=survey, organisation=organisation, **new_token_fields())
 
-    example = ClusterOrganisation(name="Example Cluster Organisation", country="BE")
-    return Invitation(survey=survey, organisation=example, **new_token_fields())
 
-
-def rendered_preview(*, invitation: Invitation, kind: str, template: EmailTemplate | None) -> dict:
-    from surveys.models import Contact
-
-    contact = (
-        invitation.organisation.contacts.first() if invitation.organisation.pk else None
-    ) or Contact(name="Alex Example", email="alex@example.org")
+def example_email(
+    *, invitation: Invitation, contact: Contact, kind: str, template: EmailTemplate | None
+) -> EmailMultiAlternatives:
+    """The email as a recipient would get it, except that the personal link opens the staff
+    preview of the survey and the unsubscribe link opts nobody out: a preview or a test email
+    never carries a link that opens answers, marks an invitation opened or opts out."""
     message = email_message_build(
         invitation=invitation, contact=contact, kind=kind, template=template
     )
+    preview = settings.SITE_URL + reverse(
+        "surveys:preview", kwargs={"slug": invitation.survey.slug}
+    )
+    no_opt_out = settings.SITE_URL + reverse("surveys:unsubscribe", kwargs={"token": "example"})
+    swaps = {invitation_link(invitation): preview, unsubscribe_link(invitation): no_opt_out}
+
+    def swapped(text: str) -> str:
+        for live, example in swaps.items():
+            text = text.replace(live, example)
+        return text
+
+    message.body = swapped(str(message.body))
+    message.alternatives = [
+        EmailAlternative(swapped(str(content)), mimetype)
+        for content, mimetype in message.alternatives
+    ]
+    message.extra_headers = {name: swapped(value) for name, value in message.extra_headers.items()}
+    return message
+
+
+def rendered_preview(*, invitation: Invitation, kind: str, template: EmailTemplate | None) -> dict:
+    contact = (
+        invitation.organisation.contacts.first() if invitation.organisation.pk else None
+    ) or Contact(name="Alex Example", email="alex@example.org")
+    message = example_email(invitation=invitation, contact=contact, kind=kind, template=template)
     html = next(content for content, mimetype in message.alternatives if mimetype == "text/html")
     return {"to": contact.email, "subject": message.subject, "text": message.body, "html": html}
 
@@ -89,12 +135,14 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     readonly_fields = ["preview"]
     actions = ["send_test_to_myself"]
 
-    @admin.display(description="Preview (for a real recipient when the survey has one)")
+    @admin.display(description="Preview (links open the staff preview of the survey)")
     def preview(self, template: EmailTemplate) -> str:
         if not template.pk:
             return "Save to see a preview."
         shown = rendered_preview(
-            invitation=sample_invitation(template.survey), kind=template.kind, template=template
+            invitation=example_invitation(survey=template.survey),
+            kind=template.kind,
+            template=template,
         )
         return format_html(
             "<p><strong>To:</strong> {}<br><strong>Subject:</strong> {}</p>"
@@ -106,8 +154,6 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send a test of the selected templates to my own address")
     def send_test_to_myself(self, request: HttpRequest, queryset: QuerySet[EmailTemplate]) -> None:
-        from surveys.models import Contact
-
         user = request.user
         assert isinstance(user, User)  # the admin site lets logged-in staff in only
         if not user.email:
@@ -116,9 +162,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             )
             return
         for template in queryset.select_related("survey"):
-            invitation = sample_invitation(template.survey)
+            invitation = example_invitation(survey=template.survey)
             me = Contact(name=user.get_full_name() or user.username, email=user.email)
-            email_message_build(
+            example_email(
                 invitation=invitation, contact=me, kind=template.kind, template=template
             ).send()
         self.message_user(request, f"Sent {queryset.count()} test email(s) to {user.email}.")
@@ -248,14 +294,8 @@ class WaveAdmin(admin.ModelAdmin):
             first = matching.first()
             email = None
             if first is not None:
-                invitation = Invitation.objects.filter(
-                    survey=wave.survey, organisation=first
-                ).first()
-                invitation = invitation or Invitation(
-                    survey=wave.survey, organisation=first, **new_token_fields()
-                )
                 email = rendered_preview(
-                    invitation=invitation,
+                    invitation=example_invitation(survey=wave.survey, organisation=first),
                     kind=EmailTemplate.Kind.INVITATION,
                     template=wave.template,
                 )

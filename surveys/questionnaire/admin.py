@@ -13,14 +13,12 @@ from django.utils.html import format_html
 
 from surveys.models import (
     Choice,
-    Invitation,
     MatrixStatement,
     Page,
     Question,
     Response,
     Survey,
 )
-from surveys.questionnaire.invitations import invitation_link
 from surveys.questionnaire.survey_files import FINDING_KEY, finding_hint_errors
 from surveys.questionnaire.types import QUESTION_TYPES
 
@@ -195,34 +193,6 @@ class QuestionAdmin(admin.ModelAdmin):
     list_filter = ["survey", "type"]
     search_fields = ["code", "text"]
     inlines = [ChoiceInline, StatementInline]
-
-
-@admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
-    list_display = ["organisation", "survey", "first_opened_at", "opted_out_at", "created_at"]
-    list_filter = ["survey"]
-    search_fields = ["organisation__name"]
-    raw_id_fields = ["organisation"]
-    filter_horizontal = ["contacts"]
-    readonly_fields = ["public_id", "personal_link", "first_opened_at", "created_at"]
-    exclude = ["token_nonce", "token_hash"]
-
-    @admin.display(description="Personal link")
-    def personal_link(self, invitation: Invitation) -> str:
-        return invitation_link(invitation) if invitation.pk else "(saved invitations get a link)"
-
-    def save_model(
-        self, request: HttpRequest, obj: Invitation, form: forms.ModelForm, change: bool
-    ) -> None:
-        if not obj.pk:
-            from django.utils import timezone
-
-            from surveys.questionnaire.invitations import new_token_fields
-
-            for name, value in new_token_fields().items():
-                setattr(obj, name, value)
-            obj.created_at = timezone.now()
-        super().save_model(request, obj, form, change)
 
 
 @admin.register(Response)

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.roles import ADMIN, STAFF, VIEWER, user_has_role
 from surveys.models import Survey
+from surveys.results.disclosure import small_cell_minimum_for, statistics_small_cells_suppress
 from surveys.results.filters import StatsFilterError, stats_filter_from_params
 from surveys.results.statistics import survey_statistics
 
@@ -31,7 +32,8 @@ class SurveyStatsView(APIView):
     """GET /api/surveys/<slug>/stats/?wave=&country=&sector=&experience=&complete_only=
 
     The stats JSON of surveys.results.statistics.survey_statistics, filtered by the query parameters
-    (surveys.results.filters). 400 with {"detail": ...} for a filter that means nothing."""
+    (surveys.results.filters). 400 with {"detail": ...} for a filter that means nothing. A
+    Viewer's small cells come without figures (surveys.results.disclosure)."""
 
     permission_classes = [HasStatisticsRole]
 
@@ -39,7 +41,10 @@ class SurveyStatsView(APIView):
         survey = get_object_or_404(Survey, slug=slug)
         try:
             filters = stats_filter_from_params(request.query_params)
-            stats = survey_statistics(survey=survey, filters=filters)
+            stats = statistics_small_cells_suppress(
+                stats=survey_statistics(survey=survey, filters=filters),
+                minimum=small_cell_minimum_for(request.user),
+            )
         except StatsFilterError as error:
             return Response({"detail": str(error)}, status=400)
         return Response(stats)

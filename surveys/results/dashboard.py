@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET
 from accounts.roles import ADMIN, STAFF, VIEWER, role_required
 from surveys.models import Survey
 from surveys.results.charts import bar_chart_svg
+from surveys.results.disclosure import small_cell_minimum_for, statistics_small_cells_suppress
 from surveys.results.filters import EXPERIENCE_UNKNOWN, StatsFilterError, stats_filter_from_params
 from surveys.results.report import question_section, timeline_chart
 from surveys.results.statistics import (
@@ -55,13 +56,17 @@ def survey_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def survey_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     """One survey's statistics under the filters of the query string. A filter that means
-    nothing is a form error (400), never a page of zeros."""
+    nothing is a form error (400), never a page of zeros. A Viewer's small cells show "fewer
+    than N" (surveys.results.disclosure)."""
     survey = get_object_or_404(Survey, slug=slug)
     error = None
     stats = None
     try:
         filters = stats_filter_from_params(request.GET)
-        stats = survey_statistics(survey=survey, filters=filters)
+        stats = statistics_small_cells_suppress(
+            stats=survey_statistics(survey=survey, filters=filters),
+            minimum=small_cell_minimum_for(request.user),
+        )
     except StatsFilterError as problem:
         error = str(problem)
     query = request.GET.urlencode() if stats is not None else ""
@@ -104,12 +109,18 @@ def dashboard_charts(*, stats: SurveyStatistics) -> dict[str, Any]:
         charts["funnel"] = bar_chart_svg(
             title="From invitation to response (share of the invited)",
             rows=[
-                {"label": label, "count": stats[key], "percent": percent(stats[key], invited)}
+                {"label": label, "count": count, "percent": percent(count, invited)}
                 for key, label in FUNNEL_STEPS
+                # None: a Viewer's small cell (surveys.results.disclosure), not drawn.
+                if (count := stats[key]) is not None
             ],
         )
         charts["map"] = world_map_svg(
-            counts={row["code"]: row["started"] for row in stats["by_country"]},
+            counts={
+                row["code"]: started
+                for row in stats["by_country"]
+                if (started := row["started"]) is not None
+            },
             title="Organisations that took part (started), by country",
             shared_outlines=True,
         )

@@ -2,7 +2,8 @@
 per question or choice, and a codebook. Words as in docs/glossary.md.
 
 Columns, in this order (the codebook names and labels every one):
-  response_id, invitation_id, organisation (identified exports only), country (the
+  identified exports (Admins): response_id, invitation_id, organisation; other exports (Staff):
+  respondent, a pseudonym instead (see `respondent_pseudonym`); then country (the
   organisation's ISO code), started_at and submitted_at (UTC), status (complete or partial);
   then per question, in questionnaire order:
     single choice, rating, yes/no  <code>                the choice value (integer code)
@@ -43,9 +44,12 @@ not evaluate them.
 """
 
 import csv
+import hashlib
+import hmac
 import io
 import math
 import re
+import secrets
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -167,6 +171,15 @@ def _fit(base: str, suffix: str) -> str:
     return base[: SPSS_NAME_MAX - len(suffix)] + suffix
 
 
+def respondent_pseudonym(*, key: bytes, response_id: int) -> str:
+    """What a Staff export shows instead of the response and invitation ids, which the
+    invitation admin would turn back into the organisation: an HMAC of the response id under a
+    key drawn for one export only, so it is the same on every row of that export and unrelated
+    across exports. 48 bits: a collision within one survey's responses is out of reach."""
+    digest = hmac.new(key, str(response_id).encode(), hashlib.sha256).hexdigest()
+    return "R" + digest[:12].upper()
+
+
 @dataclass
 class ResponsesExport:
     """The layout of one export and the two queries that fill it; `rows()` streams the rows."""
@@ -177,6 +190,8 @@ class ResponsesExport:
     responses: QuerySet[Response]
     answers: QuerySet[Answer]
     targets: _AnswerTargets
+    # The key of this export's pseudonyms (not identified exports); never stored.
+    pseudonym_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @property
     def names(self) -> list[str]:
@@ -195,8 +210,7 @@ class ResponsesExport:
         questions, country_columns = targets.questions, targets.countries
         width = len(self.columns)
         pending = next(answer_rows, None)
-        for identification in response_rows:
-            response_id = identification[0]
+        for response_id, identification in response_rows:
             row: list[Any] = [*identification, *([None] * (width - len(identification)))]
             answered: set[int] = set()
             # Both streams are ordered by response; answers of a response that the first
@@ -248,19 +262,29 @@ class ResponsesExport:
                         row[index] = 0
             yield row
 
-    def _response_rows(self) -> Iterator[tuple[Any, ...]]:
-        fields = ["pk", "invitation_id"]
+    def _response_rows(self) -> Iterator[tuple[int, tuple[Any, ...]]]:
+        """(response id, the identification cells of its row) per response."""
+        fields = ["pk"]
         if self.identified:
-            fields.append("invitation__organisation__name")
+            fields += ["invitation_id", "invitation__organisation__name"]
         fields += ["invitation__organisation__country", "started_at", "submitted_at"]
-        for *values, started_at, submitted_at in self.responses.values_list(*fields).iterator(
+        for pk, *values, started_at, submitted_at in self.responses.values_list(*fields).iterator(
             chunk_size=CHUNK_SIZE
         ):
+            shown = (
+                pk
+                if self.identified
+                else respondent_pseudonym(key=self.pseudonym_key, response_id=pk)
+            )
             yield (
-                *values,
-                _utc_naive(started_at),
-                _utc_naive(submitted_at),
-                "partial" if submitted_at is None else "complete",
+                pk,
+                (
+                    shown,
+                    *values,
+                    _utc_naive(started_at),
+                    _utc_naive(submitted_at),
+                    "partial" if submitted_at is None else "complete",
+                ),
             )
 
 
@@ -275,7 +299,8 @@ def responses_export_prepare(
     *, survey: Survey, filters: StatsFilter, identified: bool
 ) -> ResponsesExport:
     """The columns of the export of the responses that `filters` select (partial responses
-    included unless complete_only), with the organisation name only when `identified`.
+    included unless complete_only): with the response and invitation ids and the organisation
+    name when `identified`, with a pseudonym of this export only otherwise.
 
     Raises StatsFilterError for a wave or sector that is not the survey's. Runs the
     questionnaire's queries (cached), the filter check's (with wave or sector filters only) and
@@ -311,10 +336,12 @@ def responses_export_prepare(
     ) -> None:
         add(ExportColumn(names.add(name), label, "", IDENTIFICATION, kind, **extra))
 
-    identification("response_id", "Response id", "numeric")
-    identification("invitation_id", "Invitation id", "numeric")
     if identified:
+        identification("response_id", "Response id", "numeric")
+        identification("invitation_id", "Invitation id", "numeric")
         identification("organisation", "Organisation name", "text")
+    else:
+        identification("respondent", "Respondent (a pseudonym valid in this export only)", "text")
     identification("country", "Organisation country (ISO 3166 code)", "text")
     identification("started_at", "Started at (UTC)", "datetime", measure="scale")
     identification("submitted_at", "Submitted at (UTC)", "datetime", measure="scale")

@@ -18,6 +18,8 @@ of the report, else the survey's saved default (`Survey.report_questions`, once 
 exists), else every question in questionnaire order.
 """
 
+import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +36,7 @@ from surveys.questionnaire.structure import questionnaire_load
 from surveys.questionnaire.survey_files import FINDING_KEY, finding_hint_errors
 from surveys.questionnaire.types import question_type
 from surveys.results.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
+from surveys.results.disclosure import statistics_small_cells_suppress
 from surveys.results.filters import StatsFilter, filtered_answers
 from surveys.results.statistics import survey_statistics
 from surveys.results.stats_types import (
@@ -166,14 +169,21 @@ def survey_report(
     survey: Survey,
     question_codes: list[str] | None = None,
     filters: StatsFilter | None = None,
+    small_cell_minimum: int | None = None,
 ) -> dict[str, Any]:
     """The report's content as a dict for the template (charts are safe SVG strings).
+
+    small_cell_minimum: a Viewer's (surveys.results.disclosure.small_cell_minimum_for); when
+    fewer responses than that started in the filtered set, the report has no question, quote,
+    finding or timeline and its participation says "fewer than N".
 
     question_codes: which questions, in that order (unknown codes are dropped); None for the
     survey's default (report_question_codes). Raises StatsFilterError for filters that name
     nothing of the survey (survey_statistics)."""
     filters = filters or StatsFilter()
-    stats = survey_statistics(survey=survey, filters=filters)
+    stats = statistics_small_cells_suppress(
+        stats=survey_statistics(survey=survey, filters=filters), minimum=small_cell_minimum
+    )
     if question_codes is None:
         codes = report_question_codes(survey)
     else:
@@ -184,7 +194,8 @@ def survey_report(
     hint_counts = finding_hint_counts(survey=survey, filters=filters, hints=hints)
 
     sections = []
-    for code in codes:
+    # A small cell's stats have no questions: nothing to report on (quotes included).
+    for code in codes if by_code else []:
         entry = by_code[code]
         section = question_section(entry=entry)
         if code in hints:
@@ -217,6 +228,8 @@ def survey_report(
             if s["sentence"] or s["hint_sentence"]
         ],
         "sections": sections,
+        "suppressed": stats.get("suppressed", False),
+        "small_cell_minimum": small_cell_minimum,
         "question_codes": codes,
         "questions": [
             {"code": entry["id"], "text": entry["text"], "position": _position(codes, entry["id"])}
@@ -230,9 +243,21 @@ def _position(codes: list[str], code: str) -> int | None:
 
 
 def participation_summary(*, stats: SurveyStatistics) -> dict[str, Any]:
-    """The headline figures and their sentences (participation rate worded per the glossary)."""
+    """The headline figures and their sentences (participation rate worded per the glossary).
+    A Viewer's small cell (started is None) gets the one sentence that says so."""
     invited, started, completed = stats["invited"], stats["started"], stats["completed"]
     partial = stats["partial"]
+    if started is None or completed is None or partial is None:
+        minimum = stats.get("small_cell_minimum")
+        return {
+            "invited": invited,
+            "suppressed": True,
+            "sentences": [
+                f"Invitations went to {invited} organisation{'' if invited == 1 else 's'}; "
+                f"fewer than {minimum} took part in this selection, too few to show their "
+                "answers without pointing at an organisation."
+            ],
+        }
     sentences = [
         f"Invitations went to {invited} organisation{'' if invited == 1 else 's'}, and "
         f"{completed} full response{'' if completed == 1 else 's'} "
@@ -243,9 +268,9 @@ def participation_summary(*, stats: SurveyStatistics) -> dict[str, Any]:
             f", counting {partial} partial response{'' if partial == 1 else 's'}" if partial else ""
         )
         sentences.append(
-            f"In all, {percent_wording(value=stats['participation_rate'])} of the invited "
+            f"In all, {percent_wording(value=stats['participation_rate'] or 0.0)} of the invited "
             f"organisations took part ({took_part}); the response rate, full responses only, "
-            f"is {stats['response_rate']:.1f}%."
+            f"is {stats['response_rate'] or 0.0:.1f}%."
         )
     return {
         "invited": invited,
@@ -533,11 +558,29 @@ def finding_hint_sentence(*, text: str, count: int, base: int) -> str:
 # Free texts ------------------------------------------------------------------------------------
 
 
+# An email address or a web address in a quote may name its writer or their organisation.
+EMAIL_OR_URL = re.compile(
+    r"[^\s@]+@[^\s@]+\.[^\s@]+"  # name@example.org
+    r"|\b(?:https?://|www\.)\S+"  # http://..., https://..., www....
+    r"|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|eu|info|biz|io)\b",  # example.eu
+    re.IGNORECASE,
+)
+
+
+def text_folded(text: str) -> str:
+    """A text as the quote filter compares it: accents dropped (NFKD without combining marks),
+    case folded, every run of whitespace one space, no space at either end."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return " ".join(bare.casefold().split())
+
+
 def _organisation_names(survey: Survey) -> list[str]:
     names = ClusterOrganisation.objects.filter(invitations__survey=survey).values_list(
         "name", flat=True
     )
-    return [name.casefold() for name in names if len(name) >= MIN_NAME_LENGTH]
+    folded = (text_folded(name) for name in names)
+    return [name for name in folded if len(name) >= MIN_NAME_LENGTH]
 
 
 def text_answers_selection(
@@ -550,8 +593,10 @@ def text_answers_selection(
 ) -> list[str]:
     """Up to `limit` written answers to quote: distinct texts, longest first (ties
     alphabetically), so the choice is the same on every run. An answer that mentions the name
-    of an organisation invited to the survey is left out: the report goes to Viewers, who must
-    not see organisations. One query."""
+    of an organisation invited to the survey (compared as `text_folded`: other case, spacing or
+    accents still match; `organisation_names` folded the same way) or that holds an email or web
+    address is left out: the report goes to Viewers, who must not see organisations. One
+    query."""
     texts = (
         filtered_answers(survey=survey, filters=filters)
         .filter(question__code=code)
@@ -563,8 +608,8 @@ def text_answers_selection(
     )
     chosen: list[str] = []
     for text, _length in texts.iterator():
-        folded = text.casefold()
-        if any(name in folded for name in organisation_names):
+        folded = text_folded(text)
+        if any(name in folded for name in organisation_names) or EMAIL_OR_URL.search(text):
             continue
         chosen.append(text.strip())
         if len(chosen) >= limit:

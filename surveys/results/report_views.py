@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import ADMIN, STAFF, VIEWER, role_required, user_has_role
 from surveys.models import Survey
+from surveys.results.disclosure import small_cell_minimum_for
 from surveys.results.filters import StatsFilter, StatsFilterError, stats_filter_from_params
 from surveys.results.report import (
     ReportSettingUnavailable,
@@ -62,7 +63,12 @@ def _report_context(request: HttpRequest, survey: Survey, *, pdf: bool) -> dict[
     """The template context, or the message of a filter that cannot be used."""
     try:
         codes, filters = _report_input(request)
-        report = survey_report(survey=survey, question_codes=codes, filters=filters)
+        report = survey_report(
+            survey=survey,
+            question_codes=codes,
+            filters=filters,
+            small_cell_minimum=small_cell_minimum_for(request.user),
+        )
     except StatsFilterError as error:
         return str(error)
     # Links keep the selection as the report understood it (unknown codes dropped).

@@ -46,7 +46,9 @@ class FilterParams(TypedDict):
 
 
 class Funnel(TypedDict):
-    """emailed: at least one delivery sent; failed / bounced: the latest invitation email."""
+    """emailed: at least one delivery sent; failed / bounced: the latest invitation email.
+    started, partial and completed are None for a Viewer when the set is a small cell
+    (surveys/results/disclosure.py)."""
 
     invited: int
     emailed: int
@@ -54,28 +56,33 @@ class Funnel(TypedDict):
     bounced: int
     opted_out: int
     opened: int
-    started: int
-    partial: int
-    completed: int
+    started: int | None
+    partial: int | None
+    completed: int | None
 
 
 class Rates(TypedDict):
-    """Percentages from 0 to 100, one decimal; 0.0 when the denominator is zero."""
+    """Percentages from 0 to 100, one decimal; 0.0 when the denominator is zero; None for a
+    Viewer in a small cell (surveys/results/disclosure.py)."""
 
-    response_rate: float
-    participation_rate: float
-    completion_rate: float
+    response_rate: float | None
+    participation_rate: float | None
+    completion_rate: float | None
 
 
 class FunnelCounts(TypedDict):
     invited: int
     opened: int
-    started: int
-    completed: int
+    started: int | None
+    completed: int | None
 
 
 class BreakdownRow(FunnelCounts, Rates):
-    """A row of by_wave, by_country, by_experience or by_sector."""
+    """A row of by_wave, by_country, by_experience or by_sector. `suppressed`: a Viewer's row
+    of fewer started responses than the minimum, whose started, completed and rates are None
+    (surveys/results/disclosure.py)."""
+
+    suppressed: NotRequired[bool]
 
 
 class WaveRow(BreakdownRow):
@@ -135,6 +142,10 @@ class QuestionStatistics(QuestionFigures):
 
 
 class SurveyStatistics(Funnel, Rates):
+    # Set for Viewers only (surveys/results/disclosure.py): the minimum of started responses
+    # below which a row or the whole set shows no figures, and whether the whole set did.
+    small_cell_minimum: NotRequired[int]
+    suppressed: NotRequired[bool]
     survey: SurveySummary
     filters: FilterParams
     by_wave: list[WaveRow]

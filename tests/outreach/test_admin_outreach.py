@@ -39,7 +39,9 @@ def test_template_with_an_unknown_placeholder_is_refused(admin_client, survey):
     assert not EmailTemplate.objects.exists()
 
 
-def test_template_is_saved_and_previewed_for_a_real_recipient(admin_client, survey):
+def test_template_is_saved_and_previewed_for_a_real_organisation_with_the_preview_link(
+    admin_client, survey
+):
     (organisation,) = organisations_with_contacts(1, prefix="zeta")
     invitation_create(survey=survey, organisation=organisation, now=timezone.now())
     response = admin_client.post("/admin/surveys/emailtemplate/add/", template_data(survey))
@@ -47,7 +49,9 @@ def test_template_is_saved_and_previewed_for_a_real_recipient(admin_client, surv
     template = EmailTemplate.objects.get()
     page = admin_client.get(f"/admin/surveys/emailtemplate/{template.pk}/change/").content.decode()
     assert "Hello zeta 000000" in page
-    assert "/s/" in page
+    # Issue 9: the link in a preview opens the staff preview, not the organisation's answers.
+    assert f"/staff/surveys/{survey.slug}/preview/" in page
+    assert "/s/" not in page
 
 
 def test_send_a_test_to_myself_goes_through_smtp(admin_client, admin_user, survey, smtp_sink):

@@ -33,6 +33,13 @@ if TYPE_CHECKING:  # the test client's response type exists in django-stubs only
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_questionnaire_cache")]
 
 
+@pytest.fixture(autouse=True)
+def no_small_cells(settings: Any) -> None:
+    """These tests check every figure of fixtures of a few respondents, as any role sees them;
+    what Viewers see of small cells is tests/results/test_small_cells.py's."""
+    settings.SMALL_CELL_MINIMUM = 1
+
+
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}  # fmt: skip

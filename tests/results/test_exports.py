@@ -25,7 +25,11 @@ from pytest_django import Settings
 from surveys.models import Answer, Delivery, ExportJob, Invitation, Response, Survey, Wave
 from surveys.questionnaire.survey_files import survey_import
 from surveys.results.export_jobs import export_job_path, export_job_request, export_job_run
-from surveys.results.exports import responses_export_prepare, responses_export_sav
+from surveys.results.exports import (
+    respondent_pseudonym,
+    responses_export_prepare,
+    responses_export_sav,
+)
 from surveys.results.filters import StatsFilter
 from tests.factories import ContactFactory, invitation_with_token, open_survey, respond_in_bulk
 from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
@@ -68,9 +72,9 @@ FORMULA_PAGES = {
 }
 FORMULA_ORGANISATION = "=cmd|' /C calc'!A0"
 
+# A Staff export: a pseudonym instead of the response and invitation ids (issue 9).
 HEADER = [
-    "response_id",
-    "invitation_id",
+    "respondent",
     "country",
     "started_at",
     "submitted_at",
@@ -293,8 +297,18 @@ def sav_read(response: Any, tmp_path: Path) -> tuple[Any, Any]:
 
 
 def by_id(rows: list[dict[str, str]], responses: dict[str, Response]) -> dict[str, dict]:
-    ids = {str(response.pk): key for key, response in responses.items()}
-    return {ids[row["response_id"]]: row for row in rows}
+    """Rows by the fixture's key: by response id in an Admin's export; in a Staff export, which
+    has a pseudonym instead, by country (each respondent of `answered` has its own)."""
+    if rows and "response_id" in rows[0]:
+        ids = {str(response.pk): key for key, response in responses.items()}
+        return {ids[row["response_id"]]: row for row in rows}
+    countries = {
+        response.invitation.organisation.country: key for key, response in responses.items()
+    }
+    return {countries[row["country"]]: row for row in rows}
+
+
+PSEUDONYM = re.compile(r"R[0-9A-F]{12}")
 
 
 def in_utc(moment: datetime | None) -> str:
@@ -314,7 +328,7 @@ def test_csv_has_a_row_per_response_with_codes_flags_ranks_matrix_countries_and_
     assert set(rows) == {"complete", "partial", "formulas"}
     for key, expected in EXPECTED.items():
         database = answered[key]
-        assert rows[key]["invitation_id"] == str(database.invitation_id)
+        assert PSEUDONYM.fullmatch(rows[key]["respondent"])
         assert rows[key]["started_at"] == in_utc(database.started_at)
         assert rows[key]["submitted_at"] == in_utc(database.submitted_at)
         assert {column: rows[key][column] for column in expected} == expected, key
@@ -457,9 +471,9 @@ def test_sav_matches_with_value_labels_and_question_texts_as_variable_labels(
 
     assert list(frame.columns) == HEADER
     assert len(frame) == 3
-    rows = {int(row["response_id"]): row for row in frame.to_dict("records")}
+    rows = by_id(frame.to_dict("records"), answered)
     for key, expected in EXPECTED.items():
-        row = rows[answered[key].pk]
+        row = rows[key]
         for column, value in expected.items():
             if key == "formulas" and column in RAW_TEXTS:
                 assert row[column] == RAW_TEXTS[column], column
@@ -593,15 +607,37 @@ def test_a_wave_filter_keeps_the_responses_of_the_invitations_that_wave_sent(
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_filters_narrow_the_rows_in_every_format(survey, answered, staff_member, fmt, tmp_path):
     response = download(logged_in(staff_member), survey, fmt, "?complete_only=1&country=FR")
-    ids: list[Any]  # ints, as read from each format
+    # The respondent's country tells the rows apart (a Staff export has no ids).
+    found: list[Any]
     if fmt == "csv":
-        ids = [int(row["response_id"]) for row in csv_rows(response)]
+        found = [row["country"] for row in csv_rows(response)]
     elif fmt == "xlsx":
         sheet = xlsx_book(response)["Responses"]
-        ids = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
+        found = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
     else:
-        ids = [int(value) for value in sav_read(response, tmp_path)[0]["response_id"]]
-    assert ids == [answered["formulas"].pk]
+        found = list(sav_read(response, tmp_path)[0]["country"])
+    assert found == ["FR"]
+
+
+def test_staff_exports_carry_a_pseudonym_of_that_export_instead_of_ids(
+    survey, answered, staff_member
+):
+    first, second = (csv_rows(download(logged_in(staff_member), survey, "csv")) for _ in range(2))
+    assert "response_id" not in first[0] and "invitation_id" not in first[0]
+    names = [row["respondent"] for row in first]
+    assert len(set(names)) == 3 and all(PSEUDONYM.fullmatch(name) for name in names)
+    # Stable within one export (the rows and answers of a respondent share it) ...
+    export = responses_export_prepare(survey=survey, filters=StatsFilter(), identified=False)
+    rows = list(export.rows())
+    assert [row[0] for row in rows] == [
+        respondent_pseudonym(key=export.pseudonym_key, response_id=r.pk)
+        for r in sorted(answered.values(), key=lambda r: r.pk)
+    ]
+    # ... and unrelated across exports.
+    assert not set(names) & {row["respondent"] for row in second}
+    ids = {str(r.pk) for r in answered.values()} | {str(r.invitation_id) for r in answered.values()}
+    for row in first:
+        assert not ids & {row["respondent"], row["country"], row["status"]}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -822,18 +858,19 @@ def test_the_command_writes_each_format_with_filters(survey, answered, fmt, tmp_
     )
 
     assert "Exported 1 response of all-types" in stdout.getvalue()
-    ids: list[Any]  # ints, as read from each format
+    # Without --identified the command writes pseudonyms, as for Staff: rows by country.
+    found: list[Any]
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(output.read_text("utf-8-sig"))))
-        ids = [int(row["response_id"]) for row in rows]
-        assert "organisation" not in rows[0]
+        found = [row["country"] for row in rows]
+        assert "organisation" not in rows[0] and "response_id" not in rows[0]
         assert rows[0]["sector_other"] == "'" + HYPERLINK
     elif fmt == "xlsx":
         book = openpyxl.load_workbook(output)
-        ids = [row[0] for row in book["Responses"].iter_rows(min_row=2, values_only=True)]
+        found = [row[1] for row in book["Responses"].iter_rows(min_row=2, values_only=True)]
     else:
-        ids = [int(v) for v in pyreadstat.read_sav(str(output))[0]["response_id"]]
-    assert ids == [answered["formulas"].pk]
+        found = list(pyreadstat.read_sav(str(output))[0]["country"])
+    assert found == ["FR"]
     assert list(tmp_path.iterdir()) == [output]
 
 

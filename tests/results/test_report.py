@@ -321,6 +321,26 @@ def respond(survey: Survey, answers: dict) -> None:
 
 
 @pytest.mark.django_db
+def test_quotes_naming_an_organisation_however_written_or_holding_an_address_are_left_out():
+    survey = survey_from_file()
+    named = OrganisationFactory.create(name="Pôle  Énergie Nord")
+    invitation_create(survey=survey, organisation=named, now=NOW)
+    kept = ["More events", "Fewer but longer webinars"]
+    dropped = [
+        "We at POLE energie   nord think the matchmaking works",  # case, spacing, accents
+        "pôle\tÉNERGIE\nnord was helpful",
+        "Write to jane.doe@cluster.example for the details",
+        "Our results are on https://cluster.example/results",
+        "See www.cluster-news.test for our view",
+        "Details at cluster.eu please",
+    ]
+    for text in kept + dropped:
+        respond(survey, {"size": 1, "suggestions": text})
+    sections = {s["code"]: s for s in survey_report(survey=survey)["sections"]}
+    assert sorted(sections["suggestions"]["quotes"]) == sorted(kept)
+
+
+@pytest.mark.django_db
 def test_every_question_type_reports_without_demo_data():
     survey = survey_from_file()
     empty = survey_report(survey=survey)

@@ -100,15 +100,16 @@ def test_a_planted_session_id_does_not_survive_opening_a_link(client, survey):
     # An attacker's own session id, planted in the respondent's browser (session fixation).
     attacker = Client()
     attacker.get("/health/")
-    planted = SessionStore()
-    planted.create()
-    client.cookies[settings.SESSION_COOKIE_NAME] = planted.session_key
-    attacker.cookies[settings.SESSION_COOKIE_NAME] = planted.session_key
+    store = SessionStore()
+    store.create()
+    planted = str(store.session_key)
+    client.cookies[settings.SESSION_COOKIE_NAME] = planted
+    attacker.cookies[settings.SESSION_COOKIE_NAME] = planted
 
     client.get(f"/s/{token}/")
 
-    assert client.cookies[settings.SESSION_COOKIE_NAME].value != planted.session_key
-    assert not SessionStore().exists(planted.session_key)
+    assert client.cookies[settings.SESSION_COOKIE_NAME].value != planted
+    assert not SessionStore().exists(planted)
     assert Respondent(client, invitation).page(1).status_code == 200
     assert Respondent(attacker, invitation).page(1).status_code == 403
 

@@ -291,6 +291,9 @@ LOGGING = {
         # WeasyPrint logs every layout step at INFO.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # django-axes logs every login and logout at INFO (Axes → Access logs has them);
+        # failures and lock-outs are warnings.
+        "axes": {"level": "WARNING"},
     },
 }
 

@@ -22,6 +22,7 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py load_eccp_demo
 	$(BIN)/python manage.py ensure_admin
 	@echo "Admin: $(SITE_URL)/admin/"

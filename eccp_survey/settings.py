@@ -7,6 +7,7 @@ environment variables (README lists them).
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -164,8 +165,54 @@ if env_bool("USE_X_FORWARDED_PROTO", False):
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 30)
-# Sessions read from the process cache and written through to the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+# Shared state: sessions, the cache and login throttling --------------------------------------
+# Nothing that another gunicorn worker or host must see lives in a process's memory.
+# The cache: Redis when CACHE_URL (or REDIS_URL) names one, else a table of the database
+# (created by `manage.py createcachetable`; Django's test database creation runs it too).
+_cache_url = env_str("CACHE_URL") or env_str("REDIS_URL")
+if _cache_url:
+    if not _cache_url.startswith(("redis://", "rediss://", "unix://")):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"CACHE_URL must be a redis:// URL, not {_cache_url!r}")
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _cache_url,
+            "KEY_PREFIX": "eccp",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }
+# Sessions in the database, whichever cache: a logout deletes the row, so the old cookie is
+# refused by every worker at once, and a Redis eviction or restart logs nobody out and loses no
+# respondent's opened links. One primary-key read per request.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Failed logins (django-axes): counted in the database (AccessAttempt rows, shared by every
+# worker, listed in the admin where an Admin unlocks by deleting them). AXES_FAILURE_LIMIT
+# failures lock the account (from any address) and, separately, the address (for any account)
+# for AXES_COOLOFF_MINUTES; a lock-out answers 429 with templates/accounts/locked_out.html
+# (accounts/views.py).
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]  # last, as axes requires
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+# The address is REMOTE_ADDR: behind a reverse proxy every login would share the proxy's, so
+# there AXES_CLIENT_IP_CALLABLE must read the header the proxy sets (README).
+AXES_VERBOSE = False
 
 # Email: Django's own variable names. By default messages are written to files under var/mail/.
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
@@ -244,6 +291,9 @@ LOGGING = {
         # WeasyPrint logs every layout step at INFO.
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
+        # django-axes logs every login and logout at INFO (Axes → Access logs has them);
+        # failures and lock-outs are warnings.
+        "axes": {"level": "WARNING"},
     },
 }
 

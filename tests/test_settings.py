@@ -72,3 +72,54 @@ def test_ensure_admin_creates_the_account_once(capsys, settings, tmp_path, monke
     call_command("ensure_admin")
     assert User.objects.filter(username="admin").count() == 1
     assert User.objects.get(username="admin").check_password(password)
+
+
+# Shared state: no per-process cache or session store ------------------------------------------
+
+CACHE_CODE = (
+    "from django.conf import settings; from django.core.cache import cache; "
+    "print(settings.CACHES['default']['BACKEND']); cache.set('probe', 'shared', 30); "
+    "print(cache.get('probe'))"
+)
+
+
+def test_sessions_and_every_cache_are_shared_by_all_processes(settings):
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
+    for alias in settings.CACHES.values():
+        assert "locmem" not in alias["BACKEND"].lower()
+        assert "dummy" not in alias["BACKEND"].lower()
+
+
+@pytest.mark.django_db
+def test_without_a_cache_url_the_cache_is_a_table_of_the_database():
+    from django.core.cache import cache, caches
+    from django.core.cache.backends.db import DatabaseCache
+
+    # Django's test database creation runs createcachetable: the table is there.
+    assert isinstance(caches["default"], DatabaseCache)
+    cache.set("probe", {"shared": True}, 30)
+    assert cache.get("probe") == {"shared": True}
+
+
+def test_redis_url_or_cache_url_switch_the_cache_to_redis(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"CACHE_URL", "REDIS_URL"}}
+    env["VAR_DIR"] = str(tmp_path)
+    for name in ("REDIS_URL", "CACHE_URL"):
+        result = run_manage(
+            "shell",
+            "--no-imports",
+            "-c",
+            CACHE_CODE,
+            env={**env, name: "redis://127.0.0.1:6379/10"},
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split() == ["django.core.cache.backends.redis.RedisCache", "shared"]
+
+
+def test_a_cache_url_that_is_not_redis_is_refused(tmp_path):
+    env = {**os.environ, "VAR_DIR": str(tmp_path), "CACHE_URL": "memcached://127.0.0.1:11211"}
+
+    result = run_manage("check", env=env)
+
+    assert result.returncode != 0
+    assert "CACHE_URL must be a redis:// URL" in result.stderr

@@ -5,7 +5,12 @@ whatever code writes; Python validation only adds friendly messages. Every model
 `surveys` app (one set of migrations); this package only splits the source by context.
 """
 
-from surveys.models.organisations import ClusterOrganisation, Contact, Sector
+from surveys.models.organisations import (
+    ClusterOrganisation,
+    Contact,
+    OrganisationImportUpload,
+    Sector,
+)
 from surveys.models.outreach import Delivery, EmailTemplate, Wave
 from surveys.models.questionnaire import (
     QUESTION_CODE_PATTERN,
@@ -33,6 +38,7 @@ __all__ = [
     "ExportJob",
     "Invitation",
     "MatrixStatement",
+    "OrganisationImportUpload",
     "Page",
     "Question",
     "QuestionType",

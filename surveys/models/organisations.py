@@ -2,10 +2,12 @@
 
 from datetime import datetime
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django_countries.fields import CountryField
 
 
@@ -78,3 +80,21 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class OrganisationImportUpload(models.Model):
+    """A file uploaded to the organisation import, kept between its preview and its confirm.
+
+    In the database, not in a worker's memory or disk, so that the confirm may reach another
+    worker or host. Only its uploader may confirm it; unconfirmed ones are deleted after a day
+    (surveys/organisations/uploads.py)."""
+
+    content = models.BinaryField()
+    filename = models.CharField(max_length=255)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.filename

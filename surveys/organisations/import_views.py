@@ -1,27 +1,25 @@
 """The admin's "Import organisations" pages: upload, preview, confirm.
 
-The uploaded file is kept under VAR_DIR/imports with a random name and only that name (and the
-preview's fingerprint) goes into the session, never the rows. Confirming reads the same file,
-plans again and applies only if the plan is still the one previewed; otherwise it shows the new
-preview. Bad input re-shows the form with its error.
+The uploaded file is kept in the database (surveys/organisations/uploads.py), so that the
+confirm may reach another worker or host; only its id (and the preview's fingerprint) goes into
+the session, never the rows, and only its uploader can confirm it. Confirming reads the same
+file, plans again and applies only if the plan is still the one previewed; otherwise it shows
+the new preview. Bad input re-shows the form with its error.
 """
 
-import re
-import secrets
-import time
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat, pluralize
 from django.urls import reverse
+from django.utils import timezone
 from django_countries import countries
 
+from accounts.models import User
 from accounts.roles import ADMIN, STAFF, user_has_role
 from surveys.organisations.importing import (
     COLUMNS,
@@ -36,13 +34,15 @@ from surveys.organisations.importing import (
     organisations_import_apply,
     organisations_import_plan,
 )
+from surveys.organisations.uploads import (
+    import_upload_discard,
+    import_upload_get,
+    import_upload_store,
+)
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # a full 100,000-row CSV is about 21 MB
 EXTENSIONS = (".csv", ".xlsx")
 SESSION_KEY = "organisations_import"
-# Uploads nobody confirmed are removed after a day, at the next upload.
-STALE_AFTER_SECONDS = 24 * 60 * 60
-STORED_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{20,}\.(csv|xlsx)$")
 TEMPLATES = "admin/surveys/clusterorganisation/"
 
 
@@ -82,9 +82,11 @@ def import_upload_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> H
         except OrganisationImportError as error:
             form.add_error("file", str(error))
         else:
-            stored_name = _store(content, extension=Path(upload.name).suffix.lower())
+            stored = import_upload_store(
+                content=content, filename=upload.name, user=_user(request), now=timezone.now()
+            )
             request.session[SESSION_KEY] = {
-                "file": stored_name,
+                "file": stored.pk,
                 "filename": upload.name,
                 "digest": plan.digest,
             }
@@ -99,13 +101,13 @@ def import_confirm_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
     if request.method != "POST":
         return HttpResponseRedirect(upload_url)
     pending = request.session.get(SESSION_KEY) or {}
-    path = _stored_path(pending.get("file", ""))
-    if path is None or not path.exists():
+    stored = import_upload_get(upload_id=pending.get("file"), user=_user(request))
+    if stored is None:
         messages.error(request, "The uploaded file is no longer available: upload it again.")
         return HttpResponseRedirect(upload_url)
-    filename = pending.get("filename", path.name)
+    filename = stored.filename
     try:
-        parsed = organisations_file_parse(content=path.read_bytes(), filename=filename)
+        parsed = organisations_file_parse(content=bytes(stored.content), filename=filename)
         plan = organisations_import_plan(rows=parsed.rows)
         if plan.digest != pending.get("digest"):
             # Someone changed organisations since the preview: show what would happen now.
@@ -121,7 +123,7 @@ def import_confirm_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
         form = OrganisationsUploadForm()
         form.add_error(None, str(error))
         return _render_upload(model_admin, request, form)
-    path.unlink(missing_ok=True)
+    import_upload_discard(upload=stored)
     request.session.pop(SESSION_KEY, None)
     messages.success(
         request,
@@ -142,26 +144,9 @@ def _check_permission(model_admin: admin.ModelAdmin, request: HttpRequest) -> No
         raise PermissionDenied
 
 
-def _imports_dir() -> Path:
-    folder = Path(settings.VAR_DIR) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _store(content: bytes, *, extension: str) -> str:
-    folder = _imports_dir()
-    cutoff = time.time() - STALE_AFTER_SECONDS
-    for old in folder.iterdir():
-        if STORED_NAME_RE.match(old.name) and old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
-    name = secrets.token_urlsafe(24) + extension
-    (folder / name).write_bytes(content)
-    return name
-
-
-def _stored_path(name: str) -> Path | None:
-    # The session is the server's, but a name is still never trusted as a path.
-    return _imports_dir() / name if STORED_NAME_RE.match(name) else None
+def _user(request: HttpRequest) -> User:
+    # Only reached after _check_permission: an authenticated account.
+    return cast(User, request.user)
 
 
 def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str) -> dict:

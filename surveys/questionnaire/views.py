@@ -49,6 +49,9 @@ def token_entry(request: HttpRequest, token: str) -> HttpResponse:
     invitation_mark_opened(invitation=invitation, now=timezone.now())
     allowed = request.session.get(SESSION_KEY, [])
     key = str(invitation.public_id)
+    # A new session key whenever a link grants access, keeping the session's data: a session
+    # id planted in this browser before (session fixation) never carries the invitation.
+    request.session.cycle_key()
     if key not in allowed:
         # A browser may hold links of several organisations: each keeps its own entry.
         request.session[SESSION_KEY] = [*allowed, key]

@@ -1,8 +1,9 @@
 """Roles: groups from migrations, with the admin access each role needs."""
 
 import pytest
+from django.contrib.auth.models import Group
 
-from accounts.roles import user_has_role
+from accounts.roles import STAFF, VIEWER, user_has_role
 
 pytestmark = pytest.mark.django_db
 
@@ -34,3 +35,60 @@ def test_role_check(staff_member, viewer_member, outsider):
     assert user_has_role(staff_member, "Staff")
     assert not user_has_role(viewer_member, "Staff", "Admin")
     assert not user_has_role(outsider, "Viewer")
+
+
+# Staff access follows the roles ---------------------------------------------------------------
+
+
+def _role(name):
+    return Group.objects.get_or_create(name=name)[0]
+
+
+def _is_staff(user):
+    user.refresh_from_db()
+    return user.is_staff
+
+
+@pytest.mark.parametrize(
+    "remove",
+    [
+        pytest.param(lambda user: user.groups.remove(_role(STAFF)), id="user.groups.remove"),
+        pytest.param(lambda user: user.groups.clear(), id="user.groups.clear"),
+        pytest.param(lambda user: _role(STAFF).user_set.remove(user), id="group.user_set.remove"),
+        pytest.param(lambda user: _role(STAFF).user_set.clear(), id="group.user_set.clear"),
+    ],
+)
+def test_leaving_the_last_role_clears_staff_access(client, staff_member, remove):
+    assert _is_staff(staff_member)
+
+    remove(staff_member)
+
+    assert not _is_staff(staff_member)
+    client.force_login(staff_member)
+    assert client.get("/admin/").status_code == 302  # to the login page
+
+
+def test_adding_a_role_from_the_group_side_grants_staff_access(outsider):
+    _role(VIEWER).user_set.add(outsider)
+
+    assert _is_staff(outsider)
+
+
+def test_leaving_one_role_of_two_keeps_staff_access(staff_member):
+    staff_member.groups.add(_role(VIEWER))
+
+    staff_member.groups.remove(_role(STAFF))
+
+    assert _is_staff(staff_member)
+
+
+def test_other_groups_and_superusers_keep_staff_access(staff_member, admin_member):
+    other = Group.objects.create(name="Newsletter")
+    staff_member.groups.add(other)
+    staff_member.groups.remove(other)
+    assert _is_staff(staff_member)
+
+    admin_member.is_superuser = True
+    admin_member.save(update_fields=["is_superuser"])
+    admin_member.groups.clear()
+    assert _is_staff(admin_member)

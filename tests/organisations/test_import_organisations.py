@@ -2,11 +2,11 @@
 
 import io
 import re
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -14,9 +14,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from openpyxl import Workbook
-from pytest_django import Settings
 
-from surveys.models import ClusterOrganisation, Contact, Sector
+from surveys.models import ClusterOrganisation, Contact, OrganisationImportUpload, Sector
 from surveys.organisations import import_views as admin_import
 from surveys.organisations.importing import (
     ImportPlan,
@@ -618,12 +617,6 @@ def test_the_command_stops_with_a_message_for_an_unreadable_file(tmp_path, name,
 # The admin pages -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def imports_dir(settings: Settings, tmp_path: Path) -> Path:
-    settings.VAR_DIR = tmp_path
-    return tmp_path / "imports"
-
-
 def upload(client: Client, content: bytes, name: str = "organisations.csv") -> "TestResponse":
     return client.post(UPLOAD_URL, {"file": SimpleUploadedFile(name, content)})
 
@@ -634,7 +627,7 @@ def test_the_changelist_links_to_the_import_page(admin_client):
     assert f'href="{UPLOAD_URL}"' in response.content.decode()
 
 
-def test_upload_previews_without_writing_and_confirm_applies(admin_client, imports_dir):
+def test_upload_previews_without_writing_and_confirm_applies(admin_client):
     OrganisationFactory.create(external_id="X1", name="Old")
     content = csv_bytes(
         [
@@ -654,7 +647,7 @@ def test_upload_previews_without_writing_and_confirm_applies(admin_client, impor
     assert ClusterOrganisation.objects.count() == 1 and not Sector.objects.exists()
     pending = admin_client.session[admin_import.SESSION_KEY]
     assert set(pending) == {"file", "filename", "digest"}  # a name, never the rows
-    assert (imports_dir / pending["file"]).read_bytes() == content
+    assert bytes(OrganisationImportUpload.objects.get(pk=pending["file"]).content) == content
 
     response = admin_client.post(CONFIRM_URL, follow=True)
 
@@ -666,11 +659,11 @@ def test_upload_previews_without_writing_and_confirm_applies(admin_client, impor
         "New",
         "Renamed",
     ]
-    assert not (imports_dir / pending["file"]).exists()
+    assert not OrganisationImportUpload.objects.filter(pk=pending["file"]).exists()
     assert admin_import.SESSION_KEY not in admin_client.session
 
 
-def test_an_xlsx_upload_is_previewed(admin_client, imports_dir):
+def test_an_xlsx_upload_is_previewed(admin_client):
     content = xlsx_bytes([["Cluster X", "Kosovo", "x@example.org", "", "", 2010, ""]])
 
     response = upload(admin_client, content, name="organisations.xlsx")
@@ -689,9 +682,7 @@ def test_an_xlsx_upload_is_previewed(admin_client, imports_dir):
         (b"name,country,email\nx,BE,a@b.org\n", "notes.txt", "Choose a .csv or .xlsx file."),
     ],
 )
-def test_bad_input_re_shows_the_form_with_its_error(
-    admin_client, imports_dir, content, name, message
-):
+def test_bad_input_re_shows_the_form_with_its_error(admin_client, content, name, message):
     response = upload(admin_client, content, name=name)
 
     assert response.status_code == 200
@@ -700,7 +691,7 @@ def test_bad_input_re_shows_the_form_with_its_error(
     assert admin_import.SESSION_KEY not in admin_client.session
 
 
-def test_a_file_over_the_size_limit_is_refused(admin_client, imports_dir, monkeypatch):
+def test_a_file_over_the_size_limit_is_refused(admin_client, monkeypatch):
     monkeypatch.setattr(admin_import, "MAX_UPLOAD_BYTES", 1024)
 
     response = upload(admin_client, csv_bytes([["x" * 100, "BE", "a@b.org", "", "", "", ""]] * 20))
@@ -710,7 +701,7 @@ def test_a_file_over_the_size_limit_is_refused(admin_client, imports_dir, monkey
     assert admin_import.SESSION_KEY not in admin_client.session
 
 
-def test_confirm_shows_a_new_preview_when_the_organisations_changed(admin_client, imports_dir):
+def test_confirm_shows_a_new_preview_when_the_organisations_changed(admin_client):
     upload(admin_client, csv_bytes([["New", "BE", "n@example.org", "", "", "", "X1"]]))
     OrganisationFactory.create(external_id="X1", name="Created meanwhile")
 
@@ -725,14 +716,14 @@ def test_confirm_shows_a_new_preview_when_the_organisations_changed(admin_client
     assert ClusterOrganisation.objects.get().name == "New"
 
 
-def test_confirm_without_an_upload_asks_for_the_file_again(admin_client, imports_dir):
+def test_confirm_without_an_upload_asks_for_the_file_again(admin_client):
     response = admin_client.post(CONFIRM_URL, follow=True)
 
     assert response.redirect_chain == [(UPLOAD_URL, 302)]
     assert "upload it again" in response.content.decode()
 
 
-def test_a_staff_member_with_admin_access_may_import(client, staff_member, imports_dir):
+def test_a_staff_member_with_admin_access_may_import(client, staff_member):
     staff_member.is_staff = True
     staff_member.save(update_fields=["is_staff"])
     client.force_login(staff_member)
@@ -742,7 +733,7 @@ def test_a_staff_member_with_admin_access_may_import(client, staff_member, impor
     assert "1 organisation to create" in response.content.decode()
 
 
-def test_an_outsider_cannot_reach_the_import(client, outsider, imports_dir):
+def test_an_outsider_cannot_reach_the_import(client, outsider):
     client.force_login(outsider)
 
     response = upload(client, csv_bytes([["New", "BE", "n@example.org", "", "", "", ""]]))
@@ -752,7 +743,7 @@ def test_an_outsider_cannot_reach_the_import(client, outsider, imports_dir):
     assert not ClusterOrganisation.objects.exists()
 
 
-def test_admin_access_without_role_or_permission_is_forbidden(client, viewer_member, imports_dir):
+def test_admin_access_without_role_or_permission_is_forbidden(client, viewer_member):
     viewer_member.is_staff = True
     viewer_member.save(update_fields=["is_staff"])
     client.force_login(viewer_member)
@@ -762,3 +753,35 @@ def test_admin_access_without_role_or_permission_is_forbidden(client, viewer_mem
     assert response.status_code == 403
     assert client.post(CONFIRM_URL).status_code == 403
     assert not ClusterOrganisation.objects.exists()
+
+
+def test_only_the_uploader_can_confirm_an_upload(client, admin_client, admin_member):
+    preview = upload(admin_client, csv_bytes([["New", "BE", "n@example.org", "", "", "", ""]]))
+    assert preview.status_code == 200
+    client.force_login(admin_member)
+    session = client.session
+    session[admin_import.SESSION_KEY] = admin_client.session[admin_import.SESSION_KEY]
+    session.save()
+
+    response = client.post(CONFIRM_URL, follow=True)
+
+    assert "upload it again" in response.content.decode()
+    assert not ClusterOrganisation.objects.exists()
+    assert OrganisationImportUpload.objects.count() == 1
+
+
+def test_a_new_upload_replaces_the_users_last_and_stale_ones_are_deleted(
+    admin_client, admin_member
+):
+    with time_machine.travel(timezone.now() - timedelta(days=2)):
+        stale = OrganisationImportUpload.objects.create(
+            content=b"x", filename="old.csv", uploaded_by=admin_member
+        )
+    upload(admin_client, csv_bytes([["A", "BE", "a@example.org", "", "", "", ""]]))
+    first = admin_client.session[admin_import.SESSION_KEY]["file"]
+
+    upload(admin_client, csv_bytes([["B", "BE", "b@example.org", "", "", "", ""]]))
+
+    remaining = OrganisationImportUpload.objects.get()
+    assert remaining.pk == admin_client.session[admin_import.SESSION_KEY]["file"] != first
+    assert not OrganisationImportUpload.objects.filter(pk=stale.pk).exists()

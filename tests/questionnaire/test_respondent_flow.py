@@ -3,6 +3,8 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 from django.utils import timezone
 
@@ -91,6 +93,38 @@ def test_one_browser_with_two_organisations_keeps_them_apart(client, survey):
     assert size_of == {first.pk: 2, second.pk: 3}
     page = Respondent(client, first).page(1).content.decode()
     assert 'value="2" id="id_size_1" checked' in page
+
+
+def test_a_planted_session_id_does_not_survive_opening_a_link(client, survey):
+    invitation, token = invitation_with_token(survey)
+    # An attacker's own session id, planted in the respondent's browser (session fixation).
+    attacker = Client()
+    attacker.get("/health/")
+    store = SessionStore()
+    store.create()
+    planted = str(store.session_key)
+    client.cookies[settings.SESSION_COOKIE_NAME] = planted
+    attacker.cookies[settings.SESSION_COOKIE_NAME] = planted
+
+    client.get(f"/s/{token}/")
+
+    assert client.cookies[settings.SESSION_COOKIE_NAME].value != planted
+    assert not SessionStore().exists(planted)
+    assert Respondent(client, invitation).page(1).status_code == 200
+    assert Respondent(attacker, invitation).page(1).status_code == 403
+
+
+def test_a_new_session_key_keeps_the_invitations_opened_before(client, survey):
+    first, first_token = invitation_with_token(survey)
+    second, second_token = invitation_with_token(survey)
+    client.get(f"/s/{first_token}/")
+    key_after_first = client.cookies[settings.SESSION_COOKIE_NAME].value
+
+    client.get(f"/s/{second_token}/")
+
+    assert client.cookies[settings.SESSION_COOKIE_NAME].value != key_after_first
+    assert Respondent(client, first).page(1).status_code == 200
+    assert Respondent(client, second).page(1).status_code == 200
 
 
 def test_save_and_resume_at_the_same_page_with_answers_filled_in(survey):

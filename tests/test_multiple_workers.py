@@ -1,0 +1,145 @@
+"""Sessions and every shared state hold across gunicorn workers: a real gunicorn with two
+workers on the test database, driven over real HTTP with cookie jars. Each check repeats its
+request so that both workers answer it (the access log shows which did)."""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from accounts.models import User
+from surveys.models import ClusterOrganisation
+from tests.factories import ContactFactory, invitation_with_token, open_survey
+from tests.support.gunicorn_server import Browser, GunicornServer, server_env
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("require_postgresql"),
+]
+
+REPEATS = 30
+IMPORTS = 20
+ROUNDS = 20
+UPLOAD_URL = "/admin/surveys/clusterorganisation/import/"
+CONFIRM_URL = "/admin/surveys/clusterorganisation/import/confirm/"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[GunicornServer]:
+    gunicorn = GunicornServer(
+        env=server_env(secret_key=settings.SECRET_KEY, var_dir=tmp_path),
+        log_path=tmp_path / "gunicorn.log",
+        workers=2,
+    )
+    started = time.monotonic()
+    gunicorn.start()
+    print(f"\ngunicorn with 2 workers up in {time.monotonic() - started:.1f}s")
+    yield gunicorn
+    gunicorn.stop()
+    # The server's connections are gone with it; the test database can be flushed and dropped.
+    connection.close()
+
+
+@pytest.fixture
+def admin(django_user_model: type[User]) -> User:
+    # A superuser: a transactional test before this one may have flushed the roles' permissions.
+    return django_user_model.objects.create_superuser("multi-worker-admin", password="pw-admin")
+
+
+def logged_in_browser(server: GunicornServer, user: User, password: str) -> Browser:
+    browser = Browser(server.base)
+    browser.get("/admin/login/")
+    page = browser.post(
+        "/admin/login/", {"username": user.username, "password": password, "next": "/admin/"}
+    )
+    assert page.status == 200 and page.url == server.base + "/admin/", page.text[:500]
+    return browser
+
+
+def both_workers_answered(server: GunicornServer) -> None:
+    per_worker = server.requests_per_worker()
+    print(f"requests per worker: {dict(per_worker)}")
+    assert len(per_worker) == 2, per_worker
+
+
+def test_after_logout_the_old_session_cookie_is_refused_by_every_worker(server, admin):
+    browser = logged_in_browser(server, admin, "pw-admin")
+    old_cookie = browser.cookie(settings.SESSION_COOKIE_NAME)
+    assert old_cookie
+    replay = Browser(server.base)
+    replay.set_cookie(settings.SESSION_COOKIE_NAME, old_cookie)
+    started = time.monotonic()
+    accepted_before = sum(
+        replay.get("/admin/").url == server.base + "/admin/" for _ in range(REPEATS)
+    )
+
+    logout = browser.post("/admin/logout/", {})
+
+    assert logout.status == 200 and "Logged out" in logout.text
+    pages = [replay.get("/admin/") for _ in range(REPEATS)]
+    refused = sum(page.url.startswith(server.base + "/admin/login/") for page in pages)
+    print(
+        f"old cookie: accepted {accepted_before}/{REPEATS} before logout, refused "
+        f"{refused}/{REPEATS} after ({time.monotonic() - started:.1f}s)"
+    )
+    assert accepted_before == REPEATS
+    assert refused == REPEATS
+    both_workers_answered(server)
+
+
+def test_the_organisation_import_preview_then_confirm_works_every_time(server, admin):
+    browser = logged_in_browser(server, admin, "pw-admin")
+    started = time.monotonic()
+    succeeded = 0
+    for number in range(IMPORTS):
+        browser.get(UPLOAD_URL)
+        content = f"name,country,email\r\nImported {number},BE,o{number}@example.org\r\n".encode()
+        preview = browser.post(
+            UPLOAD_URL, {}, files={"file": (f"batch-{number}.csv", content, "text/csv")}
+        )
+        assert preview.status == 200 and "1 organisation to create" in preview.text
+        confirmed = browser.post(CONFIRM_URL, {})
+        if (
+            confirmed.url == server.base + "/admin/surveys/clusterorganisation/"
+            and f"Imported batch-{number}.csv: 1 organisation created" in confirmed.text
+        ):
+            succeeded += 1
+    print(f"import preview -> confirm: {succeeded}/{IMPORTS} ({time.monotonic() - started:.1f}s)")
+    assert succeeded == IMPORTS
+    # Each confirm imported its own file, once.
+    names = set(ClusterOrganisation.objects.values_list("name", flat=True))
+    assert names == {f"Imported {number}" for number in range(IMPORTS)}
+    both_workers_answered(server)
+
+
+def test_one_browser_keeps_two_organisations_personal_links_on_every_worker(server):
+    survey = open_survey()
+    links = {}
+    for name in ("Alpha Cluster", "Beta Cluster"):
+        organisation = ContactFactory.create(organisation__name=name).organisation
+        invitation, token = invitation_with_token(survey, organisation)
+        links[name] = (invitation.public_id, token)
+    browser = Browser(server.base)
+    for public_id, token in links.values():
+        landing = browser.get(f"/s/{token}/")
+        assert landing.status == 200 and landing.url.endswith(f"/respond/{public_id}/")
+        # Answer a while on this one first, so that both workers have read the session.
+        for _ in range(10):
+            assert browser.get(f"/respond/{public_id}/").status == 200
+    started = time.monotonic()
+
+    opened = {name: 0 for name in links}
+    for _ in range(ROUNDS):
+        for name, (public_id, _token) in links.items():
+            page = browser.get(f"/respond/{public_id}/")
+            opened[name] += page.status == 200 and name in page.text
+
+    print(
+        f"two organisations in one browser: {opened} of {ROUNDS} each "
+        f"({time.monotonic() - started:.1f}s)"
+    )
+    assert opened == {name: ROUNDS for name in links}
+    both_workers_answered(server)

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern
 
@@ -26,6 +27,8 @@ class ClusterOrganisationAdmin(admin.ModelAdmin):
     filter_horizontal = ["sectors"]
     inlines = [ContactInline]
     change_list_template = "admin/surveys/clusterorganisation/change_list.html"
+    # A website typed without a scheme is https (Django 6's default; the import does the same).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_urls(self) -> list[URLPattern]:
         from django.urls import path

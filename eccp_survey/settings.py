@@ -280,3 +280,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_str("OUTREACH_SWEEP_SECONDS", "60")),
     },
 }
+
+# Hardening (issue 9) ----------------------------------------------------------------------------
+# Queued or running export jobs (XLSX, .sav) one user may have at once; one more is refused with
+# a message on the exports page.
+EXPORT_JOBS_PER_USER = env_int("EXPORT_JOBS_PER_USER", 3)

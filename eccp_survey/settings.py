@@ -285,3 +285,12 @@ CELERY_BEAT_SCHEDULE = {
 # Queued or running export jobs (XLSX, .sav) one user may have at once; one more is refused with
 # a message on the exports page.
 EXPORT_JOBS_PER_USER = env_int("EXPORT_JOBS_PER_USER", 3)
+# The email service whose tracking webhook (bounces, complaints) is mounted, at
+# /anymail/<service>/tracking/ (surveys/outreach/webhooks.py): ANYMAIL_ESP ("postmark",
+# "sendgrid", ...), else the service of an anymail EMAIL_BACKEND; no other service's webhook is.
+ANYMAIL_ESP = env_str("ANYMAIL_ESP") or (
+    EMAIL_BACKEND.removeprefix("anymail.backends.").split(".", 1)[0]
+    if EMAIL_BACKEND.startswith("anymail.backends.")
+    else ""
+)
+ANYMAIL.pop("ESP", None)  # ours, not an anymail setting

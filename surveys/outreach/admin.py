@@ -89,6 +89,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     readonly_fields = ["preview"]
     actions = ["send_test_to_myself"]
 
+    class Media:
+        css = {"all": ["surveys/admin.css"]}  # the preview's class (no style=: the CSP)
+
     @admin.display(description="Preview (for a real recipient when the survey has one)")
     def preview(self, template: EmailTemplate) -> str:
         if not template.pk:
@@ -98,7 +101,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         )
         return format_html(
             "<p><strong>To:</strong> {}<br><strong>Subject:</strong> {}</p>"
-            '<pre style="white-space: pre-wrap">{}</pre>',
+            '<pre class="email-preview-text">{}</pre>',
             shown["to"],
             shown["subject"],
             shown["text"],

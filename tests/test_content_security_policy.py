@@ -113,6 +113,7 @@ def test_the_sources_of_our_pages_are_found():
     assert "templates/base.html" in names
     assert "templates/staff/export_job.html" in names
     assert "templates/admin/surveys/wave/change_form.html" in names
+    assert "templates/rest_framework/api.html" in names
     assert "surveys/outreach/admin.py" in names
     assert not any(name.startswith("templates/emails/") for name in names)
 
@@ -236,6 +237,10 @@ def test_staff_pages_and_the_admin_run_under_the_policy_without_a_violation(
     page.goto(f"{live_server.url}/staff/surveys/{slug}/report/")
     assert page.locator("svg").count() > 0
     screenshot(page, "report")
+
+    # The stats API in a browser (DRF's browsable API: templates/rest_framework/api.html).
+    page.goto(f"{live_server.url}/api/surveys/{slug}/stats/")
+    expect(page.locator(".response-info")).to_contain_text('"participation_rate"')
 
     # The export job page: export_job.js polls until the file is ready, then shows the link.
     monkeypatch.setattr("surveys.results.tasks.export_job_run.delay", lambda job_id: None)

@@ -108,6 +108,8 @@ def _exports_page_render(
         "downloads": downloads,
         "columns": export.columns,
         "filter_fields": responses_export_filter_fields(survey=survey, filters=filters),
+        # The filters' form goes to the page itself, also when it answers a refused job's POST.
+        "exports_url": _url(request, "surveys_exports", slug=slug),
         "limit_error": limit_error,
         "active_jobs": [
             {

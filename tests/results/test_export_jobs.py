@@ -248,8 +248,9 @@ def test_one_job_too_many_shows_a_message_on_the_exports_page_and_creates_nothin
     assert "No new export was started" in html
     assert "You already have 1 export being prepared. Wait for one to finish" in html
     assert f'href="/staff/surveys/{survey.slug}/export-jobs/{job.pk}/"' in html
-    # The page keeps the filters of the refused request.
+    # The page keeps the filters of the refused request, and its filter form goes to the page.
     assert 'id="filter-complete-only" value="1" checked' in html
+    assert f'<form method="get" action="/staff/surveys/{survey.slug}/exports/">' in html
     assert ExportJob.objects.count() == 1
 
 

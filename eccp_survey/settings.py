@@ -333,3 +333,34 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_str("OUTREACH_SWEEP_SECONDS", "60")),
     },
 }
+
+# Hardening (issue 9) ----------------------------------------------------------------------------
+# Queued or running export jobs (XLSX, .sav) one user may have at once; one more is refused with
+# a message on the exports page.
+EXPORT_JOBS_PER_USER = env_int("EXPORT_JOBS_PER_USER", 3)
+# The email service whose tracking webhook (bounces, complaints) is mounted, at
+# /anymail/<service>/tracking/ (surveys/outreach/webhooks.py): ANYMAIL_ESP ("postmark",
+# "sendgrid", ...), else the service of an anymail EMAIL_BACKEND; no other service's webhook is.
+ANYMAIL_ESP = env_str("ANYMAIL_ESP") or (
+    EMAIL_BACKEND.removeprefix("anymail.backends.").split(".", 1)[0]
+    if EMAIL_BACKEND.startswith("anymail.backends.")
+    else ""
+)
+ANYMAIL.pop("ESP", None)  # ours, not an anymail setting
+# Content-Security-Policy on every response (django-csp 4's dict format). Scripts and styles come
+# only from our static files: no inline script element, event handler or style attribute anywhere
+# (templates/ and the admin; tests/test_content_security_policy.py checks the templates and
+# watches a browser's console); inline SVG charts use presentation attributes, which CSP allows.
+INSTALLED_APPS += ["csp"]  # its system check refuses django-csp 3's settings
+MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
+}

@@ -1,13 +1,10 @@
-from collections.abc import Callable
-from functools import wraps
-from typing import Concatenate, ParamSpec
-
-from anymail import urls as anymail_urls
 from django.conf import settings
 from django.contrib import admin
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import URLPattern, include, path, re_path
+from django.urls import include, path
+
+from surveys.outreach.webhooks import tracking_webhook_urls
 
 
 def health(request: HttpRequest) -> HttpResponse:
@@ -15,29 +12,8 @@ def health(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-P = ParamSpec("P")
-
-
-def _secret_required(
-    view: Callable[Concatenate[HttpRequest, P], HttpResponse],
-) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
-    """Anymail accepts unauthenticated webhooks (with a warning) when no secret is set: ours
-    exist only once ANYMAIL_WEBHOOK_SECRET is configured."""
-
-    @wraps(view)
-    def guarded(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
-        if not settings.ANYMAIL.get("WEBHOOK_SECRET"):
-            raise Http404
-        return view(request, *args, **kwargs)
-
-    return guarded
-
-
-tracking_webhooks = [
-    re_path(p.pattern.regex.pattern, _secret_required(p.callback), name=p.name)
-    for p in anymail_urls.urlpatterns
-    if isinstance(p, URLPattern) and p.name and "tracking" in p.name
-]
+# Only the configured email service's tracking webhook (surveys/outreach/webhooks.py).
+tracking_webhooks = tracking_webhook_urls(esp=settings.ANYMAIL_ESP)
 
 surveys_urls = [
     path("", include("surveys.questionnaire.urls")),

@@ -102,6 +102,26 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     }
 
 
+@pytest.fixture
+def new_context(new_context: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
+    """pytest-playwright's contexts (the `page` fixture's too), each watched for the
+    Content-Security-Policy violations its pages report on the console: a browser test whose
+    pages break the policy fails, whatever it set out to test."""
+    violations: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    def make(**kwargs: Any) -> Any:
+        context = new_context(**kwargs)
+        context.on("console", on_console)
+        return context
+
+    yield make
+    assert violations == [], violations
+
+
 # A real SMTP server and real Celery workers (outreach/, results/test_export_jobs.py) ------------
 
 

@@ -135,6 +135,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     readonly_fields = ["preview"]
     actions = ["send_test_to_myself"]
 
+    class Media:
+        css = {"all": ["surveys/admin.css"]}  # the preview's class (no style=: the CSP)
+
     @admin.display(description="Preview (links open the staff preview of the survey)")
     def preview(self, template: EmailTemplate) -> str:
         if not template.pk:
@@ -146,7 +149,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         )
         return format_html(
             "<p><strong>To:</strong> {}<br><strong>Subject:</strong> {}</p>"
-            '<pre style="white-space: pre-wrap">{}</pre>',
+            '<pre class="email-preview-text">{}</pre>',
             shown["to"],
             shown["subject"],
             shown["text"],

@@ -151,6 +151,8 @@ def placeholder_values(*, invitation: Invitation, contact: Contact | None) -> di
 
 
 URL_RE = re.compile(r"https?://[^\s<>\"]+")
+# The placeholders whose values are our own links: the only values that become anchors.
+LINK_PLACEHOLDERS = frozenset({"link", "unsubscribe_link"})
 
 
 def _link(match: re.Match[str]) -> str:
@@ -158,12 +160,44 @@ def _link(match: re.Match[str]) -> str:
     return f'<a href="{url}">{url}</a>'
 
 
-def _html_from_text(text: str) -> str:
-    """Paragraphs and links of a plain-text body (its URLs are the ones we put in)."""
+def _html_paragraph(paragraph: str, values: dict[str, str]) -> str:
+    """One paragraph of a text template as HTML, its placeholders filled: the template's own
+    text is escaped and its URLs linked; a link placeholder becomes an anchor; any other value
+    (an organisation's name, a contact's name) stays escaped text, a URL in it included."""
+    parts: list[str] = []
+    position = 0
+    for match in PLACEHOLDER_RE.finditer(paragraph):
+        parts.append(URL_RE.sub(_link, escape(paragraph[position : match.start()])))
+        name = match.group(1)
+        if name in LINK_PLACEHOLDERS and name in values:
+            url = escape(values[name])
+            parts.append(f'<a href="{url}">{url}</a>')
+        else:
+            parts.append(escape(values.get(name, match.group(0))))
+        position = match.end()
+    parts.append(URL_RE.sub(_link, escape(paragraph[position:])))
+    return "".join(parts)
+
+
+def _html_from_text(text: str, values: dict[str, str]) -> str:
+    """Paragraphs and links of a plain-text body template, its placeholders filled. Only our
+    links become anchors (see _html_paragraph): data never does."""
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     return "\n".join(
-        "<p>" + URL_RE.sub(_link, escape(p)).replace("\n", "<br>\n") + "</p>" for p in paragraphs
+        "<p>" + _html_paragraph(p, values).replace("\n", "<br>\n") + "</p>" for p in paragraphs
     )
+
+
+# Runs of control characters (CR, LF, tab, NUL, DEL, C1) and the Unicode line and paragraph
+# separators, with the spaces around them: none may stay in a header value.
+_HEADER_BREAK_RE = re.compile(r"\s*[\x00-\x1f\x7f-\x9f\u2028\u2029]+\s*")
+
+
+def header_value_clean(value: str) -> str:
+    """A header value on one line: each run of control characters (CR and LF among them)
+    becomes one space. Data (an organisation's name in a subject) can then neither add a
+    header nor make Django refuse the message (BadHeaderError), which would retry forever."""
+    return _HEADER_BREAK_RE.sub(" ", value).strip()
 
 
 _SUBJECT_SENTINEL = "\x00SUBJECT\x00"
@@ -254,26 +288,28 @@ def email_message_build(
     connection: BaseEmailBackend | None = None,
 ) -> SurveyEmail:
     """The email of one delivery, ready to send, with text and HTML parts and the
-    List-Unsubscribe headers (one-click, RFC 8058)."""
+    List-Unsubscribe headers (one-click, RFC 8058). Every header value is on one line
+    (header_value_clean); in the HTML part only our links are anchors."""
     texts = email_template_texts(kind=kind, template=template)
     values = placeholder_values(invitation=invitation, contact=contact)
-    subject = fill_placeholders(texts.subject, values).replace("\n", " ").strip()
+    subject = header_value_clean(fill_placeholders(texts.subject, values))
     text = fill_placeholders(texts.text_body, values)
     if texts.html_body:
         body_html = fill_placeholders(texts.html_body, values, html=True)
     else:
-        body_html = _html_from_text(text)
+        body_html = _html_from_text(texts.text_body, values)
     html = html_wrap(subject, body_html)
+    all_headers = {
+        "List-Unsubscribe": f"<{values['unsubscribe_link']}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        **(headers or {}),
+    }
     message = SurveyEmail(
         subject=subject,
         body=text,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[contact.email],
-        headers={
-            "List-Unsubscribe": f"<{values['unsubscribe_link']}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            **(headers or {}),
-        },
+        from_email=header_value_clean(settings.DEFAULT_FROM_EMAIL),
+        to=[header_value_clean(contact.email)],
+        headers={name: header_value_clean(value) for name, value in all_headers.items()},
         connection=connection,
     )
     message.attach_alternative(html, "text/html")

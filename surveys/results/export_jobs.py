@@ -4,7 +4,9 @@ XLSX takes 26-50 s, longer than a web request may last).
 Guarantees:
 - `export_job_request` reuses a queued or running job of the same survey, format, filters,
   identification and requester, so clicking twice queues one job; a new job is queued only after
-  the transaction commits.
+  the transaction commits. A user has at most EXPORT_JOBS_PER_USER jobs queued or running: one
+  more raises ExportJobLimitError and creates nothing (the user's row is locked while counting,
+  so two requests at once cannot both pass).
 - `export_job_run` claims the job with one conditional UPDATE (queued -> running), so a
   redelivered task or a second worker never builds the same file twice; it writes the file under
   a temporary name and renames it, so a half-written file is never served.
@@ -22,6 +24,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -42,6 +45,26 @@ EXPORT_JOB_RUN_TASK = "surveys.export_job_run"
 
 EXPORT_JOB_MAX_AGE = timedelta(days=7)
 ACTIVE_STATUSES = (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING)
+
+
+class ExportJobLimitError(Exception):
+    """The user already has EXPORT_JOBS_PER_USER exports queued or running."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        super().__init__(
+            f"You already have {limit} export{'s' if limit != 1 else ''} being prepared. "
+            "Wait for one to finish, then ask again."
+        )
+
+
+def export_jobs_active(*, user: Any) -> list[ExportJob]:
+    """The user's queued and running jobs, oldest first."""
+    return list(
+        ExportJob.objects.filter(requested_by=user, status__in=ACTIVE_STATUSES)
+        .select_related("survey")
+        .order_by("created_at", "pk")
+    )
 
 
 def export_jobs_dir() -> Path:
@@ -75,7 +98,8 @@ def export_job_request(
     (organisation names) exactly when the user is an Admin.
 
     Raises StatsFilterError for a wave or sector that is not the survey's, as the CSV does, so
-    that the requester hears it at once rather than from a job that fails in the worker."""
+    that the requester hears it at once rather than from a job that fails in the worker; and
+    ExportJobLimitError, creating nothing, when a new job would exceed EXPORT_JOBS_PER_USER."""
     if fmt not in ExportJob.Format.values:
         raise ValueError(f"not a background export format: {fmt}")
     stats_filter_check(survey=survey, filters=filters)
@@ -96,6 +120,11 @@ def export_job_request(
     )
     if existing is not None:
         return existing
+    # The user's row, locked, serialises their requests: the count below stays true until commit.
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    limit = settings.EXPORT_JOBS_PER_USER
+    if ExportJob.objects.filter(requested_by=user, status__in=ACTIVE_STATUSES).count() >= limit:
+        raise ExportJobLimitError(limit)
     job = ExportJob.objects.create(
         survey=survey,
         requested_by=user,

@@ -32,10 +32,12 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.roles import ADMIN, STAFF, role_required, user_has_role
 from surveys.models import ExportJob, Survey
 from surveys.results.export_jobs import (
+    ExportJobLimitError,
     export_job_may_download,
     export_job_may_view,
     export_job_path,
     export_job_request,
+    export_jobs_active,
 )
 from surveys.results.exports import (
     CONTENT_TYPES,
@@ -63,7 +65,15 @@ def _url(request: HttpRequest, name: str, **kwargs: str) -> str:
 @role_required(ADMIN, STAFF)
 @require_GET
 def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
-    survey = get_object_or_404(Survey, slug=slug)
+    return _exports_page_render(request, get_object_or_404(Survey, slug=slug))
+
+
+def _exports_page_render(
+    request: HttpRequest, survey: Survey, *, limit_error: ExportJobLimitError | None = None
+) -> HttpResponse:
+    """The exports page; with `limit_error`, the reason a job was refused and the user's jobs
+    in progress (429 Too Many Requests)."""
+    slug = survey.slug
     identified = user_has_role(request.user, ADMIN)
     try:
         filters = stats_filter_from_params(request.GET)
@@ -98,8 +108,23 @@ def exports_page(request: HttpRequest, slug: str) -> HttpResponse:
         "downloads": downloads,
         "columns": export.columns,
         "filter_fields": responses_export_filter_fields(survey=survey, filters=filters),
+        # The filters' form goes to the page itself, also when it answers a refused job's POST.
+        "exports_url": _url(request, "surveys_exports", slug=slug),
+        "limit_error": limit_error,
+        "active_jobs": [
+            {
+                "job": job,
+                "url": _url(
+                    request, "surveys_export_job", slug=job.survey.slug, job_id=str(job.pk)
+                ),
+            }
+            for job in export_jobs_active(user=request.user)
+        ]
+        if limit_error
+        else [],
     }
-    return render(request, "staff/exports.html", context, status=400 if filter_error else 200)
+    status = 429 if limit_error else 400 if filter_error else 200
+    return render(request, "staff/exports.html", context, status=status)
 
 
 @never_cache
@@ -156,6 +181,8 @@ def export_job_create(request: HttpRequest, slug: str, fmt: str) -> HttpResponse
         )
     except StatsFilterError as error:
         return HttpResponseBadRequest(f"Bad filter: {error}", content_type="text/plain")
+    except ExportJobLimitError as error:
+        return _exports_page_render(request, survey, limit_error=error)
     return redirect(_url(request, "surveys_export_job", slug=slug, job_id=str(job.pk)))
 
 

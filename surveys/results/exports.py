@@ -39,8 +39,9 @@ memory, because pyreadstat writes only from a DataFrame.
 
 Text cells that a spreadsheet would read as a formula (starting with =, +, -, @, tab or carriage
 return) get a leading apostrophe, in CSV and XLSX alike (OWASP "CSV injection"); XLSX cells are
-always written as strings, never as formulas. The .sav keeps texts as they were typed: SPSS does
-not evaluate them.
+always written as strings, never as formulas. Every CSV field is quoted, so that a spreadsheet
+whose list separator is not the comma cannot split a text into a formula. The .sav keeps texts
+as they were typed: SPSS does not evaluate them.
 """
 
 import csv
@@ -525,7 +526,9 @@ def responses_export_csv(*, export: ResponsesExport) -> Iterator[bytes]:
     header of column names, values as codes. Nothing is read until the first chunk is asked
     for, and nothing accumulates: fit for a StreamingHttpResponse of any size."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    # Every field quoted: in a locale whose list separator is ";" a spreadsheet splits an
+    # unquoted `Org;=1+2` at the semicolon and runs the second half as a formula.
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     writer.writerow(export.names)
     yield ("\ufeff" + buffer.getvalue()).encode()
     buffer.seek(0)

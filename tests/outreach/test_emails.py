@@ -12,12 +12,20 @@ import pytest
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.test import Client
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 
-from surveys.models import Contact, EmailTemplate, Invitation
+from surveys.models import Contact, Delivery, EmailTemplate, Invitation
 from surveys.outreach import emails
+from surveys.outreach.deliveries import deliveries_send
+from surveys.outreach.waves import wave_create, wave_launch
 from surveys.questionnaire.invitations import invitation_link
-from tests.factories import ContactFactory, invitation_with_token, open_survey
+from tests.factories import (
+    ContactFactory,
+    invitation_with_token,
+    open_survey,
+    organisations_with_contacts,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +160,119 @@ def test_fast_header_policy_folds_like_compat32():
         value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 120)))
         name = rng.choice(["Subject", "To", "List-Unsubscribe", "X"])
         assert fast.fold_binary(name, value) == standard.fold_binary(name, value), (name, value)
+
+
+# Data in emails: never a link, never a header line -----------------------------------------------
+
+URL_IN_NAME = "Acme http://evil.example/login"
+
+
+def anchors(html: str) -> list[str]:
+    return re.findall(r'<a href="([^"]*)"', html)
+
+
+def test_a_url_in_an_organisation_or_contact_name_is_text_not_a_link(invitation_and_contact):
+    invitation, contact = invitation_and_contact
+    contact.organisation.name = URL_IN_NAME
+    contact.organisation.save()
+    contact.name = "Eve https://evil.example/contact"
+    invitation.refresh_from_db()
+    values = emails.placeholder_values(invitation=invitation, contact=contact)
+
+    for kind in ("invitation", "reminder_not_started", "reminder_partial"):
+        message = emails.email_message_build(
+            invitation=invitation, contact=contact, kind=kind, template=None
+        )
+        html = html_part(message)
+        # Only our links are anchors; the names are there as escaped text.
+        assert set(anchors(html)) == {values["link"], values["unsubscribe_link"]}, kind
+        assert "evil.example" not in "".join(anchors(html))
+        assert "Dear Eve https://evil.example/contact," in html
+        if "{{ organisation }}" in emails.default_template_source(kind, "body"):
+            assert URL_IN_NAME in html
+
+
+def test_a_staff_text_template_keeps_its_own_urls_as_links_and_data_as_text(
+    invitation_and_contact,
+):
+    invitation, contact = invitation_and_contact
+    contact.organisation.name = URL_IN_NAME
+    contact.organisation.save()
+    invitation.refresh_from_db()
+    template = EmailTemplate.objects.create(
+        survey=invitation.survey,
+        name="Custom",
+        kind="invitation",
+        subject="Hello",
+        text_body="{{ organisation }}, see https://example.org/about\n\n{{ link }}.",
+        html_body="",
+    )
+    message = emails.email_message_build(
+        invitation=invitation, contact=contact, kind="invitation", template=template
+    )
+    values = emails.placeholder_values(invitation=invitation, contact=contact)
+
+    html = html_part(message)
+    assert anchors(html) == ["https://example.org/about", values["link"]]
+    assert f"<p>{URL_IN_NAME}, see " in html
+    # The link ends where the placeholder ends: the full stop after it is text.
+    assert f"{values['link']}</a>.</p>" in html
+
+
+# Every character that breaks a header line: C0 and C1 controls, DEL, Unicode line separators.
+HEADER_BREAKS = [chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]] + ["\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("char", HEADER_BREAKS, ids=[f"U+{ord(c):04X}" for c in HEADER_BREAKS])
+def test_no_control_character_of_the_data_reaches_a_header(invitation_and_contact, char):
+    invitation, contact = invitation_and_contact
+    # In memory only: PostgreSQL cannot store NUL.
+    invitation.organisation.name = f"Acme{char}Bcc: victim@example.org"
+    template = EmailTemplate.objects.create(
+        survey=invitation.survey,
+        name="Custom",
+        kind="invitation",
+        subject="For {{ organisation }}",
+        text_body="{{ link }}",
+        html_body="",
+    )
+    message = emails.email_message_build(
+        invitation=invitation,
+        contact=contact,
+        kind="invitation",
+        template=template,
+        headers={"X-Extra": f"a{char}b"},
+    )
+
+    assert message.subject == "For Acme Bcc: victim@example.org"
+    msg = parsed(message)
+    assert str(msg["Subject"]) == "For Acme Bcc: victim@example.org"
+    assert msg["Bcc"] is None
+    assert str(msg["X-Extra"]) == "a b"
+
+
+def test_an_organisation_with_cr_in_its_name_gets_its_email_once_with_a_clean_subject(
+    smtp_sink,
+):
+    organisation = organisations_with_contacts(1)[0]
+    organisation.name = "Acme\rCorp\r\nLtd"
+    organisation.save()
+    survey = open_survey()
+    EmailTemplate.objects.create(
+        survey=survey,
+        name="Named",
+        kind="invitation",
+        subject="{{ organisation }}: {{ survey_title }}",
+        text_body="{{ link }}",
+        html_body="",
+    )
+    wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())
+
+    report = deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)))
+
+    assert (report.sent, report.retried, report.failed) == (1, 0, 0)
+    delivery = Delivery.objects.get()
+    assert delivery.status == Delivery.Status.SENT and delivery.attempts == 1
+    assert delivery.last_error == ""
+    [received] = smtp_sink.messages
+    assert str(received["Subject"]) == f"Acme Corp Ltd: {survey.title}"

@@ -18,6 +18,7 @@ from pytest_django import Settings
 from surveys.models import ExportJob, Survey
 from surveys.results import export_jobs
 from surveys.results.export_jobs import (
+    ExportJobLimitError,
     export_job_may_download,
     export_job_path,
     export_job_request,
@@ -81,6 +82,37 @@ def test_a_job_is_queued_after_commit_and_a_second_request_reuses_it(
     assert request_job(survey, staff_member, fmt="sav", complete_only=True).pk != job.pk
     ExportJob.objects.filter(pk=job.pk).update(status="done")
     assert request_job(survey, staff_member, complete_only=True).pk != job.pk
+
+
+@pytest.mark.django_db
+def test_a_user_has_at_most_the_configured_number_of_jobs_in_progress(
+    survey, staff_member, admin_member, settings, monkeypatch
+):
+    monkeypatch.setattr("surveys.results.tasks.export_job_run.delay", lambda job_id: None)
+    settings.EXPORT_JOBS_PER_USER = 2
+    other_survey = open_survey(slug="other")
+    first = request_job(survey, staff_member)
+    request_job(other_survey, staff_member, fmt="sav")
+
+    # A third, on any survey, is refused and creates nothing; the same request reuses its job.
+    with pytest.raises(ExportJobLimitError, match="already have 2 exports"):
+        request_job(survey, staff_member, fmt="sav")
+    assert ExportJob.objects.count() == 2
+    assert request_job(survey, staff_member).pk == first.pk
+    # Others are not limited by this user's jobs; a finished job frees a place.
+    assert request_job(survey, admin_member).requested_by == admin_member
+    ExportJob.objects.filter(pk=first.pk).update(status="done")
+    assert request_job(survey, staff_member, fmt="sav").status == "queued"
+
+
+@pytest.mark.django_db
+def test_the_limit_is_three_by_default(survey, staff_member, monkeypatch):
+    monkeypatch.setattr("surveys.results.tasks.export_job_run.delay", lambda job_id: None)
+    for complete_only in (False, True):
+        request_job(survey, staff_member, complete_only=complete_only)
+    request_job(survey, staff_member, fmt="sav")
+    with pytest.raises(ExportJobLimitError):
+        request_job(survey, staff_member, fmt="sav", complete_only=True)
 
 
 @pytest.mark.django_db
@@ -197,6 +229,29 @@ def test_the_buttons_post_a_job_and_its_page_shows_progress_then_the_link(
     assert download["Content-Disposition"].startswith('attachment; filename="')
     assert isinstance(download, FileResponse)
     openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content)))
+
+
+@pytest.mark.django_db
+def test_one_job_too_many_shows_a_message_on_the_exports_page_and_creates_nothing(
+    survey, staff_member, settings, monkeypatch
+):
+    monkeypatch.setattr("surveys.results.tasks.export_job_run.delay", lambda job_id: None)
+    settings.EXPORT_JOBS_PER_USER = 1
+    client = logged_in(staff_member)
+    client.post(f"/staff/surveys/{survey.slug}/export-jobs/new.xlsx")
+    job = ExportJob.objects.get()
+
+    response = client.post(f"/staff/surveys/{survey.slug}/export-jobs/new.sav?complete_only=1")
+
+    assert response.status_code == 429
+    html = response.content.decode()
+    assert "No new export was started" in html
+    assert "You already have 1 export being prepared. Wait for one to finish" in html
+    assert f'href="/staff/surveys/{survey.slug}/export-jobs/{job.pk}/"' in html
+    # The page keeps the filters of the refused request, and its filter form goes to the page.
+    assert 'id="filter-complete-only" value="1" checked' in html
+    assert f'<form method="get" action="/staff/surveys/{survey.slug}/exports/">' in html
+    assert ExportJob.objects.count() == 1
 
 
 @pytest.mark.django_db

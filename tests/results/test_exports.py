@@ -382,6 +382,24 @@ def test_tab_and_carriage_return_at_the_start_of_a_text_are_neutralised_too(
     assert rows["complete"]["suggestions"] == "'\r=2+2"
 
 
+def test_every_csv_field_is_quoted_so_a_semicolon_cannot_start_a_formula(
+    survey, answered, staff_member
+):
+    # A spreadsheet in a locale whose list separator is ";" splits an unquoted field there.
+    Answer.objects.filter(response=answered["complete"], question__code="suggestions").update(
+        text="Org;=1+2"
+    )
+
+    raw = content(download(logged_in(staff_member), survey, "csv"))
+
+    assert b'"Org;=1+2"' in raw
+    text = raw.decode("utf-8-sig")
+    # The file is exactly its rows written with every field in quotes.
+    requoted = io.StringIO()
+    csv.writer(requoted, quoting=csv.QUOTE_ALL).writerows(csv.reader(io.StringIO(text)))
+    assert text == requoted.getvalue()
+
+
 # XLSX -----------------------------------------------------------------------------------------
 
 
@@ -760,7 +778,10 @@ def test_without_responses_every_file_holds_the_header_only(survey, staff_member
     expected = [c for c in HEADER if not c.startswith("partner_countries_")]
 
     csv_response = download(client, survey, "csv")
-    assert content(csv_response).decode("utf-8-sig").splitlines() == [",".join(expected)]
+    # Every field quoted (QUOTE_ALL).
+    assert content(csv_response).decode("utf-8-sig").splitlines() == [
+        ",".join(f'"{name}"' for name in expected)
+    ]
     book = xlsx_book(download(client, survey, "xlsx"))
     assert list(book["Responses"].iter_rows(values_only=True)) == [tuple(expected)]
     assert book["Codebook"].max_row > 1

@@ -45,7 +45,7 @@ def test_a_survey_without_pages_says_how_to_add_them(client, staff_member):
     body = page.content.decode()
     assert "This survey has no pages yet" in body
     assert f'href="/admin/surveys/page/add/?survey={survey.pk}"' in body
-    assert "manage.py import_survey" in body
+    assert "import_survey" in body
 
 
 def test_a_viewer_is_not_offered_to_add_pages(client, viewer_member):

@@ -127,3 +127,26 @@ def test_the_error_page_cannot_fail_itself(settings: Settings, tmp_path: Path, l
     assert response["Content-Type"].startswith("text/plain")
     assert "Request id: no-template-here" in response.content.decode()
     assert "The 500 page could not be rendered" in log_output.getvalue()
+
+
+def test_an_expired_form_gets_the_styled_page_with_the_id():
+    # No CSRF cookie: what a respondent sees after their browser dropped its cookies.
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/admin/login/", {}, headers={"X-Request-ID": "csrf-failed-1"})
+
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "This form has expired" in body
+    assert "csrf-failed-1" in body
+    assert "survey.css" in body
+
+
+def test_a_bad_request_gets_the_styled_page_with_the_id():
+    response = Client().get(
+        "/health/", headers={"X-Request-ID": "bad-host-1"}, HTTP_HOST="not-ours.example"
+    )
+
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Bad request" in body
+    assert "bad-host-1" in body

@@ -1,7 +1,12 @@
-"""Log filters: keep personal-link tokens out of every log line, and 403s out of tracebacks."""
+"""Log filters: keep personal-link tokens out of every log line, and 403s out of tracebacks;
+put the request id in every line."""
 
 import logging
 import re
+from contextvars import ContextVar
+
+# Set by eccp_survey.middleware.RequestIdMiddleware while a request is handled.
+current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
 
 # /s/<token>/ (personal links) and /u/<token>/ (opt-out links) carry tokens: anything after
 # them up to the next / or space.
@@ -44,4 +49,15 @@ class ForbiddenWithoutTracebackFilter(logging.Filter):
             record.msg = f"{record.msg} ({reason.replace('%', '%%')})"
         record.exc_info = None
         record.exc_text = None
+        return True
+
+
+class RequestIdFilter(logging.Filter):
+    """Sets record.request_id (for the formatter's {request_id}): the id of the request being
+    handled, "-" outside requests (workers, commands). Django's request logger also logs after
+    the middleware has returned (a 4xx), with the request attached: its id is taken from there."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        record.request_id = getattr(request, "request_id", None) or current_request_id.get()
         return True

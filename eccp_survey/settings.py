@@ -71,6 +71,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # An id for every request, in its log lines and its X-Request-ID header (middleware.py).
+    "eccp_survey.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Pages compressed for clients that accept gzip (the dashboard's tables and SVG shrink six
@@ -264,17 +266,21 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
+        "request_id": {"()": "eccp_survey.log_filters.RequestIdFilter"},
         "redact_tokens": {"()": "eccp_survey.log_filters.RedactTokensFilter"},
         "forbidden_without_traceback": {
             "()": "eccp_survey.log_filters.ForbiddenWithoutTracebackFilter"
         },
     },
-    "formatters": {"plain": {"format": "{asctime} {levelname} {name}: {message}", "style": "{"}},
+    "formatters": {
+        "plain": {"format": "{asctime} [{request_id}] {levelname} {name}: {message}", "style": "{"}
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["redact_tokens"],
+            # request_id first: redact_tokens drops the request attached to the record.
+            "filters": ["request_id", "redact_tokens"],
         },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},

@@ -21,6 +21,9 @@ surveys_urls = [
     path("", include("surveys.results.urls")),
 ]
 
+# Styled, with the request id, and unable to fail itself (eccp_survey/errors.py).
+handler500 = "eccp_survey.errors.server_error"
+
 urlpatterns = [
     path("anymail/", include((tracking_webhooks, "anymail"))),
     path("", lambda request: redirect("admin:index"), name="home"),

@@ -1,7 +1,7 @@
 """Admin screens for outreach: email templates (validated placeholders, preview, test send) and
 waves (preview of recipients and email, confirmed send, remind now, live progress)."""
 
-from typing import Any, cast
+from typing import Any
 
 from django import forms
 from django.conf import settings
@@ -199,9 +199,12 @@ class WaveForm(forms.ModelForm):
             self.initial.setdefault("cosme", "yes" if filters["is_cosme"] else "no")
         self.initial.setdefault("not_yet_invited", filters.get("not_yet_invited", False))
         self.initial.setdefault("not_responded", filters.get("not_responded", False))
-        # A ModelForm's field for a foreign key is a ModelChoiceField.
-        template_field = cast(forms.ModelChoiceField, self.fields["template"])
-        template_field.queryset = EmailTemplate.objects.filter(kind=EmailTemplate.Kind.INVITATION)
+        # Absent once the wave is launched: the admin shows it read-only (get_readonly_fields).
+        template_field = self.fields.get("template")
+        if isinstance(template_field, forms.ModelChoiceField):
+            template_field.queryset = EmailTemplate.objects.filter(
+                kind=EmailTemplate.Kind.INVITATION
+            )
 
     def clean(self) -> dict[str, Any]:
         super().clean()

@@ -338,8 +338,21 @@ def preview(request: HttpRequest, slug: str, number: int = 1) -> HttpResponse:
     previewing only decide which pages and questions show."""
     survey = get_object_or_404(Survey, slug=slug)
     questionnaire = questionnaire_load(survey)
+    links = {
+        "survey_admin_url": reverse("admin:surveys_survey_change", args=[survey.pk]),
+        "first_page_url": reverse("surveys:preview", kwargs={"slug": slug}),
+    }
     if not questionnaire.pages:
-        return render(request, "surveys/preview_empty.html", {"survey": survey})
+        return render(
+            request,
+            "surveys/preview_empty.html",
+            {
+                "survey": survey,
+                **links,
+                "page_add_url": reverse("admin:surveys_page_add") + f"?survey={survey.pk}",
+                "can_add_pages": request.user.has_perm("surveys.add_page"),
+            },
+        )
     current = questionnaire.page_at(number)
     if current is None:
         raise Http404
@@ -362,7 +375,18 @@ def preview(request: HttpRequest, slug: str, number: int = 1) -> HttpResponse:
         step = -1 if action == "previous" else 1
         next_number = questionnaire.next_page_number(number, stored, step)
         if next_number > len(questionnaire.pages):
-            return render(request, "surveys/preview_end.html", {"survey": survey})
+            return render(
+                request,
+                "surveys/preview_end.html",
+                {
+                    "survey": survey,
+                    **links,
+                    "last_page_url": reverse(
+                        "surveys:preview_page", kwargs={"slug": slug, "number": number}
+                    ),
+                    "page_count": len(questionnaire.pages),
+                },
+            )
         return redirect("surveys:preview_page", slug=slug, number=max(1, next_number))
     return render(
         request,

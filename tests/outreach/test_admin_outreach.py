@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from surveys.models import Delivery, EmailTemplate, Survey, Wave
+from surveys.outreach.waves import wave_create, wave_launch
 from surveys.questionnaire.invitations import invitation_create
 from tests.factories import open_survey, organisations_with_contacts
 
@@ -99,3 +100,19 @@ def test_wave_preview_confirm_send_and_progress(admin_client, survey):
 def test_wave_pages_need_admin_access(client, staff_member, survey):
     wave = Wave.objects.create(survey=survey, name="W")
     assert client.get(f"/admin/surveys/wave/{wave.pk}/progress/").status_code == 302
+
+
+def test_a_launched_wave_shows_its_progress_and_remind_now(client, staff_member, survey):
+    # Launched, the wave's fields are read-only: the form must not look for the template field.
+    organisations_with_contacts(2, prefix="be")
+    wave = wave_create(survey=survey, name="Sent", filters={})
+    wave_launch(wave=wave, now=timezone.now())
+    client.force_login(staff_member)
+
+    page = client.get(f"/admin/surveys/wave/{wave.pk}/change/")
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert f'href="/admin/surveys/wave/{wave.pk}/remind/"' in body
+    assert 'id="wave-progress"' in body
+    assert "Send now" not in body

@@ -358,7 +358,10 @@ ANYMAIL.pop("ESP", None)  # ours, not an anymail setting
 # (templates/ and the admin; tests/test_content_security_policy.py checks the templates and
 # watches a browser's console); inline SVG charts use presentation attributes, which CSP allows.
 INSTALLED_APPS += ["csp"]  # its system check refuses django-csp 3's settings
-MIDDLEWARE += ["csp.middleware.CSPMiddleware"]
+# Before axes, which must stay last: its lock-out page gets the header too.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("axes.middleware.AxesMiddleware"), "csp.middleware.CSPMiddleware"
+)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

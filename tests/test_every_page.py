@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
@@ -137,6 +138,29 @@ READ_ONLY_FOR_STAFF = (403, 200, 200)
 # "admin:<app_label>.<model> <kind>". A row per URL pattern and admin page, no more, no less.
 
 ADMIN_MODEL_PAGES: dict[str, dict[str, Row]] = {
+    # django-axes: Admins see failed logins and unlock by deleting the attempts; nobody adds or
+    # edits them (accounts/migrations/0004_admin_unlocks_logins.py).
+    "axes.accessattempt": model_pages(
+        changelist=NO_ACCESS,
+        add=(403, 403, 403),
+        change=NO_ACCESS,
+        delete=NO_ACCESS,
+        change_post=(403, 403, 403),
+    ),
+    "axes.accesslog": model_pages(
+        changelist=NO_ACCESS,
+        add=(403, 403, 403),
+        change=NO_ACCESS,
+        delete=(403, 403, 403),
+        change_post=(403, 403, 403),
+    ),
+    "axes.accessfailurelog": model_pages(
+        changelist=NO_ACCESS,
+        add=(403, 403, 403),
+        change=NO_ACCESS,
+        delete=(403, 403, 403),
+        change_post=(403, 403, 403),
+    ),
     "auth.group": model_pages(
         changelist=NO_ACCESS, add=NO_ACCESS, change=NO_ACCESS, delete=NO_ACCESS
     ),
@@ -531,6 +555,19 @@ def build_world(client: Client) -> World:
     objects: dict[str, dict[str, Model]] = {
         "auth.group": {"Staff": Group.objects.get(name=STAFF)},
         "accounts.user": {"staff member": staff},
+        "axes.accessattempt": {
+            "locked": AccessAttempt.objects.create(
+                username="page-staff", ip_address="192.0.2.1", failures_since_start=5
+            )
+        },
+        "axes.accesslog": {
+            "login": AccessLog.objects.create(username="page-staff", ip_address="192.0.2.1")
+        },
+        "axes.accessfailurelog": {
+            "failure": AccessFailureLog.objects.create(
+                username="page-staff", ip_address="192.0.2.1"
+            )
+        },
         "surveys.clusterorganisation": {"with contacts": ContactFactory.create().organisation},
         "surveys.sector": {"one": Sector.objects.create(name="Biotech")},
         "surveys.emailtemplate": {"invitation": template, "reminder": reminder},

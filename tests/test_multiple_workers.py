@@ -1,6 +1,8 @@
 """Sessions and every shared state hold across gunicorn workers: a real gunicorn with two
 workers on the test database, driven over real HTTP with cookie jars. Each check repeats its
-request so that both workers answer it (the access log shows which did)."""
+request at least a set number of times, and goes on (checking every answer) until both workers
+have answered (the access log shows which did): which worker accepts a connection is the
+kernel's choice, and one worker may take a long run of them."""
 
 import time
 from collections.abc import Iterator
@@ -23,6 +25,8 @@ pytestmark = [
 REPEATS = 30
 IMPORTS = 20
 ROUNDS = 20
+# Repetitions at most, while waiting for the second worker to answer.
+CAP = 1000
 UPLOAD_URL = "/admin/surveys/clusterorganisation/import/"
 CONFIRM_URL = "/admin/surveys/clusterorganisation/import/confirm/"
 
@@ -65,6 +69,24 @@ def both_workers_answered(server: GunicornServer) -> None:
     assert len(per_worker) == 2, per_worker
 
 
+def repetitions(server: GunicornServer, at_least: int) -> Iterator[int]:
+    """0, 1, 2, ...: at least `at_least`, then on until both workers have answered one of these
+    repetitions' requests (at most CAP), so that the check ran on each worker."""
+    before = server.requests_per_worker()
+
+    def workers_since() -> int:
+        after = server.requests_per_worker()
+        return sum(after[pid] > before.get(pid, 0) for pid in after)
+
+    number = 0
+    while number < at_least or (workers_since() < 2 and number < CAP):
+        yield number
+        number += 1
+    since = dict(server.requests_per_worker() - before)
+    print(f"{number} repetitions; requests per worker since they began: {since}")
+    assert workers_since() == 2, "one worker answered every repetition"
+
+
 def test_after_logout_the_old_session_cookie_is_refused_by_every_worker(server, admin):
     browser = logged_in_browser(server, admin, "pw-admin")
     old_cookie = browser.cookie(settings.SESSION_COOKIE_NAME)
@@ -79,22 +101,23 @@ def test_after_logout_the_old_session_cookie_is_refused_by_every_worker(server, 
     logout = browser.post("/admin/logout/", {})
 
     assert logout.status == 200 and "Logged out" in logout.text
-    pages = [replay.get("/admin/") for _ in range(REPEATS)]
+    pages = [replay.get("/admin/") for _ in repetitions(server, REPEATS)]
     refused = sum(page.url.startswith(server.base + "/admin/login/") for page in pages)
     print(
         f"old cookie: accepted {accepted_before}/{REPEATS} before logout, refused "
-        f"{refused}/{REPEATS} after ({time.monotonic() - started:.1f}s)"
+        f"{refused}/{len(pages)} after ({time.monotonic() - started:.1f}s)"
     )
     assert accepted_before == REPEATS
-    assert refused == REPEATS
+    assert refused == len(pages) >= REPEATS
     both_workers_answered(server)
 
 
 def test_the_organisation_import_preview_then_confirm_works_every_time(server, admin):
     browser = logged_in_browser(server, admin, "pw-admin")
     started = time.monotonic()
-    succeeded = 0
-    for number in range(IMPORTS):
+    succeeded = attempts = 0
+    for number in repetitions(server, IMPORTS):
+        attempts += 1
         browser.get(UPLOAD_URL)
         content = f"name,country,email\r\nImported {number},BE,o{number}@example.org\r\n".encode()
         preview = browser.post(
@@ -107,11 +130,11 @@ def test_the_organisation_import_preview_then_confirm_works_every_time(server, a
             and f"Imported batch-{number}.csv: 1 organisation created" in confirmed.text
         ):
             succeeded += 1
-    print(f"import preview -> confirm: {succeeded}/{IMPORTS} ({time.monotonic() - started:.1f}s)")
-    assert succeeded == IMPORTS
+    print(f"import preview -> confirm: {succeeded}/{attempts} ({time.monotonic() - started:.1f}s)")
+    assert succeeded == attempts >= IMPORTS
     # Each confirm imported its own file, once.
-    names = set(ClusterOrganisation.objects.values_list("name", flat=True))
-    assert names == {f"Imported {number}" for number in range(IMPORTS)}
+    names = list(ClusterOrganisation.objects.values_list("name", flat=True))
+    assert sorted(names) == sorted(f"Imported {number}" for number in range(attempts))
     both_workers_answered(server)
 
 
@@ -132,14 +155,17 @@ def test_one_browser_keeps_two_organisations_personal_links_on_every_worker(serv
     started = time.monotonic()
 
     opened = {name: 0 for name in links}
-    for _ in range(ROUNDS):
+    rounds = 0
+    for _ in repetitions(server, ROUNDS):
+        rounds += 1
         for name, (public_id, _token) in links.items():
             page = browser.get(f"/respond/{public_id}/")
             opened[name] += page.status == 200 and name in page.text
 
     print(
-        f"two organisations in one browser: {opened} of {ROUNDS} each "
+        f"two organisations in one browser: {opened} of {rounds} each "
         f"({time.monotonic() - started:.1f}s)"
     )
-    assert opened == {name: ROUNDS for name in links}
+    assert rounds >= ROUNDS
+    assert opened == {name: rounds for name in links}
     both_workers_answered(server)

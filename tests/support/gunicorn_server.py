@@ -18,19 +18,13 @@ from pathlib import Path
 
 from tests.support.celery_worker import ROOT, database_url, wait_for
 
-# Ports of this suite's servers: the first free one is taken.
-PORTS = range(8821, 8830)
-
 
 def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
+    """A port the system has free now (gunicorn binds it with SO_REUSEADDR right after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @dataclass

@@ -60,13 +60,19 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not MUTATION_RUN:
         return
+    # Runs of mutants (and the clean run before them), not mutmut's statistics run: only the
+    # tests of the module under mutation (ECCP_MUTATION_TESTS, set by tools/mutation.py) among
+    # those that mutmut chose by coverage.
+    module_tests = os.environ.get("ECCP_MUTATION_TESTS", "").split()
+    narrowed = os.environ.get("MUTANT_UNDER_TEST") != "stats"
     in_process, elsewhere = [], []
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        if item.get_closest_marker("browser") or "celery_worker_factory" in fixtures:
-            elsewhere.append(item)
-        else:
-            in_process.append(item)
+        another_process = item.get_closest_marker("browser") or "celery_worker_factory" in fixtures
+        another_module = (
+            narrowed and module_tests and not item.nodeid.startswith(tuple(module_tests))
+        )
+        (elsewhere if another_process or another_module else in_process).append(item)
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
         items[:] = in_process

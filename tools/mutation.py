@@ -34,6 +34,9 @@ class Module:
     key: str
     title: str
     patterns: list[str]
+    # The test files that prove this module's rules: a mutant runs those of them that called
+    # its function (mutmut's coverage), not every test that happens to pass through it.
+    tests: list[str]
     # Code that helper `relay` rewrites in parallel (issue 11): its survivors may move.
     rewritten_by: str = ""
     notes: list[str] = field(default_factory=list)
@@ -45,13 +48,39 @@ def _functions(module: str, *names: str) -> list[str]:
 
 # In the order they run: the send path last (it is being rewritten).
 MODULES = [
-    Module("tokens", "Personal tokens and their lookup", ["surveys.questionnaire.invitations.*"]),
+    Module(
+        "tokens",
+        "Personal tokens and their lookup",
+        ["surveys.questionnaire.invitations.*"],
+        [
+            "tests/questionnaire/test_token_privacy.py",
+            "tests/questionnaire/test_invitations.py",
+            "tests/questionnaire/test_respondent_flow.py",
+            "tests/outreach/test_opt_out.py",
+        ],
+    ),
     Module(
         "roles",
         "Roles and permission helpers",
         ["accounts.roles.*", *_functions("surveys.outreach.admin", "xǁWaveAdminǁ_wave")],
+        [
+            "tests/accounts/",
+            "tests/outreach/test_admin_outreach.py",
+            "tests/results/test_small_cells.py",
+            "tests/results/test_exports.py",
+        ],
     ),
-    Module("responses", "Response save and submit", ["surveys.questionnaire.responses.*"]),
+    Module(
+        "responses",
+        "Response save and submit",
+        ["surveys.questionnaire.responses.*"],
+        [
+            "tests/questionnaire/test_respondent_flow.py",
+            "tests/questionnaire/test_concurrent_submit.py",
+            "tests/questionnaire/test_conditional_display.py",
+            "tests/questionnaire/test_questionnaire.py",
+        ],
+    ),
     Module(
         "rates",
         "Statistics' rates and rounding",
@@ -59,6 +88,11 @@ MODULES = [
             *_functions("surveys.questionnaire.types.base", "x_percent", "x_mean_rounded"),
             *_functions("surveys.results.statistics", "x__rates"),
             *_functions("surveys.results.report", "x_percent_wording", "x_whole_percent"),
+        ],
+        [
+            "tests/results/test_statistics.py",
+            "tests/results/test_report.py",
+            "tests/questionnaire/test_question_types.py",
         ],
     ),
     Module(
@@ -71,13 +105,36 @@ MODULES = [
             "x_respondent_pseudonym",
             "xǁResponsesExportǁ_response_rows",
         ),
+        ["tests/results/test_exports.py", "tests/results/test_export_jobs.py"],
     ),
-    Module("waves", "Wave launch and scheduling", ["surveys.outreach.waves.*"]),
-    Module("reminders", "Reminders", ["surveys.outreach.reminders.*"]),
+    Module(
+        "waves",
+        "Wave launch and scheduling",
+        ["surveys.outreach.waves.*"],
+        [
+            "tests/outreach/test_waves.py",
+            "tests/outreach/test_wave_scheduling.py",
+            "tests/outreach/test_admin_outreach.py",
+            "tests/outreach/test_send_rules.py",
+        ],
+    ),
+    Module(
+        "reminders",
+        "Reminders",
+        ["surveys.outreach.reminders.*"],
+        ["tests/outreach/test_reminders.py", "tests/outreach/test_wave_scheduling.py"],
+    ),
     Module(
         "send",
         "The send path: claim, eligibility re-check, status write, retries, sweep",
         ["surveys.outreach.deliveries.*", "surveys.outreach.sweep.*"],
+        [
+            "tests/outreach/test_send_rules.py",
+            "tests/outreach/test_waves.py",
+            "tests/outreach/test_reminders.py",
+            "tests/outreach/test_opt_out.py",
+            "tests/outreach/test_tracking_webhook.py",
+        ],
         rewritten_by="relay",
         notes=[
             "surveys/outreach/tasks.py has no mutant: mutmut 3 leaves decorated functions "
@@ -141,7 +198,7 @@ def database_prepare() -> None:
 
 
 def run(module: Module) -> None:
-    env = {**os.environ, "ECCP_MUTATION": "1"}
+    env = {**os.environ, "ECCP_MUTATION": "1", "ECCP_MUTATION_TESTS": " ".join(module.tests)}
     command = ["nice", "-n", "15", *MUTMUT, "run", "--max-children", "2", *module.patterns]
     print(f"== {module.title}: {' '.join(command)}", flush=True)
     subprocess.run(command, cwd=ROOT, env=env, check=False)

@@ -65,7 +65,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # those that mutmut chose by coverage.
     module_tests = os.environ.get("ECCP_MUTATION_TESTS", "").split()
     narrowed = os.environ.get("MUTANT_UNDER_TEST") != "stats"
-    in_process, elsewhere = [], []
+    in_process: list[pytest.Item] = []
+    elsewhere: list[pytest.Item] = []
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         another_process = item.get_closest_marker("browser") or "celery_worker_factory" in fixtures

@@ -138,5 +138,6 @@ def test_role_required_sends_anonymous_users_to_the_login_refuses_others_and_let
 
     staff = rf.get("/staff/surveys/x/")
     staff.user = staff_member
-    assert view(staff, slug="x").content == b"ok"
+    answer = view(staff, slug="x")
+    assert isinstance(answer, HttpResponse) and answer.content == b"ok"
     assert calls == ["x"]

@@ -149,3 +149,16 @@ def test_a_launched_wave_shows_its_progress_and_remind_now(client, staff_member,
     assert f'href="/admin/surveys/wave/{wave.pk}/remind/"' in body
     assert 'id="wave-progress"' in body
     assert "Send now" not in body
+
+
+def test_each_wave_page_is_about_the_wave_in_its_address(client, staff_member, survey):
+    organisations_with_contacts(2, prefix="be")
+    sent = wave_create(survey=survey, name="Sent", filters={})
+    wave_launch(wave=sent, now=timezone.now())
+    draft = wave_create(survey=survey, name="Draft", filters={})
+    client.force_login(staff_member)
+
+    assert client.get(f"/admin/surveys/wave/{sent.pk}/progress/").json()["queued"] == 2
+    assert client.get(f"/admin/surveys/wave/{draft.pk}/progress/").json()["queued"] == 0
+    assert "Draft" in client.get(f"/admin/surveys/wave/{draft.pk}/send/").content.decode()
+    assert client.get(f"/admin/surveys/wave/{draft.pk + sent.pk}/progress/").status_code == 404

@@ -38,8 +38,8 @@ lint: install
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
 
-# Mutation testing of the guarding modules (docs/mutation-testing.md): about 40 minutes on 2
-# cores; writes docs/mutation-survivors.md. Not part of .ci/run. Needs DATABASE_URL on PostgreSQL.
+# Mutation testing of the guarding modules (docs/mutation-testing.md; a full run not yet timed):
+# writes docs/mutation-survivors.md. Not part of .ci/run. Needs DATABASE_URL on PostgreSQL.
 mutation: install
 	rm -rf mutants
 	$(BIN)/python tools/mutation.py

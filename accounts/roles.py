@@ -27,16 +27,26 @@ def user_has_role(user: Any, *roles: str) -> bool:
     return user.groups.filter(name__in=roles).exists()
 
 
+def role_refusal(request: HttpRequest, roles: tuple[str, ...]) -> HttpResponseBase | None:
+    """The answer to a request without one of `roles`: the login page for anonymous users,
+    PermissionDenied (403) for others; None when the user may go on. Checked on every request
+    (role_required only wraps views in it)."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not user_has_role(request.user, *roles):
+        raise PermissionDenied
+    return None
+
+
 def role_required(*roles: str) -> Callable[[View[P]], View[P]]:
     """View decorator: anonymous users go to the login page, others without the role get 403."""
 
     def decorator(view: View[P]) -> View[P]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not user_has_role(request.user, *roles):
-                raise PermissionDenied
+            refusal = role_refusal(request, roles)
+            if refusal is not None:
+                return refusal
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -21,11 +21,16 @@ def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name, default)
 
 
+def text_is_true(value: str) -> bool:
+    """How every boolean variable reads: "1", "true", "yes", "on" (any case) are true."""
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    return text_is_true(value)
 
 
 def env_int(name: str, default: int) -> int:

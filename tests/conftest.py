@@ -33,6 +33,52 @@ def pytest_configure(config: pytest.Config) -> None:
         pytest.exit(f"CI must run on PostgreSQL (DATABASE_URL), not {engine}.", returncode=3)
 
 
+# Mutation testing (`make mutation`, docs/mutation-testing.md) ---------------------------------
+# mutmut forks up to two test runs at a time from one process: each gets a test database of its
+# own, and the runs keep to tests that execute the mutated code in this process (a Celery worker
+# subprocess would import the mutants too, but takes 5-60 s a test: see the doc).
+MUTATION_RUN = bool(os.environ.get("ECCP_MUTATION"))
+_TEST_DATABASE_NAMES = {
+    alias: database.get("TEST", {}).get("NAME") or f"test_{database['NAME']}"
+    for alias, database in settings.DATABASES.items()
+}
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """pytest-django's hook for test database names: under mutation, one per process, copied
+    from the migrated database DATABASE_URL names (tools/mutation.py migrates it first), so that
+    each mutant's run starts in a second instead of migrating a new database."""
+    if MUTATION_RUN:
+        for alias, database in settings.DATABASES.items():
+            test = database.setdefault("TEST", {})
+            test["NAME"] = f"{_TEST_DATABASE_NAMES[alias]}_mutant_{os.getpid()}"
+            if "postgresql" in database["ENGINE"]:
+                test["TEMPLATE"] = database["NAME"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not MUTATION_RUN:
+        return
+    # Runs of mutants (and the clean run before them), not mutmut's statistics run: only the
+    # tests of the module under mutation (ECCP_MUTATION_TESTS, set by tools/mutation.py) among
+    # those that mutmut chose by coverage.
+    module_tests = os.environ.get("ECCP_MUTATION_TESTS", "").split()
+    narrowed = os.environ.get("MUTANT_UNDER_TEST") != "stats"
+    in_process: list[pytest.Item] = []
+    elsewhere: list[pytest.Item] = []
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        another_process = item.get_closest_marker("browser") or "celery_worker_factory" in fixtures
+        another_module = (
+            narrowed and module_tests and not item.nodeid.startswith(tuple(module_tests))
+        )
+        (elsewhere if another_process or another_module else in_process).append(item)
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = in_process
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     database = settings.DATABASES["default"]
     return f"database: {database['ENGINE']} {database.get('HOST') or ''} {database['NAME']}"

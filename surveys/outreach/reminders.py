@@ -34,60 +34,60 @@ def invitations_eligible_for_reminder(*, now: datetime) -> QuerySet[Invitation]:
     )
 
 
-@transaction.atomic
 def reminders_create_due(*, now: datetime, limit: int = 10_000) -> int:
     """Create the reminder deliveries that are due and queue them; returns how many.
 
     Rows are locked with skip_locked, so two sweeps at once share the work instead of doubling
     it; the (invitation, contact, reminder number) constraint backs this up."""
-    due = list(
-        invitations_eligible_for_reminder(now=now)
-        .filter(reminder_due_at__lte=now)
-        .select_related("survey")
-        .select_for_update(skip_locked=True, of=("self",))
-        .order_by("reminder_due_at", "pk")[:limit]
-    )
-    # Due dates of invitations that can no longer get one are cleared, so they stop coming up.
-    Invitation.objects.filter(reminder_due_at__lte=now).exclude(
-        pk__in=invitations_eligible_for_reminder(now=now).values("pk")
-    ).update(reminder_due_at=None)
-    if not due:
-        return 0
-    contacts = Contact.objects.filter(
-        invitations__in=[i.pk for i in due], suppressed_at__isnull=True
-    ).values_list("pk", "invitations")
-    by_invitation: dict[int, list[int]] = {}
-    for contact_id, invitation_id in contacts:
-        by_invitation.setdefault(invitation_id, []).append(contact_id)
-    deliveries = []
-    for invitation in due:
-        number = invitation.reminders_sent + 1
-        for contact_id in by_invitation.get(invitation.pk, []):
-            deliveries.append(
-                Delivery(
-                    invitation=invitation,
-                    contact_id=contact_id,
-                    kind=Delivery.Kind.REMINDER,
-                    reminder_number=number,
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-        invitation.reminders_sent = number
-        more = number < invitation.survey.reminder_max_count
-        next_due = now + timedelta(days=invitation.survey.reminder_min_gap_days)
-        invitation.reminder_due_at = (
-            next_due if more and next_due < invitation.survey.closes_at else None
+    with transaction.atomic():
+        due = list(
+            invitations_eligible_for_reminder(now=now)
+            .filter(reminder_due_at__lte=now)
+            .select_related("survey")
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("reminder_due_at", "pk")[:limit]
         )
-    Delivery.objects.bulk_create(deliveries, batch_size=5000, ignore_conflicts=True)
-    Invitation.objects.bulk_update(due, ["reminders_sent", "reminder_due_at"], batch_size=2000)
-    ids = list(
-        Delivery.objects.filter(
-            invitation__in=due, kind=Delivery.Kind.REMINDER, status=Delivery.Status.QUEUED
-        ).values_list("pk", flat=True)
-    )
-    deliveries_enqueue(ids=ids, now=now)
-    return len(deliveries)
+        # Due dates of invitations that can no longer get one are cleared, so they stop coming up.
+        Invitation.objects.filter(reminder_due_at__lte=now).exclude(
+            pk__in=invitations_eligible_for_reminder(now=now).values("pk")
+        ).update(reminder_due_at=None)
+        if not due:
+            return 0
+        contacts = Contact.objects.filter(
+            invitations__in=[i.pk for i in due], suppressed_at__isnull=True
+        ).values_list("pk", "invitations")
+        by_invitation: dict[int, list[int]] = {}
+        for contact_id, invitation_id in contacts:
+            by_invitation.setdefault(invitation_id, []).append(contact_id)
+        deliveries = []
+        for invitation in due:
+            number = invitation.reminders_sent + 1
+            for contact_id in by_invitation.get(invitation.pk, []):
+                deliveries.append(
+                    Delivery(
+                        invitation=invitation,
+                        contact_id=contact_id,
+                        kind=Delivery.Kind.REMINDER,
+                        reminder_number=number,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+            invitation.reminders_sent = number
+            more = number < invitation.survey.reminder_max_count
+            next_due = now + timedelta(days=invitation.survey.reminder_min_gap_days)
+            invitation.reminder_due_at = (
+                next_due if more and next_due < invitation.survey.closes_at else None
+            )
+        Delivery.objects.bulk_create(deliveries, batch_size=5000, ignore_conflicts=True)
+        Invitation.objects.bulk_update(due, ["reminders_sent", "reminder_due_at"], batch_size=2000)
+        ids = list(
+            Delivery.objects.filter(
+                invitation__in=due, kind=Delivery.Kind.REMINDER, status=Delivery.Status.QUEUED
+            ).values_list("pk", flat=True)
+        )
+        deliveries_enqueue(ids=ids, now=now)
+        return len(deliveries)
 
 
 def wave_reminder_recipients(*, wave: Wave, now: datetime) -> QuerySet[Invitation]:
@@ -100,10 +100,10 @@ def wave_reminder_recipients(*, wave: Wave, now: datetime) -> QuerySet[Invitatio
     )
 
 
-@transaction.atomic
 def wave_remind_now(*, wave: Wave, now: datetime) -> int:
     """Make a reminder due now for every eligible invitation of the wave, then create them."""
-    Invitation.objects.filter(
-        pk__in=wave_reminder_recipients(wave=wave, now=now).values("pk")
-    ).update(reminder_due_at=now)
-    return reminders_create_due(now=now)
+    with transaction.atomic():
+        Invitation.objects.filter(
+            pk__in=wave_reminder_recipients(wave=wave, now=now).values("pk")
+        ).update(reminder_due_at=now)
+        return reminders_create_due(now=now)

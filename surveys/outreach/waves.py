@@ -90,7 +90,6 @@ def organisations_matching(*, survey: Survey, filters: dict) -> QuerySet[Cluster
     return organisations.order_by("name", "pk")
 
 
-@transaction.atomic
 def wave_create(
     *,
     survey: Survey,
@@ -100,24 +99,25 @@ def wave_create(
     scheduled_at: datetime | None = None,
     created_by: User | None = None,
 ) -> Wave:
-    name = name.strip()
-    if not name:
-        raise WaveError("A wave needs a name.")
-    if Wave.objects.filter(survey=survey, name=name).exists():
-        raise WaveError(f"Survey {survey.slug!r} already has a wave named {name!r}.")
-    if template is not None and (
-        template.survey_id != survey.pk or template.kind != EmailTemplate.Kind.INVITATION
-    ):
-        raise WaveError("The template must be an invitation template of the same survey.")
-    return Wave.objects.create(
-        survey=survey,
-        name=name,
-        filters=wave_filters_clean(filters),
-        template=template,
-        scheduled_at=scheduled_at,
-        status=Wave.Status.SCHEDULED if scheduled_at else Wave.Status.DRAFT,
-        created_by=created_by,
-    )
+    with transaction.atomic():
+        name = name.strip()
+        if not name:
+            raise WaveError("A wave needs a name.")
+        if Wave.objects.filter(survey=survey, name=name).exists():
+            raise WaveError(f"Survey {survey.slug!r} already has a wave named {name!r}.")
+        if template is not None and (
+            template.survey_id != survey.pk or template.kind != EmailTemplate.Kind.INVITATION
+        ):
+            raise WaveError("The template must be an invitation template of the same survey.")
+        return Wave.objects.create(
+            survey=survey,
+            name=name,
+            filters=wave_filters_clean(filters),
+            template=template,
+            scheduled_at=scheduled_at,
+            status=Wave.Status.SCHEDULED if scheduled_at else Wave.Status.DRAFT,
+            created_by=created_by,
+        )
 
 
 @dataclass
@@ -127,60 +127,60 @@ class LaunchReport:
     already_launched: bool = False
 
 
-@transaction.atomic
 def wave_launch(*, wave: Wave, now: datetime) -> LaunchReport:
     """Invite the wave's organisations and queue one delivery per reachable contact.
 
     Idempotent: the wave row is locked and launched once; a second call (a double click, a
     redelivered task) finds it launched and queues nothing more. Delivery uniqueness per
     (wave, invitation, contact) backs this up in the database."""
-    wave = Wave.objects.select_for_update().select_related("survey").get(pk=wave.pk)
-    if wave.status == Wave.Status.LAUNCHED:
-        return LaunchReport(0, 0, already_launched=True)
-    survey = wave.survey
-    if survey.status == Survey.Status.CLOSED or now >= survey.closes_at:
-        raise WaveError(f"Survey {survey.slug!r} is closed: no invitations can be sent.")
-    organisation_ids = list(
-        organisations_matching(survey=survey, filters=wave.filters).values_list("pk", flat=True)
-    )
-    # Every invitation of the survey, not an IN list of the wave's organisations: binding a
-    # list of 100,000 ids costs seconds, and a survey has at most one invitation each.
-    invited = set(
-        Invitation.objects.filter(survey=survey).values_list("organisation_id", flat=True)
-    )
-    reminder_due_at = now + timedelta(days=survey.reminder_first_after_days)
-    new = [
-        # Reminders start counting from the first invitation an organisation receives.
-        Invitation(
+    with transaction.atomic():
+        wave = Wave.objects.select_for_update().select_related("survey").get(pk=wave.pk)
+        if wave.status == Wave.Status.LAUNCHED:
+            return LaunchReport(0, 0, already_launched=True)
+        survey = wave.survey
+        if survey.status == Survey.Status.CLOSED or now >= survey.closes_at:
+            raise WaveError(f"Survey {survey.slug!r} is closed: no invitations can be sent.")
+        organisation_ids = list(
+            organisations_matching(survey=survey, filters=wave.filters).values_list("pk", flat=True)
+        )
+        # Every invitation of the survey, not an IN list of the wave's organisations: binding a
+        # list of 100,000 ids costs seconds, and a survey has at most one invitation each.
+        invited = set(
+            Invitation.objects.filter(survey=survey).values_list("organisation_id", flat=True)
+        )
+        reminder_due_at = now + timedelta(days=survey.reminder_first_after_days)
+        new = [
+            # Reminders start counting from the first invitation an organisation receives.
+            Invitation(
+                survey=survey,
+                organisation_id=pk,
+                created_at=now,
+                reminder_due_at=reminder_due_at,
+                **new_token_fields(),
+            )
+            for pk in organisation_ids
+            if pk not in invited
+        ]
+        Invitation.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
+        # Invitations that existed already (or were created meanwhile) and have no reminder date.
+        Invitation.objects.filter(
             survey=survey,
-            organisation_id=pk,
-            created_at=now,
-            reminder_due_at=reminder_due_at,
-            **new_token_fields(),
+            organisation_id__in=_among(organisation_ids),
+            reminder_due_at__isnull=True,
+            reminders_sent=0,
+        ).update(reminder_due_at=reminder_due_at)
+        _deliveries_create(wave=wave, organisation_ids=organisation_ids, now=now)
+        wave.status = Wave.Status.LAUNCHED
+        wave.launched_at = now
+        wave.save(update_fields=["status", "launched_at"])
+        queued = list(
+            Delivery.objects.filter(wave=wave, status=Delivery.Status.QUEUED).values_list(
+                "pk", flat=True
+            )
         )
-        for pk in organisation_ids
-        if pk not in invited
-    ]
-    Invitation.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
-    # Invitations that existed already (or were created meanwhile) and have no reminder date.
-    Invitation.objects.filter(
-        survey=survey,
-        organisation_id__in=_among(organisation_ids),
-        reminder_due_at__isnull=True,
-        reminders_sent=0,
-    ).update(reminder_due_at=reminder_due_at)
-    _deliveries_create(wave=wave, organisation_ids=organisation_ids, now=now)
-    wave.status = Wave.Status.LAUNCHED
-    wave.launched_at = now
-    wave.save(update_fields=["status", "launched_at"])
-    queued = list(
-        Delivery.objects.filter(wave=wave, status=Delivery.Status.QUEUED).values_list(
-            "pk", flat=True
-        )
-    )
-    # _deliveries_create wrote enqueued_at already.
-    deliveries_enqueue(ids=queued, now=now, mark=False)
-    return LaunchReport(invitations_created=len(new), deliveries_queued=len(queued))
+        # _deliveries_create wrote enqueued_at already.
+        deliveries_enqueue(ids=queued, now=now, mark=False)
+        return LaunchReport(invitations_created=len(new), deliveries_queued=len(queued))
 
 
 def _among(ids: list[int]) -> RawSQL | list[int]:

@@ -91,7 +91,6 @@ def invitation_opt_out(*, invitation: Invitation, now: datetime) -> bool:
     )
 
 
-@transaction.atomic
 def invitation_create(
     *,
     survey: Survey,
@@ -101,13 +100,14 @@ def invitation_create(
 ) -> Invitation:
     """Create the invitation of an organisation to a survey, or return the existing one
     (invitations are unique per survey and organisation)."""
-    invitation = Invitation.objects.filter(survey=survey, organisation=organisation).first()
-    if invitation is None:
-        invitation = Invitation.objects.create(
-            survey=survey, organisation=organisation, created_at=now, **new_token_fields()
-        )
-    if contacts is None:
-        contacts = list(organisation.contacts.filter(suppressed_at__isnull=True))
-    if contacts:
-        invitation.contacts.add(*contacts)
-    return invitation
+    with transaction.atomic():
+        invitation = Invitation.objects.filter(survey=survey, organisation=organisation).first()
+        if invitation is None:
+            invitation = Invitation.objects.create(
+                survey=survey, organisation=organisation, created_at=now, **new_token_fields()
+            )
+        if contacts is None:
+            contacts = list(organisation.contacts.filter(suppressed_at__isnull=True))
+        if contacts:
+            invitation.contacts.add(*contacts)
+        return invitation

@@ -59,7 +59,6 @@ def _response_get_or_create(*, invitation: Invitation, now: datetime) -> Respons
         return Response.objects.get(invitation=invitation)
 
 
-@transaction.atomic
 def response_save_page(
     *,
     invitation: Invitation,
@@ -74,22 +73,23 @@ def response_save_page(
     Creates the response on the first save (the invitation is then "started"). Locks the
     response row, so two tabs saving at once apply one after the other. Raises ResponseLocked
     when answers can no longer change."""
-    response = _response_get_or_create(invitation=invitation, now=now)
-    response = Response.objects.select_for_update().get(pk=response.pk)
-    if not response_is_editable(response=response, invitation=invitation, now=now):
-        raise ResponseLocked
-    questions = questionnaire.page_questions(page)
-    Answer.objects.filter(response=response, question__in=questions).delete()
-    rows = []
-    for question in questions:
-        for row in answer_rows(question, page_values.get(question.code), page_values):
-            row.response = response
-            rows.append(row)
-    Answer.objects.bulk_create(rows)
-    response.last_saved_at = max(now, response.started_at)
-    response.current_page = next_page
-    response.save(update_fields=["last_saved_at", "current_page"])
-    return response
+    with transaction.atomic():
+        response = _response_get_or_create(invitation=invitation, now=now)
+        response = Response.objects.select_for_update().get(pk=response.pk)
+        if not response_is_editable(response=response, invitation=invitation, now=now):
+            raise ResponseLocked
+        questions = questionnaire.page_questions(page)
+        Answer.objects.filter(response=response, question__in=questions).delete()
+        rows = []
+        for question in questions:
+            for row in answer_rows(question, page_values.get(question.code), page_values):
+                row.response = response
+                rows.append(row)
+        Answer.objects.bulk_create(rows)
+        response.last_saved_at = max(now, response.started_at)
+        response.current_page = next_page
+        response.save(update_fields=["last_saved_at", "current_page"])
+        return response
 
 
 def incomplete_pages(questionnaire: Questionnaire, answers: Answers) -> list[int]:
@@ -103,7 +103,6 @@ def incomplete_pages(questionnaire: Questionnaire, answers: Answers) -> list[int
     return missing
 
 
-@transaction.atomic
 def response_submit(
     *, invitation: Invitation, questionnaire: Questionnaire, now: datetime
 ) -> SubmitResult:
@@ -113,22 +112,23 @@ def response_submit(
     `submitted_at` is set by a conditional update, so only the first call submits. Raises
     ResponseLocked when the survey is not accepting answers, or Response.DoesNotExist when
     nothing was saved yet."""
-    response = Response.objects.select_for_update().get(invitation=invitation)
-    editable = response_is_editable(response=response, invitation=invitation, now=now)
-    if response.is_complete and not editable:
-        # Submitted already (another tab, a double click): nothing to do, not an error.
-        return SubmitResult(response=response, newly_submitted=False, incomplete_pages=[])
-    if not editable:
-        raise ResponseLocked
-    answers = visible_answers(questionnaire, answers_for_response(response, questionnaire))
-    missing = incomplete_pages(questionnaire, answers)
-    if missing:
-        return SubmitResult(response=response, newly_submitted=False, incomplete_pages=missing)
-    hidden = [q.pk for q in questionnaire.questions if q.code not in answers]
-    if hidden:
-        Answer.objects.filter(response=response, question_id__in=hidden).delete()
-    submitted = Response.objects.filter(pk=response.pk, submitted_at__isnull=True).update(
-        submitted_at=now, last_saved_at=now
-    )
-    response.refresh_from_db()
-    return SubmitResult(response=response, newly_submitted=bool(submitted), incomplete_pages=[])
+    with transaction.atomic():
+        response = Response.objects.select_for_update().get(invitation=invitation)
+        editable = response_is_editable(response=response, invitation=invitation, now=now)
+        if response.is_complete and not editable:
+            # Submitted already (another tab, a double click): nothing to do, not an error.
+            return SubmitResult(response=response, newly_submitted=False, incomplete_pages=[])
+        if not editable:
+            raise ResponseLocked
+        answers = visible_answers(questionnaire, answers_for_response(response, questionnaire))
+        missing = incomplete_pages(questionnaire, answers)
+        if missing:
+            return SubmitResult(response=response, newly_submitted=False, incomplete_pages=missing)
+        hidden = [q.pk for q in questionnaire.questions if q.code not in answers]
+        if hidden:
+            Answer.objects.filter(response=response, question_id__in=hidden).delete()
+        submitted = Response.objects.filter(pk=response.pk, submitted_at__isnull=True).update(
+            submitted_at=now, last_saved_at=now
+        )
+        response.refresh_from_db()
+        return SubmitResult(response=response, newly_submitted=bool(submitted), incomplete_pages=[])

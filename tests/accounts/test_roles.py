@@ -92,3 +92,52 @@ def test_other_groups_and_superusers_keep_staff_access(staff_member, admin_membe
     admin_member.save(update_fields=["is_superuser"])
     admin_member.groups.clear()
     assert _is_staff(admin_member)
+
+
+def test_no_role_for_nobody_anonymous_or_inactive_users_and_every_role_for_superusers(
+    staff_member, django_user_model
+):
+    from django.contrib.auth.models import AnonymousUser
+
+    assert not user_has_role(None, "Staff")
+    assert not user_has_role(AnonymousUser(), "Admin", "Staff", "Viewer")
+    staff_member.is_active = False
+    assert not user_has_role(staff_member, "Staff")
+    superuser = django_user_model.objects.create_superuser(username="root", password="pw-root")
+    assert user_has_role(superuser, "Admin")
+    assert user_has_role(superuser, "Viewer")
+
+
+def test_role_required_sends_anonymous_users_to_the_login_refuses_others_and_lets_members_in(
+    rf, staff_member, viewer_member
+):
+    from django.contrib.auth.models import AnonymousUser
+    from django.core.exceptions import PermissionDenied
+    from django.http import HttpResponse
+
+    from accounts.roles import role_required
+
+    calls = []
+
+    @role_required("Staff", "Admin")
+    def view(request, slug):
+        calls.append(slug)
+        return HttpResponse("ok")
+
+    anonymous = rf.get("/staff/surveys/x/?country=BE")
+    anonymous.user = AnonymousUser()
+    response = view(anonymous, slug="x")
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/login/?next=/staff/surveys/x/%3Fcountry%3DBE"
+
+    viewer = rf.get("/staff/surveys/x/")
+    viewer.user = viewer_member
+    with pytest.raises(PermissionDenied):
+        view(viewer, slug="x")
+    assert calls == []
+
+    staff = rf.get("/staff/surveys/x/")
+    staff.user = staff_member
+    answer = view(staff, slug="x")
+    assert isinstance(answer, HttpResponse) and answer.content == b"ok"
+    assert calls == ["x"]

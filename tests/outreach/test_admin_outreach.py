@@ -97,9 +97,42 @@ def test_wave_preview_confirm_send_and_progress(admin_client, survey):
     assert progress["queued"] == 3 and progress["sent"] == 0 and progress["invited"] == 3
 
 
-def test_wave_pages_need_admin_access(client, staff_member, survey):
+WAVE_PAGES = ["send", "remind", "progress"]
+
+
+@pytest.mark.parametrize("page", WAVE_PAGES)
+def test_wave_pages_send_anonymous_visitors_to_the_login(client, survey, page):
     wave = Wave.objects.create(survey=survey, name="W")
-    assert client.get(f"/admin/surveys/wave/{wave.pk}/progress/").status_code == 302
+    response = client.get(f"/admin/surveys/wave/{wave.pk}/{page}/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize("page", WAVE_PAGES)
+def test_wave_pages_are_open_to_staff(client, staff_member, survey, page):
+    wave = Wave.objects.create(survey=survey, name="W")
+    client.force_login(staff_member)
+    assert client.get(f"/admin/surveys/wave/{wave.pk}/{page}/").status_code == 200
+
+
+@pytest.mark.parametrize("page", WAVE_PAGES)
+def test_wave_pages_refuse_a_viewer_who_may_only_look_at_waves(client, viewer_member, survey, page):
+    """The permission check of the wave's own views (send, remind, progress): a Viewer reaches
+    the admin (a role gives is_staff) but may not change a wave, so the views answer 403."""
+    wave = Wave.objects.create(survey=survey, name="W")
+    client.force_login(viewer_member)
+    assert client.get(f"/admin/surveys/wave/{wave.pk}/{page}/").status_code == 403
+
+
+def test_a_viewers_post_to_send_a_wave_is_refused_and_sends_nothing(client, viewer_member, survey):
+    organisations_with_contacts(2, prefix="be")
+    wave = wave_create(survey=survey, name="Not yours", filters={})
+    client.force_login(viewer_member)
+    assert client.post(f"/admin/surveys/wave/{wave.pk}/send/").status_code == 403
+    assert client.post(f"/admin/surveys/wave/{wave.pk}/remind/").status_code == 403
+    wave.refresh_from_db()
+    assert wave.status == Wave.Status.DRAFT
+    assert not Delivery.objects.exists()
 
 
 def test_a_launched_wave_shows_its_progress_and_remind_now(client, staff_member, survey):
@@ -116,3 +149,16 @@ def test_a_launched_wave_shows_its_progress_and_remind_now(client, staff_member,
     assert f'href="/admin/surveys/wave/{wave.pk}/remind/"' in body
     assert 'id="wave-progress"' in body
     assert "Send now" not in body
+
+
+def test_each_wave_page_is_about_the_wave_in_its_address(client, staff_member, survey):
+    organisations_with_contacts(2, prefix="be")
+    sent = wave_create(survey=survey, name="Sent", filters={})
+    wave_launch(wave=sent, now=timezone.now())
+    draft = wave_create(survey=survey, name="Draft", filters={})
+    client.force_login(staff_member)
+
+    assert client.get(f"/admin/surveys/wave/{sent.pk}/progress/").json()["queued"] == 2
+    assert client.get(f"/admin/surveys/wave/{draft.pk}/progress/").json()["queued"] == 0
+    assert "Draft" in client.get(f"/admin/surveys/wave/{draft.pk}/send/").content.decode()
+    assert client.get(f"/admin/surveys/wave/{draft.pk + sent.pk}/progress/").status_code == 404

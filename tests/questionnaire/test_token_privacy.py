@@ -20,7 +20,12 @@ from django.db import connection
 
 from eccp_survey.log_filters import redact_tokens
 from surveys.models import Invitation
-from surveys.questionnaire.invitations import TOKEN_PATTERN, invitation_link
+from surveys.questionnaire.invitations import (
+    TOKEN_PATTERN,
+    invitation_get_by_token,
+    invitation_link,
+    invitation_token_from_nonce,
+)
 from tests.factories import invitation_with_token, open_survey
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -46,6 +51,38 @@ def test_the_database_never_holds_the_token_in_clear():
     assert not any(token in value for value in columns)
     # The stored fields cannot open the survey without SECRET_KEY: the link is HMAC-derived.
     assert token not in invitation.token_nonce and token != invitation.token_hash
+
+
+def _another_character(token: str, index: int) -> str:
+    swapped = "B" if token[index] != "B" else "C"
+    return token[:index] + swapped + token[index + 1 :]
+
+
+@pytest.mark.django_db
+def test_the_token_lookup_compares_the_hash_so_a_well_formed_token_of_no_invitation_opens_nothing(
+    client,
+):
+    """With invitations in the database (the lookup has rows to return), a token of the right
+    shape whose hash matches none of them opens nothing: neither a token made from a nonce that
+    no invitation stores, nor a real token with one character changed."""
+    survey = open_survey()
+    invitation, token = invitation_with_token(survey)
+    invitation_with_token(survey)  # a second invitation: no "the only row" by accident
+    strangers = [
+        invitation_token_from_nonce("a nonce that no invitation stores"),
+        _another_character(token, 0),
+        _another_character(token, 42),
+    ]
+    for stranger in strangers:
+        assert TOKEN_PATTERN.match(stranger)
+        assert invitation_get_by_token(token=stranger) is None
+        response = client.get(f"/s/{stranger}/")
+        assert response.status_code == 404
+        assert invitation.organisation.name not in response.content.decode()
+    invitation.refresh_from_db()
+    assert invitation.first_opened_at is None
+    # The real token still opens its own invitation, and only that one.
+    assert invitation_get_by_token(token=token) == invitation
 
 
 @pytest.mark.django_db

@@ -22,7 +22,11 @@ def free_port() -> int:
 class RecordingHandler:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        # The client's (address, port) of each message: one per SMTP connection.
+        self.peers: list[object] = []
         self.refused: set[str] = set()
+        # Addresses answered with a temporary refusal (451): a transient error.
+        self.deferred: set[str] = set()
         self.lock = threading.Lock()
 
     async def handle_RCPT(
@@ -35,6 +39,8 @@ class RecordingHandler:
     ) -> str:
         if address in self.refused:
             return "550 5.1.1 No such user here"
+        if address in self.deferred:
+            return "451 4.3.0 Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -44,6 +50,7 @@ class RecordingHandler:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(message)
+            self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
 
@@ -66,6 +73,11 @@ class SmtpSink:
     def messages(self) -> list[EmailMessage]:
         with self.handler.lock:
             return list(self.handler.messages)
+
+    def messages_per_connection(self) -> list[int]:
+        """How many messages each SMTP connection carried, in ascending order."""
+        with self.handler.lock:
+            return sorted(Counter(self.handler.peers).values())
 
     def count_by_recipient(self) -> Counter:
         return Counter(str(m["To"]) for m in self.messages)

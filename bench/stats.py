@@ -9,8 +9,9 @@ run left it complete) a survey of the demo's shape: surveys/demo/eccp-2019.yaml 
 decades, one or two sectors), one invitation each, a launched wave with an invitation email per
 invitation (2% failed, 1% bounced) and two reminder days for those not done by then; 65% opened
 the link, 50% completed and 10% stopped after page 2. Answers reuse the demo's 240 planned
-respondents (surveys.demo.load) as patterns, so every question type carries realistic rows;
-everything is bulk-inserted, then VACUUM ANALYZEd.
+respondents (surveys.demo.load) as patterns, plus a fifth page of the question types the demo
+lacks, so every question type carries realistic rows; everything goes in with COPY
+(bench/datagen.py: about 4 minutes for 1,000,000), then VACUUM ANALYZE.
 
 Then times survey_statistics without filters (one warm-up call, then the median of --repeat) at
 each size and prints seconds and the ratio to the smallest size. Targets: under 10x the time of
@@ -21,11 +22,9 @@ of one call at the largest size, to read with EXPLAIN ANALYZE.
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,243 +37,20 @@ TARGET_RATIO = 10.0
 TARGET_SECONDS_AT_LARGEST = 1.0
 
 
-def bench_survey_delete(slug: str) -> None:
-    """Removes a previous bench survey and its organisations with plain DELETEs: the ORM's
-    cascade would load a million answer rows into Python first."""
-    from django.db import connection
-
-    from surveys.models import Survey
-
-    survey = Survey.objects.filter(slug=slug).first()
-    with connection.cursor() as cursor:
-        if survey is not None:
-            sid = survey.pk
-            cursor.execute(
-                "DELETE FROM surveys_answer WHERE response_id IN "
-                "(SELECT id FROM surveys_response WHERE survey_id = %s)",
-                [sid],
-            )
-            cursor.execute("DELETE FROM surveys_response WHERE survey_id = %s", [sid])
-            cursor.execute(
-                "DELETE FROM surveys_delivery WHERE invitation_id IN "
-                "(SELECT id FROM surveys_invitation WHERE survey_id = %s)",
-                [sid],
-            )
-            cursor.execute(
-                "DELETE FROM surveys_invitation_contacts WHERE invitation_id IN "
-                "(SELECT id FROM surveys_invitation WHERE survey_id = %s)",
-                [sid],
-            )
-            cursor.execute("DELETE FROM surveys_invitation WHERE survey_id = %s", [sid])
-            cursor.execute("DELETE FROM surveys_wave WHERE survey_id = %s", [sid])
-        organisations = "SELECT id FROM surveys_clusterorganisation WHERE external_id LIKE %s"
-        pattern = f"{slug}-%"
-        cursor.execute(
-            f"DELETE FROM surveys_contact WHERE organisation_id IN ({organisations})", [pattern]
-        )
-        cursor.execute(
-            "DELETE FROM surveys_clusterorganisation_sectors WHERE clusterorganisation_id IN "
-            f"({organisations})",
-            [pattern],
-        )
-        cursor.execute(
-            "DELETE FROM surveys_clusterorganisation WHERE external_id LIKE %s", [pattern]
-        )
-    if survey is not None:
-        survey.delete()
-
-
-def answer_patterns(survey):
-    """(complete patterns, partial patterns): each a list of answer-row field tuples, the
-    demo's planned respondents' rows as the demo itself makes them."""
-    from surveys.demo.load import respondent_answer_rows, respondents_plan
-    from surveys.questionnaire.structure import questionnaire_load
-
-    plan = respondents_plan()
-    questionnaire = questionnaire_load(survey)
-
-    def rows_of(index: int) -> list[tuple]:
-        return [
-            (row.question_id, row.choice_id, row.statement_id, row.rank, row.country, row.text)
-            for row in respondent_answer_rows(questionnaire, plan.answers[index])
-        ]
-
-    return [rows_of(i) for i in plan.complete], [rows_of(i) for i in plan.partial]
-
-
 def bench_survey_build(size: int):
-    """A survey of the demo's shape with `size` invitations (module doc)."""
-    from django.db import connection, transaction
+    """A survey of the demo's shape with `size` invitations (module doc), by COPY
+    (bench/datagen.py)."""
+    from datagen import BenchShape
+    from datagen import bench_survey_build as build
 
-    from surveys.demo.load import ORGANISATIONS_PER_COUNTRY, questionnaire_data
-    from surveys.models import (
-        Answer,
-        ClusterOrganisation,
-        Contact,
-        Delivery,
-        Invitation,
-        Response,
-        Sector,
-        Wave,
+    survey, counts = build(
+        slug=f"{SLUG_PREFIX}{size}",
+        shape=BenchShape(invitations=size, started=0.6, complete=0.5, opened_only=0.05, seed=size),
     )
-    from surveys.questionnaire.invitations import new_token_fields
-    from surveys.questionnaire.survey_files import survey_import
-
-    slug = f"{SLUG_PREFIX}{size}"
-    rng = random.Random(size)
-    started = time.perf_counter()
-    bench_survey_delete(slug)
-    data = questionnaire_data()
-    with transaction.atomic():
-        survey = survey_import(data={**data, "slug": slug, "title": f"Bench {size}"})
-        opens, closes = survey.opens_at, survey.closes_at
-        span = (closes - opens).total_seconds() - 3600
-        country_pool = [c for c, n in ORGANISATIONS_PER_COUNTRY.items() for _ in range(n)]
-        organisations = ClusterOrganisation.objects.bulk_create(
-            (
-                ClusterOrganisation(
-                    name=f"Bench {size} organisation {n}",
-                    external_id=f"{slug}-{n}",
-                    country=rng.choice(country_pool),
-                    is_cosme=True,
-                    # A few without a founding year: the "unknown" band.
-                    year_founded=None if rng.random() < 0.03 else rng.randint(1980, 2019),
-                )
-                for n in range(size)
-            ),
-            batch_size=5000,
-        )
-        sectors = list(Sector.objects.order_by("pk").values_list("pk", flat=True))
-        if not sectors:
-            sectors = [Sector.objects.create(name=f"Bench sector {n}").pk for n in range(12)]
-        through = ClusterOrganisation.sectors.through
-        through.objects.bulk_create(
-            (
-                through(clusterorganisation_id=o.pk, sector_id=sector)
-                for o in organisations
-                for sector in rng.sample(sectors, 1 if rng.random() < 0.6 else 2)
-            ),
-            batch_size=5000,
-        )
-        contacts = Contact.objects.bulk_create(
-            (
-                Contact(organisation=o, name=f"Contact {n}", email=f"{slug}-{n}@example.org")
-                for n, o in enumerate(organisations)
-            ),
-            batch_size=5000,
-        )
-        invitations = []
-        fates = []
-        for o in organisations:
-            fate = rng.random()  # < .5 complete, < .6 partial, < .65 opened only
-            fates.append(fate)
-            opened = opens + timedelta(seconds=rng.random() * span) if fate < 0.65 else None
-            invitations.append(
-                Invitation(
-                    survey=survey,
-                    organisation=o,
-                    created_at=opens,
-                    first_opened_at=opened,
-                    opted_out_at=opened if 0.64 < fate < 0.65 else None,
-                    **new_token_fields(),
-                )
-            )
-        Invitation.objects.bulk_create(invitations, batch_size=5000)
-
-        wave = Wave.objects.create(
-            survey=survey, name="Invitation", status=Wave.Status.LAUNCHED, launched_at=opens
-        )
-        deliveries = []
-        reminder_days = [opens + timedelta(days=14), opens + timedelta(days=35)]
-        responses = []
-        for invitation, contact, fate in zip(invitations, contacts, fates, strict=True):
-            email_fate = rng.random()
-            status = (
-                Delivery.Status.FAILED
-                if email_fate < 0.02
-                else Delivery.Status.BOUNCED
-                if email_fate < 0.03
-                else Delivery.Status.SENT
-            )
-            deliveries.append(
-                Delivery(
-                    invitation=invitation,
-                    contact=contact,
-                    wave=wave,
-                    kind=Delivery.Kind.INVITATION,
-                    status=status,
-                    attempts=1,
-                    next_attempt_at=opens,
-                    sent_at=opens if status == Delivery.Status.SENT else None,
-                    created_at=opens,
-                )
-            )
-            submitted = None
-            if fate < 0.6:
-                assert invitation.first_opened_at is not None  # opened when fate < 0.65
-                start = invitation.first_opened_at + timedelta(minutes=rng.randint(0, 5))
-                end = start + timedelta(minutes=rng.randint(3, 40))
-                submitted = end if fate < 0.5 else None
-                responses.append(
-                    Response(
-                        invitation=invitation,
-                        survey=survey,
-                        started_at=start,
-                        last_saved_at=end,
-                        submitted_at=submitted,
-                        current_page=5 if submitted else 3,
-                    )
-                )
-            if status != Delivery.Status.SENT:
-                continue
-            for number, moment in enumerate(reminder_days, start=1):
-                if submitted is None or submitted > moment:
-                    deliveries.append(
-                        Delivery(
-                            invitation=invitation,
-                            contact=contact,
-                            kind=Delivery.Kind.REMINDER,
-                            reminder_number=number,
-                            status=Delivery.Status.SENT,
-                            attempts=1,
-                            next_attempt_at=moment,
-                            sent_at=moment,
-                            created_at=moment,
-                        )
-                    )
-        Delivery.objects.bulk_create(deliveries, batch_size=5000)
-        Response.objects.bulk_create(responses, batch_size=5000)
-
-        complete_patterns, partial_patterns = answer_patterns(survey)
-        rows = []
-        for n, response in enumerate(responses):
-            patterns = complete_patterns if response.submitted_at else partial_patterns
-            for question_id, choice_id, statement_id, rank, country, text in patterns[
-                n % len(patterns)
-            ]:
-                rows.append(
-                    Answer(
-                        response_id=response.pk,
-                        question_id=question_id,
-                        choice_id=choice_id,
-                        statement_id=statement_id,
-                        rank=rank,
-                        country=country,
-                        text=text,
-                    )
-                )
-            if len(rows) >= 20000:
-                Answer.objects.bulk_create(rows, batch_size=5000)
-                rows = []
-        Answer.objects.bulk_create(rows, batch_size=5000)
-    with connection.cursor() as cursor:
-        # As autovacuum would soon after a bulk load: planner statistics, and the visibility
-        # map that lets the answer queries read the 0004_stats_indexes indexes alone.
-        cursor.execute("VACUUM ANALYZE")
-    answers = Answer.objects.filter(response__survey=survey).count()
     print(
-        f"  built {size:>7,} invitations, {len(responses):,} responses, {len(deliveries):,} "
-        f"deliveries, {answers:,} answer rows in {time.perf_counter() - started:.1f} s",
+        f"  built {size:>7,} invitations, {counts.responses:,} responses, "
+        f"{counts.deliveries:,} deliveries, {counts.answers:,} answer rows in "
+        f"{counts.seconds:.1f} s",
         flush=True,
     )
     return survey

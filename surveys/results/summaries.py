@@ -27,6 +27,7 @@ Keys (counts; `sums` holds the number sums):
     e, f, u                                      emailed, failed, bounced (latest invitation
                                                  email)
     ds|<day>, dc|<day>                           responses started / submitted that day
+    dh|<UTC hour>                                responses submitted that hour (YYYY-MM-DDTHH)
     ev|<day>|<kind>|<wave id>                    sent emails that day, by kind and wave
 Days are in the site's time zone and bands follow the survey's opening year: a summary built
 under another time zone or reference year is rebuilt at its next fold.
@@ -36,7 +37,7 @@ import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -76,9 +77,9 @@ from surveys.results.statistics import (
 )
 from surveys.results.stats_types import (
     CountryRow,
+    EventKind,
     ExperienceRow,
     Funnel,
-    EventKind,
     QuestionStatistics,
     SectorRow,
     SurveyStatistics,
@@ -177,6 +178,7 @@ def _contributions(
             keys.append(f"ds|{timezone.localdate(started).isoformat()}")
         if submitted is not None:
             keys.append(f"dc|{timezone.localdate(submitted).isoformat()}")
+            keys.append(f"dh|{submitted.astimezone(UTC):%Y-%m-%dT%H}")
         keys += _delivery_keys(by_invitation.get(pk, []), flags)
         result[pk] = keys
     return result
@@ -638,7 +640,8 @@ def _timeline(*, survey: Survey, counts: Mapping[str, int], waves: list[Mapping[
         )
     order = {"wave": 0, "invitation": 1, "reminder": 2}
     events.sort(key=lambda e: (e["date"], order[e["kind"]], e["wave_id"] or 0))
-    _followups(survey=survey, events=events, completions=completions)
+    hourly = {hour: n for (hour,), n in _split(counts, "dh|") if n}
+    _followups(survey=survey, events=events, completions=hourly)
 
     active = [*starts, *completions, *(date.fromisoformat(e["date"]) for e in events)]
     days: list[TimelineDay] = []
@@ -658,7 +661,8 @@ def _timeline(*, survey: Survey, counts: Mapping[str, int], waves: list[Mapping[
 
 def _first_sends(*, survey: Survey, groups: list[tuple[date, str, int | None]]) -> list[datetime]:
     """The first sent email of each (day, kind, wave): one statement of scalar subqueries, each
-    a read of delivery_sent_events_idx."""
+    a read of delivery_sent_events_idx in its order (ORDER BY its columns, so that the planner
+    walks it and stops at the first row of the survey rather than sorting the day's sends)."""
     if not groups:
         return []
     selects: list[str] = []
@@ -669,7 +673,7 @@ def _first_sends(*, survey: Survey, groups: list[tuple[date, str, int | None]]) 
             selects.append(
                 "(SELECT d.sent_at FROM surveys_delivery d WHERE d.status = 'sent' "
                 "AND d.wave_id = %s AND d.kind = %s AND d.sent_at >= %s AND d.sent_at < %s "
-                "ORDER BY d.sent_at LIMIT 1)"
+                "ORDER BY d.wave_id, d.kind, d.sent_at LIMIT 1)"
             )
             params += [wave_id, kind, start, end]
         else:
@@ -677,22 +681,28 @@ def _first_sends(*, survey: Survey, groups: list[tuple[date, str, int | None]]) 
                 "(SELECT d.sent_at FROM surveys_delivery d JOIN surveys_invitation i "
                 "ON i.id = d.invitation_id WHERE d.status = 'sent' AND d.wave_id IS NULL "
                 "AND d.kind = %s AND i.survey_id = %s AND d.sent_at >= %s AND d.sent_at < %s "
-                "ORDER BY d.sent_at LIMIT 1)"
+                "ORDER BY d.wave_id, d.kind, d.sent_at LIMIT 1)"
             )
             params += [kind, survey.pk, start, end]
     with connection.cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(selects), params)
         row = cursor.fetchone()
-    field = Delivery._meta.get_field("sent_at")
-    return [field.to_python(value) if isinstance(value, str) else value for value in row]
+    return [_aware(value) for value in row]
+
+
+def _aware(value: datetime | str) -> datetime:
+    """A raw SQL datetime: aware from PostgreSQL; text in UTC from SQLite."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _followups(
-    *, survey: Survey, events: list[TimelineEvent], completions: Mapping[date, int]
+    *, survey: Survey, events: list[TimelineEvent], completions: Mapping[str, int]
 ) -> None:
     """completions_within_days of each reminder event: the completions before t + window minus
-    those before t, each the days' counts of the summary plus one partial day counted from the
-    response index (one query for all)."""
+    those before t, each the hours' counts of the summary (dh keys) plus the part of one hour
+    counted from the response index (one query for all)."""
     reminders = [event for event in events if event["kind"] == "reminder"]
     if not reminders:
         return
@@ -701,22 +711,23 @@ def _followups(
     for event in reminders:
         first = datetime.fromisoformat(event["first_sent_at"])
         points += [first, first + window]
-    partial_ranges = []
-    for point in points:
-        day = timezone.localdate(point)
-        partial_ranges.append((_day_bounds(day)[0], point))
-    partial = Response.objects.filter(survey=survey).aggregate(
+    hours = [point.astimezone(UTC).replace(minute=0, second=0, microsecond=0) for point in points]
+    within = Q()
+    for hour, point in zip(hours, points, strict=True):
+        within |= Q(submitted_at__gte=hour, submitted_at__lt=point)
+    # The WHERE names the ranges too, so that only they are read (the survey_id, submitted_at
+    # index), not every response.
+    partial = Response.objects.filter(within, survey=survey).aggregate(
         **{
-            f"p{index}": Count("id", filter=Q(submitted_at__gte=start, submitted_at__lt=point))
-            for index, (start, point) in enumerate(partial_ranges)
+            f"p{index}": Count("id", filter=Q(submitted_at__gte=hour, submitted_at__lt=point))
+            for index, (hour, point) in enumerate(zip(hours, points, strict=True))
         }
     )
     ordered = sorted(completions.items())
 
     def before(index: int) -> int:
-        day = timezone.localdate(points[index])
-        whole = sum(n for d, n in ordered if d < day)
-        return whole + partial[f"p{index}"]
+        hour = f"{hours[index]:%Y-%m-%dT%H}"
+        return sum(n for h, n in ordered if h < hour) + partial[f"p{index}"]
 
     for number, event in enumerate(reminders):
         event["completions_within_days"] = before(2 * number + 1) - before(2 * number)

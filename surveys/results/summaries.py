@@ -53,7 +53,9 @@ from surveys.models import (
     Invitation,
     Response,
     Sector,
+    StatsChange,
     StatsContribution,
+    StatsDelta,
     StatsSummary,
     Survey,
 )
@@ -415,8 +417,14 @@ def stats_summaries_fold_pending() -> int:
             "SELECT survey_id FROM surveys_statschange"
         )
         survey_ids = [row[0] for row in cursor.fetchall()]
+    surveys = list(Survey.objects.filter(pk__in=survey_ids))
+    gone = set(survey_ids) - {survey.pk for survey in surveys}
+    if gone:
+        # A deleted survey's pending rows (they carry no foreign key): nothing to fold into.
+        for model in (StatsDelta, StatsChange, StatsContribution):
+            model.objects.filter(survey_id__in=gone).delete()
     folded = 0
-    for survey in Survey.objects.filter(pk__in=survey_ids):
+    for survey in surveys:
         stats_summary_fold(survey=survey)
         folded += 1
     return folded

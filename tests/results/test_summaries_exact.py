@@ -214,3 +214,20 @@ def test_the_triggers_count_texts_of_every_type_whose_statistics_read_texts() ->
     migration = importlib.import_module("surveys.migrations.0013_summaries_triggers")
     needing = {code for code, kind in QUESTION_TYPES.items() if "texts" in kind.statistics_needs}
     assert set(migration.TEXT_TYPES) == needing
+
+
+def test_the_periodic_fold_empties_the_pending_rows_and_drops_deleted_surveys_rows() -> None:
+    from surveys.models import StatsChange
+    from surveys.results.summaries import stats_summaries_fold_pending
+
+    survey, invitations = _setup()
+    _apply(survey, invitations, ("save", 0, 0, 0, 5))
+    assert StatsDelta.objects.filter(survey_id=survey.pk).exists()
+    assert stats_summaries_fold_pending() == 1
+    assert not StatsDelta.objects.exists() and not StatsChange.objects.exists()
+    assert survey_statistics_from_summary(survey=survey)["started"] == 1
+    survey_id = survey.pk
+    survey.delete()  # cascades: the triggers leave marks and deltas of a survey that is gone
+    assert StatsChange.objects.filter(survey_id=survey_id).exists()
+    assert stats_summaries_fold_pending() == 0
+    assert not StatsDelta.objects.exists() and not StatsChange.objects.exists()

@@ -231,3 +231,24 @@ def test_the_periodic_fold_empties_the_pending_rows_and_drops_deleted_surveys_ro
     assert StatsChange.objects.filter(survey_id=survey_id).exists()
     assert stats_summaries_fold_pending() == 0
     assert not StatsDelta.objects.exists() and not StatsChange.objects.exists()
+
+
+def test_an_organisation_that_changes_country_founding_year_or_sectors_moves_its_figures() -> None:
+    """The organisation's own triggers mark its invitations: the breakdowns follow an edit (in
+    the admin or a re-import) without a rebuild."""
+    survey, invitations = _setup()
+    for op in (("save", 0, 0, 0, 5), ("save", 2, 0, 1, 6), ("submit", 0, 7), ("open", 1, 8)):
+        _apply(survey, invitations, op)
+    stats_summary_fold(survey=survey)
+    organisation = invitations[0].organisation
+    organisation.country = "NL"
+    organisation.year_founded = 1950
+    organisation.save(update_fields=["country", "year_founded"])
+    organisation.sectors.set([Sector.objects.get_or_create(name="Water")[0]])
+    invitations[2].organisation.sectors.clear()
+    Sector.objects.filter(name="Energy").update(name="Power")
+    expected = _normalised(survey_statistics(survey=survey))
+    got = _normalised(survey_statistics_from_summary(survey=survey))
+    assert got == expected
+    assert {row["code"] for row in got["by_country"]} >= {"NL"}
+    assert "Power" in {row["name"] for row in got["by_sector"]}

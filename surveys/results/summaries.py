@@ -2,7 +2,7 @@
 filtered view cached by data version. docs/architecture.md ("Statistics summaries") tells why.
 
 Inputs, written by database triggers in the transaction of each change (migration
-0013_summaries_triggers), insert-only so that concurrent page saves lock no shared row:
+0014_summaries_triggers), insert-only so that concurrent page saves lock no shared row:
 - StatsDelta: +/- counts of answer keys (the answer rows' grouped counts);
 - StatsChange: an invitation whose invitation-level figures may have changed.
 
@@ -222,7 +222,7 @@ def _delivery_keys(deliveries: list[tuple[Any, ...]], flags: list[str]) -> list[
 
 # Answer keys, from scratch -----------------------------------------------------------------------
 
-# Mirrors the answer triggers of migration 0013 (the same keys), computed over every answer row
+# Mirrors the answer triggers of migration 0014 (the same keys), computed over every answer row
 # of the survey while the same statement deletes the deltas it accounts for (one snapshot).
 _ANSWER_KEYS_SQL = """
     SELECT 'a|' || a.question_id || '|' || COALESCE(CAST(a.statement_id AS TEXT), '') || '|'

@@ -205,13 +205,13 @@ def test_summary_statistics_equal_the_full_computation(operations: list[tuple[An
 
 
 def test_the_triggers_count_texts_of_every_type_whose_statistics_read_texts() -> None:
-    """The answer triggers (migration 0013) write t| keys for a fixed list of types: it must be
+    """The answer triggers (migration 0014) write t| keys for a fixed list of types: it must be
     the registry's types whose statistics need texts."""
     import importlib
 
     from surveys.questionnaire.types import QUESTION_TYPES
 
-    migration = importlib.import_module("surveys.migrations.0013_summaries_triggers")
+    migration = importlib.import_module("surveys.migrations.0014_summaries_triggers")
     needing = {code for code, kind in QUESTION_TYPES.items() if "texts" in kind.statistics_needs}
     assert set(migration.TEXT_TYPES) == needing
 

@@ -408,6 +408,6 @@ def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]  # migration
 
 
 class Migration(migrations.Migration):
-    dependencies = [("surveys", "0012_summaries_tables")]
+    dependencies = [("surveys", "0013_summaries_tables")]
 
     operations = [migrations.RunPython(forwards, backwards)]

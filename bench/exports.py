@@ -21,160 +21,19 @@ million queries at 100,000 responses; the target here is under 15 s.
 
 import argparse
 import os
-import random
 import resource
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 from benchdb import database_create_if_missing, database_settings
+from datagen import BenchShape, bench_survey_build
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 BASELINE_CSV_SECONDS = 300.0
 TARGET_CSV_SECONDS = 15.0
-
-ORGANISATION_COUNTRIES = ["ES", "FR", "IT", "DE", "PL", "PT", "RO", "BE", "GR", "NL", "SE", "XK"]
-TARGET_COUNTRIES = [
-    "US", "CA", "MX", "BR", "AR", "CL", "CN", "JP", "KR", "IN", "SG", "VN", "TH", "ID", "MY",
-    "AU", "NZ", "ZA", "MA", "TN", "EG", "IL", "AE", "TR", "UA", "RS", "GE", "AM", "CO", "PE",
-]  # fmt: skip
-TEXTS = [
-    "More matchmaking events with clusters outside Europe.",
-    "A searchable calendar of calls, please.",
-    '=HYPERLINK("http://example.org","calls")',
-    "+ webinars in French and Spanish",
-    "Better search; the mapping tool is slow.",
-    "Un annuaire des clusters par secteur, avec les contacts à jour.",
-]
-
-
-# Data -------------------------------------------------------------------------------------------
-
-
-def survey_remove(slug: str) -> None:
-    """The bench survey and its organisations, answers first (they protect questions)."""
-    from surveys.models import Answer, ClusterOrganisation, Survey
-
-    survey = Survey.objects.filter(slug=slug).first()
-    if survey is not None:
-        Answer.objects.filter(response__survey=survey).delete()
-        survey.invitations.all().delete()
-        survey.delete()
-    ClusterOrganisation.objects.filter(external_id__startswith=f"{slug}-").delete()
-
-
-def survey_build(slug: str, count: int) -> None:
-    from django.db import connection, transaction
-
-    from surveys.demo.load import questionnaire_data
-    from surveys.models import ClusterOrganisation, Invitation, Response
-    from surveys.questionnaire.invitations import new_token_fields
-    from surveys.questionnaire.structure import questionnaire_load
-    from surveys.questionnaire.survey_files import survey_import
-
-    rng = random.Random(2019)
-    data = questionnaire_data()
-    with transaction.atomic():
-        survey = survey_import(data={**data, "slug": slug, "title": f"{data['title']} (bench)"})
-        organisations = ClusterOrganisation.objects.bulk_create(
-            (
-                ClusterOrganisation(
-                    name=f"Cluster {n:06d} of {slug}",
-                    external_id=f"{slug}-{n}",
-                    country=rng.choice(ORGANISATION_COUNTRIES),
-                    is_cosme=True,
-                    year_founded=rng.randint(1990, 2018),
-                )
-                for n in range(count)
-            ),
-            batch_size=5000,
-        )
-        invitations = Invitation.objects.bulk_create(
-            (
-                Invitation(
-                    survey=survey, organisation=o, created_at=survey.opens_at, **new_token_fields()
-                )
-                for o in organisations
-            ),
-            batch_size=5000,
-        )
-        window = (survey.closes_at - survey.opens_at).total_seconds() - 3 * 3600
-        responses = []
-        for n, invitation in enumerate(invitations):
-            started = survey.opens_at + timedelta(seconds=rng.uniform(0, window))
-            ended = started + timedelta(minutes=rng.randint(3, 40))
-            responses.append(
-                Response(
-                    invitation=invitation,
-                    survey=survey,
-                    started_at=started,
-                    last_saved_at=ended,
-                    submitted_at=ended if n % 2 == 0 else None,
-                    current_page=5 if n % 2 == 0 else rng.randint(2, 4),
-                )
-            )
-        Response.objects.bulk_create(responses, batch_size=5000)
-
-        questionnaire = questionnaire_load(survey)
-        questions = {q.code: q for q in questionnaire.questions}
-        choice_ids = {
-            q.code: {c.value: c.pk for c in q.choices.all()} for q in questionnaire.questions
-        }
-        rows = 0
-        with connection.cursor() as cursor:
-            copy_sql = (
-                "COPY surveys_answer (response_id, question_id, choice_id, country, text) "
-                "FROM STDIN"
-            )
-            with cursor.cursor.copy(copy_sql) as copy:
-
-                def choice(response_id: int, code: str, value: int, text: str = "") -> None:
-                    nonlocal rows
-                    copy.write_row(
-                        (response_id, questions[code].pk, choice_ids[code][value], "", text)
-                    )
-                    rows += 1
-
-                def free(response_id: int, code: str, country: str = "", text: str = "") -> None:
-                    nonlocal rows
-                    copy.write_row((response_id, questions[code].pk, None, country, text))
-                    rows += 1
-
-                for response in responses:
-                    rid = response.pk
-                    pages = 4 if response.submitted_at else rng.randint(1, 3)
-                    choice(rid, "experience", rng.choices([1, 2, 3], [1, 3, 6])[0])
-                    if pages >= 2:
-                        choice(rid, "frequency", rng.randint(1, 5))
-                        for value in rng.sample(range(1, 9), rng.randint(1, 4)):
-                            other = rng.choice(TEXTS) if value == 8 else ""
-                            choice(rid, "services_used", value, other)
-                        for code in ("quality_services", "quality_information", "satisfaction"):
-                            choice(rid, code, rng.choices([1, 2, 3, 4, 5], [1, 2, 4, 5, 3])[0])
-                    if pages >= 3:
-                        for country in rng.sample(TARGET_COUNTRIES, rng.randint(1, 5)):
-                            free(rid, "target_countries", country=country)
-                        cooperates = rng.random() < 0.6
-                        choice(rid, "cooperation_outside_eu", 1 if cooperates else 0)
-                        if cooperates:
-                            for country in rng.sample(TARGET_COUNTRIES, rng.randint(1, 4)):
-                                free(rid, "cooperation_countries", country=country)
-                    if pages >= 4:
-                        choice(rid, "profile_updated", rng.randint(1, 4))
-                        for value in rng.sample(range(1, 6), rng.randint(1, 3)):
-                            choice(rid, "social_media", value)
-                        if rng.random() < 0.3:
-                            free(rid, "additional_services", text=rng.choice(TEXTS))
-                        if rng.random() < 0.2:
-                            free(rid, "suggestions", text=rng.choice(TEXTS))
-        print(f"  {rows:,} answer rows")
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE surveys_answer")
-        cursor.execute("ANALYZE surveys_response")
-
 
 # Timing -----------------------------------------------------------------------------------------
 
@@ -235,11 +94,11 @@ def main() -> None:
     survey = Survey.objects.filter(slug=slug).first()
     if args.rebuild or survey is None or survey.responses.count() != args.responses:
         print(f"building {slug}: {args.responses:,} responses")
-        started = time.perf_counter()
-        survey_remove(slug)
-        survey_build(slug, args.responses)
-        print(f"  built in {time.perf_counter() - started:.1f} s")
-        survey = Survey.objects.get(slug=slug)
+        # Every invitation started: half complete, half partial (bench/datagen.py).
+        survey, counts = bench_survey_build(
+            slug=slug, shape=BenchShape(invitations=args.responses, started=1.0, complete=0.5)
+        )
+        print(f"  built in {counts.seconds:.1f} s")
     answers = Answer.objects.filter(response__survey=survey).count()
     print(f"{slug}: {args.responses:,} responses, {answers:,} answer rows")
 

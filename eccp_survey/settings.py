@@ -339,6 +339,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.export_jobs_clean",
         "schedule": 3600.0,  # hourly; deletes export files older than 7 days
     },
+    "stats-summaries-fold": {
+        "task": "surveys.stats_summaries_fold",
+        "schedule": 30.0,  # folds pending statistics deltas (surveys/results/summaries.py)
+    },
     "outreach-sweep": {
         "task": "surveys.outreach_sweep",
         "schedule": float(env_str("OUTREACH_SWEEP_SECONDS", "60")),

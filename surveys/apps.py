@@ -13,4 +13,5 @@ class SurveysConfig(AppConfig):
         from surveys.outreach import signals as outreach_signals  # noqa: F401
         from surveys.outreach import tasks as outreach_tasks  # noqa: F401
         from surveys.questionnaire import signals as questionnaire_signals  # noqa: F401
+        from surveys.results import signals as results_signals  # noqa: F401
         from surveys.results import tasks as results_tasks  # noqa: F401

@@ -25,7 +25,13 @@ from surveys.models.questionnaire import (
     Survey,
     question_code_validator,
 )
-from surveys.models.results import ExportJob
+from surveys.models.results import (
+    ExportJob,
+    StatsChange,
+    StatsContribution,
+    StatsDelta,
+    StatsSummary,
+)
 
 __all__ = [
     "QUESTION_CODE_PATTERN",
@@ -44,6 +50,10 @@ __all__ = [
     "QuestionType",
     "Response",
     "Sector",
+    "StatsChange",
+    "StatsContribution",
+    "StatsDelta",
+    "StatsSummary",
     "Survey",
     "Wave",
     "question_code_validator",

@@ -135,6 +135,13 @@ class Delivery(models.Model):
             ),
         ]
         indexes = [
+            # The first email of each timeline event (a day's sends of a wave, or of
+            # reminders): an index range read per event (surveys/results/summaries.py).
+            models.Index(
+                fields=["wave", "kind", "sent_at"],
+                condition=Q(status="sent"),
+                name="delivery_sent_events_idx",
+            ),
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["invitation", "kind", "status"]),
         ]

@@ -52,3 +52,74 @@ class ExportJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.format} export of {self.survey} ({self.status})"
+
+
+# Statistics summaries (surveys/results/summaries.py; docs/architecture.md, "Statistics
+# summaries"). Writers only ever INSERT into StatsDelta and StatsChange (database triggers, in
+# the transaction of the change), so concurrent page saves never wait on a shared row; a reader
+# folds them into StatsSummary under that row's lock.
+
+
+class StatsSummary(models.Model):
+    """The compacted base of one survey's unfiltered statistics: counts by key, as of `version`
+    (bumped each time pending deltas and changes are folded in)."""
+
+    survey = models.OneToOneField(
+        Survey, on_delete=models.CASCADE, primary_key=True, related_name="stats_summary"
+    )
+    # key -> count (keys: surveys.results.summaries); sums: key -> decimal as text.
+    counts = models.JSONField(default=dict)
+    sums = models.JSONField(default=dict)
+    version = models.BigIntegerField(default=0)
+    # What the keys were computed with: a change of either rebuilds the summary.
+    reference_year = models.IntegerField(default=0)
+    time_zone = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"statistics summary of survey {self.survey_id} (version {self.version})"
+
+
+class StatsDelta(models.Model):
+    """+/- counts of answer keys, inserted by the answer table's trigger."""
+
+    survey_id = models.IntegerField()
+    key = models.TextField()
+    count = models.IntegerField()
+    amount = models.DecimalField(max_digits=38, decimal_places=6, null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["survey_id"], name="stats_delta_survey_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.count:+d}"
+
+
+class StatsChange(models.Model):
+    """An invitation whose invitation-level figures may have changed (its invitation,
+    response, deliveries or organisation), inserted by triggers."""
+
+    survey_id = models.IntegerField()
+    invitation_id = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["survey_id"], name="stats_change_survey_idx")]
+
+    def __str__(self) -> str:
+        return f"invitation {self.invitation_id} changed"
+
+
+class StatsContribution(models.Model):
+    """What one invitation adds to its survey's invitation-level keys, as last folded in: the
+    next fold subtracts it and adds the new one. No foreign key: it outlives a deleted
+    invitation until that deletion is folded in."""
+
+    invitation_id = models.IntegerField(primary_key=True)
+    survey_id = models.IntegerField()
+    keys = models.JSONField(default=list)
+
+    class Meta:
+        indexes = [models.Index(fields=["survey_id"], name="stats_contrib_survey_idx")]
+
+    def __str__(self) -> str:
+        return f"contribution of invitation {self.invitation_id}"

@@ -28,13 +28,15 @@ from surveys.results.statistics import (
     percent,
     survey_filter_options,
     survey_list_statistics,
-    survey_statistics,
 )
 from surveys.results.stats_types import HeadlineName, QuestionStatistics, SurveyStatistics
+from surveys.results.summaries import survey_statistics_current
 from surveys.results.worldmap import world_map_outlines_svg, world_map_svg
 
 # Seconds between two refreshes of the live figures (dashboard.js).
-REFRESH_SECONDS = 5
+# Polls cost a 304 when nothing changed (surveys/results/api.py), so a submitted response
+# shows within two seconds.
+REFRESH_SECONDS = 1
 EXPERIENCE_LABELS = {EXPERIENCE_UNKNOWN: "Founding year unknown"}
 # The funnel's steps, in order, as the headline figures name them.
 FUNNEL_STEPS: tuple[tuple[HeadlineName, str], ...] = (
@@ -64,7 +66,7 @@ def survey_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         filters = stats_filter_from_params(request.GET)
         stats = statistics_small_cells_suppress(
-            stats=survey_statistics(survey=survey, filters=filters),
+            stats=survey_statistics_current(survey=survey, filters=filters),
             minimum=small_cell_minimum_for(request.user),
         )
     except StatsFilterError as problem:

@@ -38,13 +38,13 @@ from surveys.questionnaire.types import question_type
 from surveys.results.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
 from surveys.results.disclosure import statistics_small_cells_suppress
 from surveys.results.filters import StatsFilter, filtered_answers
-from surveys.results.statistics import survey_statistics
 from surveys.results.stats_types import (
     OptionStatistics,
     QuestionStatistics,
     StatementStatistics,
     SurveyStatistics,
 )
+from surveys.results.summaries import survey_statistics_current
 from surveys.results.worldmap import world_map_svg
 
 TOP_COUNTRIES = 10
@@ -182,7 +182,8 @@ def survey_report(
     nothing of the survey (survey_statistics)."""
     filters = filters or StatsFilter()
     stats = statistics_small_cells_suppress(
-        stats=survey_statistics(survey=survey, filters=filters), minimum=small_cell_minimum
+        stats=survey_statistics_current(survey=survey, filters=filters),
+        minimum=small_cell_minimum,
     )
     if question_codes is None:
         codes = report_question_codes(survey)

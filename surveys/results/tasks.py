@@ -5,7 +5,7 @@ every other process through SurveysConfig.ready."""
 from celery import shared_task
 from django.utils import timezone
 
-from surveys.results import export_jobs
+from surveys.results import export_jobs, summaries
 
 
 @shared_task(name=export_jobs.EXPORT_JOB_RUN_TASK, acks_late=True)
@@ -18,3 +18,9 @@ def export_job_run(job_id: int) -> dict:
 @shared_task(name="surveys.export_jobs_clean")
 def export_jobs_clean() -> dict:
     return {"deleted": export_jobs.export_jobs_clean(now=timezone.now())}
+
+
+@shared_task(name="surveys.stats_summaries_fold")
+def stats_summaries_fold() -> dict:
+    # Keeps the delta tables short between dashboard reads (a read folds too).
+    return {"folded": summaries.stats_summaries_fold_pending()}

@@ -165,3 +165,30 @@ def test_the_demo_maps_draw_from_the_shared_outlines_in_a_real_browser(
     picture = Image.open(BytesIO(maps.first.screenshot())).convert("RGB")
     colours = {colour for _, colour in picture.getcolors(maxcolors=1 << 20)}
     assert (0x08, 0x30, 0x6B) in colours and (0xE6, 0xE6, 0xE6) in colours
+
+
+def test_a_submitted_response_shows_within_two_seconds_and_idle_polls_are_304(
+    staff_context: BrowserContext, new_context: NewContext, live_server: LiveServer
+) -> None:
+    """dashboard.js polls every second with the ETag of the figures it holds: while nothing
+    changes the API answers 304 (nothing computed), and a response submitted in another browser
+    is on the open dashboard within 2 seconds of its thanks page."""
+    survey = open_survey()
+    tokens = [invitation_with_token(survey)[1] for _ in range(2)]
+    dashboard = staff_context.new_page()
+    statuses: list[int] = []
+    dashboard.on(
+        "response",
+        lambda response: statuses.append(response.status) if "/stats/" in response.url else None,
+    )
+    dashboard.goto(f"{live_server.url}/staff/surveys/{survey.slug}/")
+    completed = headline(dashboard, "completed")
+    expect(completed).to_have_text("0")
+    # Idle: after the first answer (200, its ETag), every poll is a 304.
+    dashboard.wait_for_timeout(3500)
+    assert statuses[:1] == [200] and len(statuses) >= 3, statuses
+    assert set(statuses[1:]) == {304}, statuses
+
+    answer_and_submit(new_context().new_page(), f"{live_server.url}/s/{tokens[0]}/")
+    expect(completed).to_have_text("1", timeout=2000)
+    assert 200 in statuses[3:], statuses

@@ -29,6 +29,7 @@
   var reloadRows = root.querySelector("[data-live-reload-rows]");
   var timer = null;
   var stopped = false;
+  var etag = null;  // of the last figures received
   var DEFAULT_KEYS = ["id", "code", "band", "value", "date", "name"];
   // Each figure as the server rendered it, i.e. as the charts show it.
   var rendered = Array.prototype.map.call(root.querySelectorAll("[data-stat]"), function (element) {
@@ -141,14 +142,23 @@
   function poll() {
     // A hidden tab asks nothing; it catches up as soon as it is shown again.
     if (document.hidden) { return; }
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+    // The API answers 304 while nothing changed since the figures we hold (their ETag).
+    var headers = { Accept: "application/json" };
+    if (etag) { headers["If-None-Match"] = etag; }
+    fetch(url, { credentials: "same-origin", cache: "no-store", headers: headers })
       .then(function (response) {
+        if (response.status === 304) {
+          if (timeLine) { timeLine.textContent = "Figures as of " + new Date().toLocaleTimeString() + "."; }
+          schedule(period);
+          return null;
+        }
         if (response.status === 401 || response.status === 403) {
           stopped = true;
           if (timeLine) { timeLine.textContent = "Live updates stopped: please sign in again."; }
           return null;
         }
         if (!response.ok) { throw new Error("HTTP " + response.status); }
+        etag = response.headers.get("ETag");
         return response.json();
       })
       .then(function (stats) {

@@ -1,0 +1,254 @@
+"""The statistics summaries are exact: random page saves, submits, edits after submit, openings,
+opt-outs, waves, sends, resends, reminders and bounces, applied through the real services, then
+the summary's statistics equal the full computation's (survey_statistics, the reference), also
+when folds happen in between. Hypothesis draws the sequences (and shrinks a failing one)."""
+
+import contextlib
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from surveys.models import Delivery, Invitation, Response, Sector, StatsDelta
+from surveys.outreach.deliveries import deliveries_send
+from surveys.outreach.reminders import reminders_create_due
+from surveys.outreach.resending import invitation_resend
+from surveys.outreach.tracking import delivery_record_tracking_event
+from surveys.outreach.waves import wave_create, wave_launch
+from surveys.questionnaire.invitations import (
+    invitation_create,
+    invitation_mark_opened,
+    invitation_opt_out,
+)
+from surveys.questionnaire.responses import ResponseLocked, response_save_page, response_submit
+from surveys.questionnaire.structure import Answers, questionnaire_load
+from surveys.results.statistics import survey_statistics
+from surveys.results.summaries import (
+    stats_summary_fold,
+    stats_summary_rebuild,
+    survey_statistics_from_summary,
+)
+from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_questionnaire_cache")]
+
+START = datetime(2026, 3, 2, 7, 30, tzinfo=UTC)
+
+# Answers by page (all_types.yaml), a few variants each: what respondents post.
+PAGE_VARIANTS: list[list[Answers]] = [
+    [
+        {"size": 1, "services": [1, 2], "founded": Decimal(2010)},
+        {"size": 3, "sector": 9, "sector-other": "Biotech", "services": [1, 9],
+         "services-other": "Mentoring", "founded": Decimal("1999.5")},
+        {"size": 2},
+        {},
+    ],
+    [
+        {"quality": 5, "statements": {1: 3, 2: 2}, "priorities": [2, 1]},
+        {"quality": 4, "statements": {1: 1}, "priorities": [2]},
+        {},
+    ],
+    [
+        {"cooperates": 1, "partner_countries": ["US", "CA"], "home_country": "BE"},
+        {"cooperates": 0, "home_country": "FR"},
+        {},
+    ],
+    [
+        {"partner_detail": "MIT", "suggestions": "More events"},
+        {"suggestions": "None"},
+        {},
+    ],
+]  # fmt: skip
+
+ORGANISATIONS: list[dict[str, Any]] = [
+    {"country": "BE", "year_founded": 2010, "sectors": ["Health"]},
+    {"country": "FR", "year_founded": None, "sectors": []},
+    {"country": "DE", "year_founded": 1990, "sectors": ["Health", "Energy"]},
+    {"country": "BE", "year_founded": 2025, "sectors": ["Energy"]},
+    {"country": "FR", "year_founded": 2022, "sectors": []},
+]
+
+invitation_index = st.integers(0, len(ORGANISATIONS) - 1)
+minutes = st.integers(0, 60 * 24 * 20)
+operation = st.one_of(
+    st.tuples(st.just("save"), invitation_index, st.integers(0, 3), st.integers(0, 3), minutes),
+    st.tuples(st.just("submit"), invitation_index, minutes),
+    st.tuples(st.just("open"), invitation_index, minutes),
+    st.tuples(st.just("opt_out"), invitation_index, minutes),
+    st.tuples(st.just("wave"), st.sampled_from(["BE", "FR", "DE", ""]), minutes),
+    st.tuples(st.just("send"), minutes),
+    st.tuples(st.just("resend"), invitation_index, minutes),
+    st.tuples(st.just("remind"), minutes),
+    st.tuples(st.just("bounce"), invitation_index, minutes),
+    st.tuples(st.just("fold")),
+)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _normalised(stats: Any) -> Any:
+    return json.loads(json.dumps(stats, default=str))
+
+
+def _apply(survey: Any, invitations: list[Invitation], op: tuple[Any, ...]) -> None:
+    name = op[0]
+    now = START + timedelta(minutes=op[-1]) if name != "fold" else START
+    if name == "save":
+        _, index, page_number, variant, _ = op
+        questionnaire = questionnaire_load(survey)
+        page = questionnaire.pages[page_number]
+        values = PAGE_VARIANTS[page_number][variant % len(PAGE_VARIANTS[page_number])]
+        with contextlib.suppress(ResponseLocked):
+            response_save_page(
+                invitation=invitations[index],
+                questionnaire=questionnaire,
+                page=page,
+                page_values=values,
+                next_page=page_number + 2,
+                now=now,
+            )
+    elif name == "submit":
+        if Response.objects.filter(invitation=invitations[op[1]]).exists():
+            response_submit(
+                invitation=invitations[op[1]], questionnaire=questionnaire_load(survey), now=now
+            )
+    elif name == "open":
+        invitation_mark_opened(invitation=invitations[op[1]], now=now)
+    elif name == "opt_out":
+        invitation_opt_out(invitation=invitations[op[1]], now=now)
+    elif name == "wave":
+        number = survey.waves.count() + 1
+        filters = {"countries": [op[1]]} if op[1] else {}
+        wave = wave_create(survey=survey, name=f"Wave {number}", filters=filters)
+        wave_launch(wave=wave, now=now)
+    elif name == "send":
+        queued = list(
+            Delivery.objects.filter(
+                invitation__survey=survey, status=Delivery.Status.QUEUED
+            ).values_list("pk", flat=True)
+        )
+        deliveries_send(ids=queued, now=now + timedelta(days=30))
+    elif name == "resend":
+        invitation_resend(invitation=invitations[op[1]], now=now)
+    elif name == "remind":
+        reminders_create_due(now=now + timedelta(days=8))
+    elif name == "bounce":
+        delivery = (
+            Delivery.objects.filter(invitation=invitations[op[1]])
+            .select_related("contact")
+            .order_by("-pk")
+            .first()
+        )
+        if delivery is not None:
+            delivery_record_tracking_event(
+                event_type="bounced",
+                recipient=delivery.contact.email,
+                metadata={"delivery_id": str(delivery.pk)},
+                at=now,
+            )
+    elif name == "fold":
+        stats_summary_fold(survey=survey)
+
+
+def _setup() -> tuple[Any, list[Invitation]]:
+    survey = survey_from_file(
+        "all_types.yaml",
+        slug="summaries",
+        status="open",
+        allow_edit_after_submit=True,
+        opens_at=(START - timedelta(days=1)).isoformat(),
+        closes_at=(START + timedelta(days=90)).isoformat(),
+    )
+    # A summary from the start: everything after this is folded in incrementally.
+    stats_summary_rebuild(survey=survey)
+    invitations = []
+    for spec in ORGANISATIONS:
+        organisation = OrganisationFactory.create(
+            country=spec["country"], year_founded=spec["year_founded"]
+        )
+        for sector in spec["sectors"]:
+            organisation.sectors.add(Sector.objects.get_or_create(name=sector)[0])
+        ContactFactory.create(organisation=organisation)
+        invitations.append(invitation_create(survey=survey, organisation=organisation, now=START))
+    return survey, invitations
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(operations=st.lists(operation, max_size=25))
+def test_summary_statistics_equal_the_full_computation(operations: list[tuple[Any, ...]]) -> None:
+    try:
+        with transaction.atomic():
+            survey, invitations = _setup()
+            for op in operations:
+                _apply(survey, invitations, op)
+            survey.refresh_from_db()
+            expected = _normalised(survey_statistics(survey=survey))
+            assert _normalised(survey_statistics_from_summary(survey=survey)) == expected
+            # A rebuild from scratch agrees too, and leaves nothing pending.
+            stats_summary_rebuild(survey=survey)
+            assert not StatsDelta.objects.filter(survey_id=survey.pk).exists()
+            assert _normalised(survey_statistics_from_summary(survey=survey)) == expected
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+def test_the_triggers_count_texts_of_every_type_whose_statistics_read_texts() -> None:
+    """The answer triggers (migration 0014) write t| keys for a fixed list of types: it must be
+    the registry's types whose statistics need texts."""
+    import importlib
+
+    from surveys.questionnaire.types import QUESTION_TYPES
+
+    migration = importlib.import_module("surveys.migrations.0014_summaries_triggers")
+    needing = {code for code, kind in QUESTION_TYPES.items() if "texts" in kind.statistics_needs}
+    assert set(migration.TEXT_TYPES) == needing
+
+
+def test_the_periodic_fold_empties_the_pending_rows_and_drops_deleted_surveys_rows() -> None:
+    from surveys.models import StatsChange
+    from surveys.results.summaries import stats_summaries_fold_pending
+
+    survey, invitations = _setup()
+    _apply(survey, invitations, ("save", 0, 0, 0, 5))
+    assert StatsDelta.objects.filter(survey_id=survey.pk).exists()
+    assert stats_summaries_fold_pending() == 1
+    assert not StatsDelta.objects.exists() and not StatsChange.objects.exists()
+    assert survey_statistics_from_summary(survey=survey)["started"] == 1
+    survey_id = survey.pk
+    survey.delete()  # cascades: the triggers leave marks and deltas of a survey that is gone
+    assert StatsChange.objects.filter(survey_id=survey_id).exists()
+    assert stats_summaries_fold_pending() == 0
+    assert not StatsDelta.objects.exists() and not StatsChange.objects.exists()
+
+
+def test_an_organisation_that_changes_country_founding_year_or_sectors_moves_its_figures() -> None:
+    """The organisation's own triggers mark its invitations: the breakdowns follow an edit (in
+    the admin or a re-import) without a rebuild."""
+    survey, invitations = _setup()
+    for op in (("save", 0, 0, 0, 5), ("save", 2, 0, 1, 6), ("submit", 0, 7), ("open", 1, 8)):
+        _apply(survey, invitations, op)
+    stats_summary_fold(survey=survey)
+    organisation = invitations[0].organisation
+    organisation.country = "NL"
+    organisation.year_founded = 1950
+    organisation.save(update_fields=["country", "year_founded"])
+    organisation.sectors.set([Sector.objects.get_or_create(name="Water")[0]])
+    invitations[2].organisation.sectors.clear()
+    Sector.objects.filter(name="Energy").update(name="Power")
+    expected = _normalised(survey_statistics(survey=survey))
+    got = _normalised(survey_statistics_from_summary(survey=survey))
+    assert got == expected
+    assert {row["code"] for row in got["by_country"]} >= {"NL"}
+    assert "Power" in {row["name"] for row in got["by_sector"]}

@@ -36,6 +36,7 @@ from pytest_django import DjangoDbBlocker
 
 from accounts.models import User
 from accounts.roles import ADMIN, STAFF, VIEWER
+from surveys.console.pseudonyms import response_pseudonym
 from surveys.models import (
     Delivery,
     EmailTemplate,
@@ -48,7 +49,6 @@ from surveys.models import (
     Survey,
     Wave,
 )
-from surveys.console.pseudonyms import response_pseudonym
 from surveys.outreach.emails import unsubscribe_token
 from surveys.outreach.waves import wave_create, wave_launch
 from surveys.results.export_jobs import export_jobs_dir

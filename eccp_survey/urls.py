@@ -11,6 +11,8 @@ admin.site.site_header = "ECCP survey · staff"
 admin.site.site_title = "ECCP survey staff"
 admin.site.index_title = "Administration"
 admin.site.site_url = "/staff/"
+# The service's sign-in page (LOGIN_URL is the admin's login).
+admin.site.login_template = "staff/login.html"
 
 
 def health(request: HttpRequest) -> HttpResponse:

@@ -155,6 +155,26 @@ def response_rows(*, survey: Survey, filters: ResponseFilter) -> QuerySet[Respon
     )
 
 
+def response_neighbours(*, response: Response) -> tuple[int | None, int | None]:
+    """The ids of the responses just newer and just older (by last save, as the list orders
+    them) in the same survey: two indexed queries."""
+    siblings = Response.objects.filter(survey_id=response.survey_id)
+    saved, pk = response.last_saved_at, response.pk
+    newer = (
+        siblings.filter(Q(last_saved_at__gt=saved) | Q(last_saved_at=saved, pk__gt=pk))
+        .order_by("last_saved_at", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    older = (
+        siblings.filter(Q(last_saved_at__lt=saved) | Q(last_saved_at=saved, pk__lt=pk))
+        .order_by("-last_saved_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return newer, older
+
+
 def response_waves(*, responses: list[Response]) -> dict[int, list[str]]:
     """The names of the waves that invited each response's organisation: one query."""
     rows = (

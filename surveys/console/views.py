@@ -12,6 +12,7 @@ Filters travel in the query string, so every list is a link to share. A filter t
 read (a date that is not one, a wave of another survey) answers 400 with the reason on the
 page, never a 500 or a silently unfiltered list."""
 
+import re
 from datetime import date
 from typing import Any
 
@@ -246,10 +247,13 @@ def survey_response(request: HttpRequest, slug: str, pseudonym: str) -> HttpResp
         ]
         if items:
             sections.append({"page": page, "number": number, "items": items})
+    newer, older = selectors.response_neighbours(response=response)
     context = {
         "survey": survey,
         "response": response,
         "pseudonym": pseudonym,
+        "newer": _pseudonym(survey, newer) if newer else None,
+        "older": _pseudonym(survey, older) if older else None,
         "organisation": response.invitation.organisation if _is_admin(request) else None,
         "sections": sections,
         "waves": selectors.response_waves(responses=[response]).get(response.pk, []),
@@ -287,6 +291,7 @@ def survey_text_answers(request: HttpRequest, slug: str, code: str) -> HttpRespo
             "answer": answer,
             "pseudonym": _pseudonym(survey, answer.response_id),
             "organisation": answer.response.invitation.organisation if identified else None,
+            "parts": _marked(answer.text, search),
         }
         for answer in page
     ]
@@ -300,6 +305,15 @@ def survey_text_answers(request: HttpRequest, slug: str, code: str) -> HttpRespo
         "questions": selectors.open_text_questions(survey=survey),
     }
     return render(request, "staff/console/text_answers.html", context)
+
+
+def _marked(text: str, search: str) -> list[tuple[str, bool]]:
+    """The text cut into (part, is a match of the search) pairs, for <mark> in the template
+    (escaped there like any text). Case-insensitive, as the search."""
+    if not search:
+        return [(text, False)]
+    parts = re.split(f"({re.escape(search)})", text, flags=re.IGNORECASE)
+    return [(part, index % 2 == 1) for index, part in enumerate(parts) if part]
 
 
 # Outreach ---------------------------------------------------------------------------------------

@@ -81,7 +81,8 @@ def test_an_open_text_answer_links_to_the_respondents_other_answers(client, staf
     client.force_login(staff_member)
     body = client.get(f"/staff/surveys/{survey.slug}/texts/suggestions/?q=EVENTS").content
     text = body.decode()
-    assert "More events" in text
+    # The match is marked in the answer.
+    assert "More <mark>events</mark>" in text
     (link,) = re.findall(
         r'href="(/staff/surveys/console/responses/R[0-9A-F]{12}/)#q-suggestions"', text
     )

@@ -187,3 +187,18 @@ def test_lists_take_the_same_number_of_queries_for_3_or_30_responses(client, adm
     open_survey(slug="counted-2")
     many = _queries(client, url)
     assert few == many, (few, many)
+
+
+def test_a_viewer_sees_fewer_than_n_on_the_overview_of_a_small_cell(
+    client, viewer_member, staff_member, survey
+):
+    """Two organisations started: below SMALL_CELL_MINIMUM (5), so a Viewer gets no figure of
+    responses (surveys/results/disclosure.py), while Staff see them all."""
+    url = f"/staff/surveys/{survey.slug}/overview/"
+    client.force_login(viewer_member)
+    viewer = client.get(url).content.decode()
+    assert "Fewer than 5 organisations started a response" in viewer
+    assert "50.0%" not in viewer and "33.3%" not in viewer  # completion, response rates
+    client.force_login(staff_member)
+    staff = client.get(url).content.decode()
+    assert "Fewer than 5" not in staff and "50.0%" in staff

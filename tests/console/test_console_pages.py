@@ -202,3 +202,25 @@ def test_a_viewer_sees_fewer_than_n_on_the_overview_of_a_small_cell(
     client.force_login(staff_member)
     staff = client.get(url).content.decode()
     assert "Fewer than 5" not in staff and "50.0%" in staff
+
+
+def test_the_root_sends_members_to_the_console_and_others_to_the_sign_in(
+    client, staff_member, viewer_member, outsider
+):
+    assert client.get("/")["Location"] == "/admin/login/?next=/staff/"
+    for member in (staff_member, viewer_member):
+        client.force_login(member)
+        assert client.get("/")["Location"] == "/staff/"
+    client.force_login(outsider)
+    assert client.get("/")["Location"] == "/admin/login/?next=/staff/"
+
+
+def test_the_sign_in_page_is_the_services_and_the_admin_leads_back_to_the_console(
+    client, staff_member
+):
+    login = client.get("/admin/login/?next=/staff/").content.decode()
+    assert "Django" not in login
+    assert "<h1>Sign in to the ECCP survey</h1>" in login
+    client.force_login(staff_member)
+    index = client.get("/admin/").content.decode()
+    assert 'href="/staff/"' in index and "Django administration" not in index

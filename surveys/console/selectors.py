@@ -291,11 +291,20 @@ def delivery_rows(
 
 # Organisations ----------------------------------------------------------------------------------
 
+# Where an invitation stands. Admins see whether its organisation answered; Staff see only what
+# counts invitations (docs/glossary.md: opened and opted out count invitations, not answers), or
+# this list beside the Responses filters (status, country) would name the organisation behind
+# a pseudonym.
 ORGANISATION_STATES = {
-    "not_opened": "Not opened",
+    "not_opened": "Link not opened",
     "opened": "Opened, not started",
     "partial": "Partial",
     "complete": "Complete",
+    "opted_out": "Opted out",
+}
+ORGANISATION_STATES_FOR_STAFF = {
+    "not_opened": "Link not opened",
+    "link_opened": "Link opened",
     "opted_out": "Opted out",
 }
 
@@ -303,8 +312,9 @@ ORGANISATION_STATES = {
 def invited_organisations(
     *, survey: Survey, search: str = "", state: str = ""
 ) -> QuerySet[Invitation]:
-    """The survey's invitations with their organisation, its sectors, contacts and the state of
-    its answer (ORGANISATION_STATES); a page of them costs two queries (sectors prefetched)."""
+    """The survey's invitations with their organisation, its sectors, contacts and emails sent,
+    narrowed to one state (a key of ORGANISATION_STATES or ORGANISATION_STATES_FOR_STAFF); a
+    page of them costs two queries (sectors prefetched)."""
     invitations = Invitation.objects.filter(survey=survey)
     if search:
         invitations = invitations.filter(
@@ -322,6 +332,8 @@ def invited_organisations(
         invitations = invitations.filter(has_response).exclude(submitted)
     elif state == "opened":
         invitations = invitations.filter(first_opened_at__isnull=False).exclude(has_response)
+    elif state == "link_opened":
+        invitations = invitations.filter(first_opened_at__isnull=False)
     elif state == "not_opened":
         invitations = invitations.filter(first_opened_at__isnull=True).exclude(has_response)
     return (
@@ -337,11 +349,15 @@ def invited_organisations(
     )
 
 
-def invitation_state(invitation: Invitation) -> str:
-    """The key of ORGANISATION_STATES for an invitation loaded with its response."""
+def invitation_state(invitation: Invitation, *, identified: bool) -> str:
+    """Where an invitation loaded with its response stands: a key of ORGANISATION_STATES for
+    Admins (`identified`), of ORGANISATION_STATES_FOR_STAFF for everyone else."""
     if invitation.opted_out_at:
         return "opted_out"
     response = getattr(invitation, "response", None)
+    if not identified:
+        opened = invitation.first_opened_at or response is not None
+        return "link_opened" if opened else "not_opened"
     if response is not None:
         return "complete" if response.submitted_at else "partial"
     return "opened" if invitation.first_opened_at else "not_opened"

@@ -415,34 +415,45 @@ def survey_deliveries(request: HttpRequest, slug: str) -> HttpResponse:
 @role_required(ADMIN, STAFF)
 @require_GET
 def survey_organisations(request: HttpRequest, slug: str) -> HttpResponse:
-    """The invited organisations and where each stands (opened, partial, complete, opted out).
-    Staff see organisations (docs/glossary.md); answers stay apart, on the Responses tab."""
+    """The invited organisations and where each stands. Admins see whether each answered and
+    reach its response; Staff see organisations (docs/glossary.md) but only whether the link
+    was opened or the organisation opted out: answers stay apart, under pseudonyms."""
     survey = get_object_or_404(Survey, slug=slug)
+    identified = _is_admin(request)
+    states = (
+        selectors.ORGANISATION_STATES if identified else selectors.ORGANISATION_STATES_FOR_STAFF
+    )
     search = _search(request)
     state = request.GET.get("state", "")
     error = ""
-    if state and state not in selectors.ORGANISATION_STATES:
-        error, state = "state must be one of " + ", ".join(selectors.ORGANISATION_STATES) + ".", ""
+    if state and state not in states:
+        error, state = "state must be one of " + ", ".join(states) + ".", ""
     page = _page(
         request,
         selectors.invited_organisations(survey=survey, search=search, state=state),
         ROWS_PER_PAGE,
     )
-    rows = [
-        {
-            "invitation": invitation,
-            "state": selectors.ORGANISATION_STATES[selectors.invitation_state(invitation)],
-        }
-        for invitation in page
-    ]
+    rows = []
+    for invitation in page:
+        response = getattr(invitation, "response", None)
+        rows.append(
+            {
+                "invitation": invitation,
+                "state": states[selectors.invitation_state(invitation, identified=identified)],
+                "pseudonym": _pseudonym(survey, response.pk)
+                if identified and response is not None
+                else None,
+            }
+        )
     context = {
         "survey": survey,
         "page": page,
         "rows": rows,
         "search": search,
         "error": error,
-        "states": list(selectors.ORGANISATION_STATES.items()),
+        "states": list(states.items()),
         "state": state,
+        "identified": identified,
     }
     return render(
         request, "staff/console/organisations.html", context, status=400 if error else 200

@@ -224,3 +224,23 @@ def test_the_sign_in_page_is_the_services_and_the_admin_leads_back_to_the_consol
     client.force_login(staff_member)
     index = client.get("/admin/").content.decode()
     assert 'href="/staff/"' in index and "Django administration" not in index
+
+
+def test_staff_do_not_learn_which_organisation_answered_from_the_organisations_tab(
+    client, staff_member, admin_member, survey
+):
+    """Beside the Responses filters (status, country), a per-organisation "complete" would name
+    the organisation behind a pseudonym: Staff see whether the link was opened, Admins more."""
+    url = f"/staff/surveys/{survey.slug}/organisations/"
+    client.force_login(staff_member)
+    staff = client.get(url).content.decode()
+    assert SECRET_NAME in staff  # Staff see organisations ...
+    row = staff[staff.index(SECRET_NAME) :].split("</tr>")[0]
+    assert "Link opened" in row and "Complete" not in row  # ... not whether they answered
+    assert "/responses/R" not in staff
+    assert client.get(url + "?state=complete").status_code == 400
+    client.force_login(admin_member)
+    admin = client.get(url + "?state=complete").content.decode()
+    row = admin[admin.index(SECRET_NAME) :].split("</tr>")[0]
+    assert "Complete" in row and f"/staff/surveys/{survey.slug}/responses/R" in row
+    assert "Partial org" not in admin

@@ -25,6 +25,7 @@ run: install
 	$(BIN)/python manage.py createcachetable
 	$(BIN)/python manage.py load_eccp_demo
 	$(BIN)/python manage.py ensure_admin
+	@echo "Staff console: $(SITE_URL)/staff/"
 	@echo "Admin: $(SITE_URL)/admin/"
 	@echo "Starting the web server and a Celery worker (Ctrl-C stops both)..."
 	$(BIN)/honcho --procfile Procfile --app-root . start --port $(PORT)

@@ -107,6 +107,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The tabs of a survey's area (templates/staff/survey_base.html).
+                "surveys.console.navigation.survey_tabs",
             ],
         },
     },

@@ -1,10 +1,18 @@
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.urls import include, path
 
+from surveys.console.views import home
 from surveys.outreach.webhooks import tracking_webhook_urls
+
+# The admin says which service it is, and its "View site" leads to the staff console.
+admin.site.site_header = "ECCP survey · staff"
+admin.site.site_title = "ECCP survey staff"
+admin.site.index_title = "Administration"
+admin.site.site_url = "/staff/"
+# The service's sign-in page (LOGIN_URL is the admin's login).
+admin.site.login_template = "staff/login.html"
 
 
 def health(request: HttpRequest) -> HttpResponse:
@@ -19,6 +27,7 @@ surveys_urls = [
     path("", include("surveys.questionnaire.urls")),
     path("", include("surveys.outreach.urls")),
     path("", include("surveys.results.urls")),
+    path("", include("surveys.console.urls")),
 ]
 
 # Styled, with the request id, and unable to fail itself (eccp_survey/errors.py).
@@ -26,7 +35,7 @@ handler500 = "eccp_survey.errors.server_error"
 
 urlpatterns = [
     path("anymail/", include((tracking_webhooks, "anymail"))),
-    path("", lambda request: redirect("admin:index"), name="home"),
+    path("", home, name="home"),
     path("health/", health, name="health"),
     path("admin/", admin.site.urls),
     # One URL module per room of the surveys app, under the one "surveys" namespace.

@@ -36,6 +36,7 @@ from pytest_django import DjangoDbBlocker
 
 from accounts.models import User
 from accounts.roles import ADMIN, STAFF, VIEWER
+from surveys.console.pseudonyms import response_pseudonym
 from surveys.models import (
     Delivery,
     EmailTemplate,
@@ -234,6 +235,7 @@ ADMIN_MODEL_PAGES: dict[str, dict[str, Row]] = {
 }
 
 EXPECTED: dict[str, Row] = {
+    # Members of a role to the staff console, anyone else to the login page.
     "home": Row((302, 302, 302, 302, 302, 302)),
     "health": Row(EVERYONE),
     # Mounted only with ANYMAIL_WEBHOOK_SECRET set, which the tests do not set.
@@ -354,7 +356,8 @@ EXPECTED: dict[str, Row] = {
         },
     ),
     # Results: dashboard, API, exports, report.
-    "surveys:staff_surveys": Row(staff_page(200, 200, 200)),
+    # The old list of surveys: the staff home now.
+    "surveys:staff_surveys": Row(staff_page(302, 302, 302)),
     "surveys:dashboard": Row(staff_page(200, 200, 200)),
     "surveys:api_survey_stats": Row((403, 403, 200, 200, 200, 403)),
     "surveys:surveys_exports": Row(staff_page(403, 200, 200)),
@@ -375,6 +378,24 @@ EXPECTED: dict[str, Row] = {
     # HTML report, made from the same context, is requested in every state).
     "surveys:survey_report_pdf": Row(staff_page(200, 200, 200), only_states=("open", "empty")),
     "surveys:survey_report_save": Row(staff_page(403, 403, 405), post=staff_page(403, 403, 302)),
+    # The console (surveys/console): the home and the Overview for every role; responses,
+    # open-text answers, outreach and organisations for Staff and Admins.
+    "surveys:staff_home": Row(staff_page(200, 200, 200)),
+    "surveys:survey_overview": Row(staff_page(200, 200, 200)),
+    "surveys:survey_responses": Row(staff_page(403, 200, 200)),
+    # A pseudonym of another survey, or of no response, is not found.
+    "surveys:survey_response": Row(
+        staff_page(403, 200, 200), states={"GET unknown": staff_page(403, 404, 404)}
+    ),
+    "surveys:survey_texts": Row(staff_page(403, 200, 200)),
+    # Only an open-text question has its answers listed.
+    "surveys:survey_text_answers": Row(
+        staff_page(403, 200, 200), states={"GET not a text": staff_page(403, 404, 404)}
+    ),
+    "surveys:survey_outreach": Row(staff_page(403, 200, 200)),
+    "surveys:survey_wave": Row(staff_page(403, 200, 200)),
+    "surveys:survey_deliveries": Row(staff_page(403, 200, 200)),
+    "surveys:survey_organisations": Row(staff_page(403, 200, 200)),
 }
 
 
@@ -649,6 +670,43 @@ def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
         return [
             (state, url(slug=job.survey.slug, job_id=job.pk))
             for state, job in world.export_jobs.items()
+        ]
+    if arguments == {"slug", "pseudonym"}:  # one response in the console
+        return [
+            (
+                state,
+                url(
+                    slug=response.survey.slug,
+                    pseudonym=response_pseudonym(
+                        survey_id=response.survey_id, response_id=response.pk
+                    ),
+                ),
+            )
+            for state, response in world.objects["surveys.response"].items()
+            if isinstance(response, Response)
+        ] + [
+            (
+                "unknown",
+                url(
+                    slug=world.surveys["open"].slug,
+                    pseudonym=response_pseudonym(
+                        survey_id=world.surveys["closed"].pk, response_id=1
+                    ),
+                ),
+            )
+        ]
+    if arguments == {"slug", "code"}:  # an open-text question's answers
+        survey = world.surveys["open"]
+        text = Question.objects.get(survey=survey, type=Question.Type.LONG_TEXT)
+        other = Question.objects.filter(survey=survey).exclude(type__contains="text")[0]
+        return [
+            ("open", url(slug=survey.slug, code=text.code)),
+            ("not a text", url(slug=survey.slug, code=other.code)),
+        ]
+    if arguments == {"slug", "wave_id"}:
+        return [
+            (state, url(slug=wave.survey.slug, wave_id=wave.pk))
+            for state, wave in world.waves.items()
         ]
     if arguments == {"pk"}:  # a wave's send, remind and progress pages
         return [(state, url(pk=wave.pk)) for state, wave in world.waves.items()]

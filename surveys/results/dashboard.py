@@ -13,7 +13,7 @@ outlines (surveys/worldmap.py) instead of carrying 80 KB each: the demo page wen
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -27,7 +27,6 @@ from surveys.results.report import question_section, timeline_chart
 from surveys.results.statistics import (
     percent,
     survey_filter_options,
-    survey_list_statistics,
 )
 from surveys.results.stats_types import HeadlineName, QuestionStatistics, SurveyStatistics
 from surveys.results.summaries import survey_statistics_current
@@ -51,7 +50,8 @@ FUNNEL_STEPS: tuple[tuple[HeadlineName, str], ...] = (
 @role_required(ADMIN, STAFF, VIEWER)
 @require_GET
 def survey_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "staff/survey_list.html", {"surveys": survey_list_statistics()})
+    """The old list of surveys: the staff home (surveys.console) lists them now."""
+    return redirect("surveys:staff_home")
 
 
 @role_required(ADMIN, STAFF, VIEWER)

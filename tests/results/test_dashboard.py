@@ -180,15 +180,18 @@ def svg_titles(markup: str) -> list[str]:
 def test_staff_roles_see_the_dashboard_and_the_list(client, survey, member, request):
     client.force_login(request.getfixturevalue(member))
     assert page(client).status_code == 200
-    listing = client.get("/staff/surveys/")
+    # The list of surveys is the staff home now (surveys/console); the old address leads there.
+    assert client.get("/staff/surveys/")["Location"] == "/staff/"
+    listing = client.get("/staff/")
     assert listing.status_code == 200
-    assert 'href="/staff/surveys/dash/"' in listing.content.decode()
+    assert 'href="/staff/surveys/dash/overview/"' in listing.content.decode()
 
 
 def test_an_account_without_a_role_is_refused(client, survey, outsider):
     client.force_login(outsider)
     assert page(client).status_code == 403
     assert client.get("/staff/surveys/").status_code == 403
+    assert client.get("/staff/").status_code == 403
 
 
 def test_anonymous_goes_to_the_login_page(client, survey):
@@ -210,15 +213,19 @@ def test_aggregate_figures_only_no_organisation_names(client, survey, viewer_mem
 # What it shows ----------------------------------------------------------------------------------
 
 
-def test_the_survey_list_shows_invited_completed_and_response_rate(client, survey, staff_member):
+def test_the_survey_list_shows_invited_and_the_rates(client, survey, staff_member):
     survey_from_file(slug="empty-one", title="Nobody invited yet")
     client.force_login(staff_member)
-    html = client.get("/staff/surveys/").content.decode()
-    row = html[html.index('href="/staff/surveys/dash/"') :].split("</tr>")[0]
-    cells = [cell.split(">", 1)[1].split("<")[0] for cell in row.split('<td class="number"')[1:]]
-    assert cells == ["3", "2", "1", "33.3%"]  # invited, started, completed, response rate
-    assert "Nobody invited yet" in html
-    assert 'href="/api/surveys/dash/stats/"' in html
+    html = client.get("/staff/").content.decode()
+    row = html[html.index('href="/staff/surveys/dash/overview/"') :].split("</tr>")[0]
+    cells = [
+        " ".join(re.sub(r"<[^>]+>", " ", cell.split(">", 1)[1].split("</td>")[0]).split())
+        for cell in row.split('<td class="number"')[1:]
+    ]
+    # invited; response rate (completed); participation rate (started)
+    assert cells == ["3", "33.3% (1)", "66.7% (2)"]
+    empty = html[html.index("Nobody invited yet") :].split("</tr>")[0]
+    assert "nobody invited" in empty
 
 
 def test_every_live_figure_is_the_json_figure(client, survey, staff_member):

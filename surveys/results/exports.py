@@ -351,8 +351,8 @@ _POSTGRESQL_ROWS_SQL = """
 WITH m (choice_id, statement_id, question_id, country, col, value, source, grp, other_col)
     AS (VALUES {mapping})
 SELECT r.id, r.invitation_id, o.name, o.country,
-    to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-    to_char(r.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+    to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+    to_char(r.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
     x.cols, x.vals, x.grps, x.ocols, x.otexts
 FROM {response} r
 JOIN {invitation} i ON i.id = r.invitation_id
@@ -526,15 +526,15 @@ def _identification_cells(export: "ResponsesExport", *, as_text: bool) -> Callab
         else:
             ids = [respondent_pseudonym(key=key, response_id=response_id)]
         if as_text:
-            return [*ids, country, started, submitted or "", status]
-        moments = [_moment(started), _moment(submitted) if submitted else None]
+            # The CSV writes whole seconds.
+            return [*ids, country, started[:19], submitted[:19] if submitted else "", status]
+        moments = [
+            datetime.fromisoformat(started),
+            datetime.fromisoformat(submitted) if submitted else None,
+        ]
         return [*ids, country, *moments, status]
 
     return cells
-
-
-def _moment(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
 
 
 def _utc_naive(moment: datetime | None) -> datetime | None:
@@ -835,13 +835,13 @@ def _xlsx_text(value: str) -> str:
     return cell_text_neutralise(XLSX_ILLEGAL.sub("", value)[:XLSX_CELL_MAX])
 
 
-def _reported(
-    rows: Iterator[list[Any]], progress: Progress | None, every: int = PROGRESS_EVERY
-) -> Iterator[list[Any]]:
-    """`rows`, calling `progress` with the number of rows read so far every `every` rows."""
+def _reported(rows: Iterator[list[Any]], progress: Progress | None) -> Iterator[list[Any]]:
+    """`rows`, calling `progress` with the number of rows read so far every PROGRESS_EVERY
+    rows, and at the end."""
     if progress is None:
         yield from rows
         return
+    every = PROGRESS_EVERY
     count = 0
     for count, row in enumerate(rows, start=1):  # count is read after the loop
         yield row

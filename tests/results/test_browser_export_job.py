@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, ConsoleMessage, expect
 from pytest_django.live_server_helper import LiveServer
 
 from accounts.models import User
@@ -56,8 +56,13 @@ def test_the_job_page_follows_the_progress_then_links_the_file(
     )
     page = context.new_page()
     errors: list[str] = []
+
     # Chromium reports what the Content-Security-Policy refused as "Refused to ...".
-    page.on("console", lambda message: "Refused" in message.text and errors.append(message.text))
+    def console(message: ConsoleMessage) -> None:
+        if "Refused" in message.text:
+            errors.append(message.text)
+
+    page.on("console", console)
     page.goto(f"{live_server.url}/staff/surveys/{survey.slug}/export-jobs/{job.pk}/")
     text = page.locator("#export-job-progress-text")
     expect(text).to_have_text("25,000 of 100,000 responses (25%).")

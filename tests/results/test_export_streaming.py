@@ -5,6 +5,8 @@ is written a chunk at a time, never holding all rows."""
 
 import csv
 import io
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from surveys.results.exports import (
     responses_export_sav,
 )
 from surveys.results.filters import StatsFilter
+from tests.support.ci import skip_unless_ci
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -155,3 +158,27 @@ def test_the_sav_of_the_bench_survey_reads_back_with_every_row(bench_survey, tmp
         expected = [None if row[index] is None else float(row[index]) for row in rows]
         got = [None if value != value else value for value in frame[column.name]]  # NaN: none
         assert got == expected, column.name
+
+
+def test_gnu_pspp_reads_the_sav_of_every_question_type(bench_survey, tmp_path):
+    """The .sav is SPSS's format, not only pyreadstat's: GNU PSPP converts it to CSV with every
+    variable and every case, the codes as written."""
+    if shutil.which("pspp-convert") is None:
+        skip_unless_ci("GNU PSPP is not installed (apt-get install pspp)")
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    count = responses_export_sav(export=export, path=tmp_path / "b.sav")
+    subprocess.run(
+        ["pspp-convert", str(tmp_path / "b.sav"), str(tmp_path / "b.csv")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with (tmp_path / "b.csv").open(encoding="utf-8") as file:
+        header, *cases = list(csv.reader(file))
+    assert header == export.names
+    assert len(cases) == count == export.responses.count()
+    rows = list(export.rows())
+    for index, column in enumerate(export.columns):
+        if column.kind == "numeric" and not column.decimals:
+            expected = ["" if row[index] is None else str(int(row[index])) for row in rows]
+            assert [case[index].strip() for case in cases] == expected, column.name

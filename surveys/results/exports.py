@@ -32,10 +32,12 @@ and loses the end of the code; a name equal to an earlier one ignoring case (SPS
 case-sensitive), or to an SPSS reserved word, gets `_2`, `_3`, ...
 
 Queries: a fixed number whatever the number of responses: the questionnaire (cached per
-process), one for the countries that occur (surveys with a country question), one streaming the
-responses and one streaming their answer rows, both in response order; the two streams are
-merged in Python, response by response. CSV and XLSX keep memory flat; the .sav is built in
-memory, because pyreadstat writes only from a DataFrame.
+process), one for the countries that occur (surveys with a country question), then on
+PostgreSQL one query streaming each response with its answers already mapped to columns
+(`_postgresql_rows`, a server-side cursor); on other databases one streaming the responses and
+one their answer rows, both in response order, merged in Python (`_portable_rows`). CSV and XLSX
+keep memory flat (a chunk of rows at a time); the .sav is built as typed columns (a byte or two
+a cell for codes), because pyreadstat writes only from a whole data frame.
 
 Text cells that a spreadsheet would read as a formula (starting with =, +, -, @, tab or carriage
 return) get a leading apostrophe, in CSV and XLSX alike (OWASP "CSV injection"); XLSX cells are
@@ -362,7 +364,7 @@ CROSS JOIN LATERAL (
         array_agg(m.col) AS cols,
         array_agg(CASE m.source WHEN 0 THEN m.value::text WHEN 1 THEN a.rank::text
             WHEN 2 THEN a.text WHEN 3 THEN a.country ELSE trim_scale(a.number)::text END) AS vals,
-        array_agg(DISTINCT m.grp) FILTER (WHERE m.grp IS NOT NULL) AS grps,
+        array_agg(m.grp) FILTER (WHERE m.grp IS NOT NULL) AS grps,
         array_agg(m.other_col) FILTER (WHERE m.other_col IS NOT NULL AND a.text <> '') AS ocols,
         array_agg(a.text) FILTER (WHERE m.other_col IS NOT NULL AND a.text <> '') AS otexts
     FROM {answer} a
@@ -771,7 +773,7 @@ def responses_export_filename(*, survey: Survey, fmt: str, today: date) -> str:
 
 
 def responses_export_csv(
-    *, export: ResponsesExport, progress: Callable[[int], None] | None = None
+    *, export: ResponsesExport, progress: Progress | None = None
 ) -> Iterator[bytes]:
     """The CSV, in chunks: UTF-8 with a byte order mark (so that Excel reads it as UTF-8), a
     header of column names, values as codes. Nothing is read until the first chunk is asked
@@ -918,9 +920,11 @@ def _utf8_truncate(text: str, limit: int) -> str:
     return text.encode()[:limit].decode("utf-8", "ignore")
 
 
-def _sav_dtype(column: ExportColumn, is_number: bool) -> Any:
+def _sav_dtype(column: ExportColumn, kind: str) -> Any:
     """The narrowest polars type that holds the column: a 0/1 or code column of small values
-    takes one byte a cell (plus a bit for missing) instead of a double's eight."""
+    takes one byte a cell (plus a bit for missing) instead of a double's eight. `kind`: "rank"
+    for a ranking's columns (ranks up to the number of choices), "number" for a number
+    question's, "" otherwise."""
     import polars
 
     if column.kind == "text":
@@ -930,13 +934,13 @@ def _sav_dtype(column: ExportColumn, is_number: bool) -> Any:
     if column.kind == "date":
         return polars.Date
     codes = [v for v in column.value_labels if isinstance(v, int)]
-    if (
-        is_number
-        or column.decimals
-        or (column.value_labels and len(codes) < len(column.value_labels))
-    ):
+    if kind == "rank":
+        low, high = 1, SAV_RANK_MAX
+    elif codes and len(codes) == len(column.value_labels) and not column.decimals:
+        low, high = min(codes), max(codes)
+    else:
+        # Numbers, ids: doubles, as SPSS stores every numeric variable.
         return polars.Float64
-    low, high = (min(codes), max(codes)) if codes else (1, SAV_RANK_MAX)
     for dtype, limit in ((polars.Int8, 127), (polars.Int16, 32767)):
         if -limit <= low and high <= limit:
             return dtype
@@ -960,8 +964,11 @@ def responses_export_sav(
     import pyreadstat
 
     columns = export.columns
-    numbers = {index for how, index in export.targets.questions.values() if how == _NUMBER}
-    dtypes = [_sav_dtype(column, index in numbers) for index, column in enumerate(columns)]
+    kinds = {index: "number" for how, index in export.targets.questions.values() if how == _NUMBER}
+    kinds.update(
+        {index: "rank" for how, index, _ in export.targets.choices.values() if how == _RANK}
+    )
+    dtypes = [_sav_dtype(column, kinds.get(index, "")) for index, column in enumerate(columns)]
     texts = set(export.indexes("text"))
     chunks: list[list[Any]] = [[] for _ in columns]
     count = 0

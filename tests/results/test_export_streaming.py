@@ -34,6 +34,15 @@ pytestmark = pytest.mark.django_db
 def bench_survey(require_postgresql):
     """A survey of every question type with 120 invitations: complete, partial, opened only,
     never opened (bench/datagen.py)."""
+    # Ids past what two bytes hold, as in a real database: the .sav's narrow integer columns
+    # must not take them for codes.
+    with connection.cursor() as cursor:
+        for table in ("surveys_response", "surveys_invitation"):
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                "greatest(%s, (SELECT last_value FROM pg_sequences WHERE sequencename = %s)))",
+                [table, 5_000_000, f"{table}_id_seq"],
+            )
     survey, _ = datagen.bench_survey_build(
         slug="streaming", shape=datagen.BenchShape(invitations=120), vacuum=False
     )

@@ -46,6 +46,7 @@ whose list separator is not the comma cannot split a text into a formula. The .s
 as they were typed: SPSS does not evaluate them.
 """
 
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -224,13 +225,18 @@ class ResponsesExport:
     def indexes(self, kind: str) -> list[int]:
         return [i for i, column in enumerate(self.columns) if column.kind == kind]
 
-    def rows(self) -> Iterator[list[Any]]:
-        """One list per response, in response order: codes as ints, numbers as Decimal (or
-        float, from PostgreSQL), texts as typed, datetimes naive in UTC, None where there is no
-        answer. On PostgreSQL one streamed query returns each response with its answers already
-        mapped to columns (`_postgresql_rows`); elsewhere two ordered streams are merged here."""
+    def rows(self, *, hold: bool = False) -> Iterator[list[Any]]:
+        """One list per response, in response order: codes as ints, numbers as Decimal, texts
+        as typed, datetimes naive in UTC, None where there is no answer. On PostgreSQL one
+        streamed query returns each response with its answers already mapped to columns
+        (`_postgresql_rows`); elsewhere two ordered streams are merged here.
+
+        `hold`: read without keeping a transaction open while the rows are consumed, so that
+        the consumer's own writes (a job's progress) are committed as they happen; PostgreSQL
+        then computes every row before the first (a WITH HOLD cursor). Without it the rows
+        stream inside a transaction, the first at once."""
         if connection.vendor == "postgresql":
-            yield from _postgresql_rows(self, as_text=False)
+            yield from _postgresql_rows(self, as_text=False, hold=hold)
         else:
             yield from self._portable_rows()
 
@@ -467,7 +473,9 @@ def _column_converters(export: "ResponsesExport") -> list[Callable[[str], Any]]:
     return converters
 
 
-def _postgresql_rows(export: "ResponsesExport", *, as_text: bool) -> Iterator[list[Any]]:
+def _postgresql_rows(
+    export: "ResponsesExport", *, as_text: bool, hold: bool = False
+) -> Iterator[list[Any]]:
     """The rows of `export` from one PostgreSQL query. `as_text`: every cell a str ("" where
     there is no answer), as the CSV writes them; otherwise typed as ResponsesExport.rows()
     says. Texts are as typed (not neutralised)."""
@@ -479,12 +487,12 @@ def _postgresql_rows(export: "ResponsesExport", *, as_text: bool) -> Iterator[li
     zeros = {question_id: [zero] * (stop - start) for question_id, (start, stop) in slices.items()}
     converters = _column_converters(export)
     identification = _identification_cells(export, as_text=as_text)
-    # In a transaction, the server-side cursor streams; outside one (autocommit) it would be
-    # declared WITH HOLD, which makes PostgreSQL compute every row before returning the first.
-    with transaction.atomic(), connection.chunked_cursor() as cursor:
-        with connection.cursor() as settings_cursor:
-            # The plan is cheap to run, and JIT-compiling it costs seconds.
-            settings_cursor.execute("SET LOCAL jit = off")
+    # In a transaction, the server-side cursor streams; outside one (autocommit, `hold`) it is
+    # declared WITH HOLD, which makes PostgreSQL compute every row before returning the first,
+    # and leaves the connection free to commit other writes meanwhile.
+    outside = hold and not connection.in_atomic_block
+    scope = contextlib.nullcontext() if outside else transaction.atomic()
+    with scope, connection.chunked_cursor() as cursor, _jit_off(session=outside):
         # Binary results: arrays of numbers and texts cross without quoting or parsing.
         cursor.cursor.execute(sql, params, binary=True)
         while batch := cursor.fetchmany(CHUNK_SIZE):
@@ -506,6 +514,20 @@ def _postgresql_rows(export: "ResponsesExport", *, as_text: bool) -> Iterator[li
                     for index, text in zip(other_cols, other_texts, strict=True):
                         row[index] = text
                 yield row
+
+
+@contextlib.contextmanager
+def _jit_off(*, session: bool) -> Iterator[None]:
+    """No JIT for the export's query: its plan is cheap to run, and compiling it costs
+    seconds. For the transaction, or (`session`, in autocommit) until the end of the block."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off" if session else "SET LOCAL jit = off")
+    try:
+        yield
+    finally:
+        if session:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET jit")
 
 
 def _identification_cells(export: "ResponsesExport", *, as_text: bool) -> Callable[..., list[Any]]:
@@ -869,7 +891,7 @@ def responses_export_xlsx(
     texts = export.indexes("text")
 
     def records() -> Iterator[dict[str, Any]]:
-        for row in _reported(export.rows(), progress):
+        for row in _reported(export.rows(hold=progress is not None), progress):
             for index in texts:
                 value = row[index]
                 if value:
@@ -980,7 +1002,7 @@ def responses_export_sav(
             chunks[index].append(polars.Series(columns[index].name, values, dtype=dtypes[index]))
 
     batch: list[list[Any]] = []
-    for row in _reported(export.rows(), progress):
+    for row in _reported(export.rows(hold=progress is not None), progress):
         batch.append(row)
         if len(batch) == SAV_ROWS_PER_CHUNK:
             flush(batch)

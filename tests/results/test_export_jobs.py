@@ -407,3 +407,48 @@ def test_the_job_page_shows_the_progress_figure(
         assert f'<progress id="export-job-progress" max="100" value="{value}">' in html
     # The script that updates it is a static file (CSP: no inline script).
     assert "surveys/export_job.js" in html and "<script>" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fmt", ["xlsx", "sav"])
+def test_the_progress_of_a_running_job_is_committed_as_it_goes(
+    survey, staff_member, monkeypatch, fmt, require_postgresql
+):
+    """Another connection (the web process polling the status) sees each figure while the job
+    still runs: the rows are not read inside a transaction that would hold the updates back."""
+    import psycopg
+    from django.db import connection
+
+    respond_in_bulk(survey, 12)
+    monkeypatch.setattr("surveys.results.exports.PROGRESS_EVERY", 5)
+    monkeypatch.setattr(export_jobs, "PROGRESS_MIN_INTERVAL", 0)
+    monkeypatch.setattr("surveys.results.tasks.export_job_run.delay", lambda job_id: None)
+    job = request_job(survey, staff_member, fmt=fmt)
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "password", "host", "port")},
+        autocommit=True,
+    )
+    seen: list[Any] = []
+    real_writer = export_jobs.export_job_progress_writer
+
+    def spying_writer(*, job_id: int):
+        report = real_writer(job_id=job_id)
+
+        def spy(rows_done: int) -> None:
+            report(rows_done)
+            seen.append(
+                other.execute(
+                    "SELECT status, rows_done, rows_total FROM surveys_exportjob WHERE id = %s",
+                    [job_id],
+                ).fetchone()
+            )
+
+        return spy
+
+    monkeypatch.setattr(export_jobs, "export_job_progress_writer", spying_writer)
+    try:
+        export_job_run(job_id=job.pk)
+    finally:
+        other.close()
+    assert seen == [("running", 5, 12), ("running", 10, 12), ("running", 12, 12)]

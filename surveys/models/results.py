@@ -34,6 +34,10 @@ class ExportJob(models.Model):
     # Relative to settings.VAR_DIR / "exports"; empty until the file is written.
     file_name = models.CharField(max_length=100, blank=True)
     row_count = models.PositiveIntegerField(null=True, blank=True)
+    # Progress of a running job, written by the worker as it goes: responses read so far, of
+    # rows_total (counted when the job starts; null before).
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)

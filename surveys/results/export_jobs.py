@@ -10,6 +10,9 @@ Guarantees:
 - `export_job_run` claims the job with one conditional UPDATE (queued -> running), so a
   redelivered task or a second worker never builds the same file twice; it writes the file under
   a temporary name and renames it, so a half-written file is never served.
+- While it runs, the job's rows_done is updated from the writers' progress (at most every
+  PROGRESS_MIN_INTERVAL), of rows_total counted at the start: `export_job_progress` is the
+  figure the job page shows.
 - `export_job_may_download` is the one permission rule for the file: the requester or an Admin,
   and never Staff for an identified export.
 - `export_jobs_clean` deletes jobs older than `EXPORT_JOB_MAX_AGE` and their files.
@@ -18,9 +21,11 @@ Guarantees:
 import logging
 import os
 import secrets
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from celery import current_app
 from django.conf import settings
@@ -44,7 +49,18 @@ logger = logging.getLogger(__name__)
 EXPORT_JOB_RUN_TASK = "surveys.export_job_run"
 
 EXPORT_JOB_MAX_AGE = timedelta(days=7)
+# Seconds between two progress writes of a running job (the page polls every few seconds).
+PROGRESS_MIN_INTERVAL = 0.5
 ACTIVE_STATUSES = (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING)
+
+
+class ExportJobProgress(TypedDict):
+    """How far a job is: responses written of the total (None until the job has started), and
+    the whole percent (None while unknown; 100 only once the file is ready)."""
+
+    rows_done: int
+    rows_total: int | None
+    percent: int | None
 
 
 class ExportJobLimitError(Exception):
@@ -158,10 +174,13 @@ def export_job_run(*, job_id: int, now: datetime | None = None) -> ExportJob | N
         export = responses_export_prepare(
             survey=job.survey, filters=export_job_filters(job), identified=job.identified
         )
+        job.rows_total = export.responses.count()
+        job.save(update_fields=["rows_total"])
+        progress = export_job_progress_writer(job_id=job.pk)
         if job.format == ExportJob.Format.XLSX:
-            row_count = responses_export_xlsx(export=export, file=partial)
+            row_count = responses_export_xlsx(export=export, file=partial, progress=progress)
         else:
-            row_count = responses_export_sav(export=export, path=partial)
+            row_count = responses_export_sav(export=export, path=partial, progress=progress)
         os.replace(partial, directory / file_name)
     except Exception as error:
         logger.exception("export job %s failed", job_id)
@@ -173,10 +192,40 @@ def export_job_run(*, job_id: int, now: datetime | None = None) -> ExportJob | N
         return job
     job.status = ExportJob.Status.DONE
     job.file_name = file_name
-    job.row_count = row_count
+    job.row_count = job.rows_done = row_count
     job.finished_at = now or timezone.now()
-    job.save(update_fields=["status", "file_name", "row_count", "finished_at"])
+    job.save(update_fields=["status", "file_name", "row_count", "rows_done", "finished_at"])
     return job
+
+
+def export_job_progress_writer(*, job_id: int) -> Callable[[int], None]:
+    """What the writers call with the number of rows done: one UPDATE of the job's rows_done
+    (a column of its own, so that it never overwrites the status), at most every
+    PROGRESS_MIN_INTERVAL, so that a fast export does not spend its time reporting."""
+    last = 0.0
+
+    def report(rows_done: int) -> None:
+        nonlocal last
+        moment = time.monotonic()
+        if moment - last < PROGRESS_MIN_INTERVAL:
+            return
+        last = moment
+        ExportJob.objects.filter(pk=job_id).update(rows_done=rows_done)
+
+    return report
+
+
+def export_job_progress(job: ExportJob) -> ExportJobProgress:
+    """The progress figure of the job page and its status JSON."""
+    total = job.rows_total
+    done = job.rows_done if total is None else min(job.rows_done, total)
+    if job.status == ExportJob.Status.DONE:
+        percent: int | None = 100
+    elif total:
+        percent = min(99, done * 100 // total)
+    else:
+        percent = None if total is None else 0
+    return {"rows_done": done, "rows_total": total, "percent": percent}
 
 
 def export_job_may_view(*, job: ExportJob, user: Any) -> bool:

@@ -36,6 +36,7 @@ from surveys.results.export_jobs import (
     export_job_may_download,
     export_job_may_view,
     export_job_path,
+    export_job_progress,
     export_job_request,
     export_jobs_active,
 )
@@ -201,6 +202,7 @@ def _job_status(request: HttpRequest, job: ExportJob, slug: str) -> dict:
     return {
         "status": job.status,
         "row_count": job.row_count,
+        **export_job_progress(job),
         "error": job.error if job.status == ExportJob.Status.FAILED else "",
         "download_url": _url(request, "surveys_export_job_download", slug=slug, job_id=str(job.pk))
         if may_download
@@ -220,8 +222,21 @@ def export_job_page(request: HttpRequest, slug: str, job_id: int) -> HttpRespons
         "status_url": _url(request, "surveys_export_job_status", slug=slug, job_id=str(job.pk)),
         "exports_url": _url(request, "surveys_exports", slug=slug),
         "working": job.status in (ExportJob.Status.QUEUED, ExportJob.Status.RUNNING),
+        "progress_text": _progress_text(job),
     }
     return render(request, "staff/export_job.html", context)
+
+
+def _progress_text(job: ExportJob) -> str:
+    """The progress line of the job page, as surveys/static/surveys/export_job.js writes it."""
+    progress = export_job_progress(job)
+    if job.status == ExportJob.Status.QUEUED:
+        return "Waiting for a worker to start it."
+    if progress["rows_total"] is None:
+        return "Starting."
+    done, total = progress["rows_done"], progress["rows_total"]
+    writing = "; writing the file" if done == total else ""
+    return f"{done:,} of {total:,} responses ({progress['percent']}%){writing}."
 
 
 @never_cache

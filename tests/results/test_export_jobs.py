@@ -302,8 +302,153 @@ def test_a_real_worker_builds_the_xlsx_requested_on_the_page(
     )
     status = client.get(status_url).json()
     assert status["status"] == "done", status
+    # The worker's progress reached the page's JSON: every response of the total.
+    assert (status["rows_done"], status["rows_total"], status["percent"]) == (3, 3, 100)
     download = client.get(status["download_url"])
     assert download.status_code == 200
     assert isinstance(download, FileResponse)
     book = openpyxl.load_workbook(io.BytesIO(b"".join(download.streaming_content)))
     assert len(list(book["Responses"].iter_rows(values_only=True))) == 4
+
+
+# Progress -------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("fmt", ["xlsx", "sav"])
+def test_a_running_job_reports_rows_done_of_the_total_to_its_status_json(
+    survey, staff_member, monkeypatch, fmt
+):
+    respond_in_bulk(survey, 12)
+    monkeypatch.setattr("surveys.results.exports.PROGRESS_EVERY", 5)
+    monkeypatch.setattr(export_jobs, "PROGRESS_MIN_INTERVAL", 0)
+    monkeypatch.setattr("surveys.results.tasks.export_job_run.delay", lambda job_id: None)
+    client = logged_in(staff_member)
+    client.post(f"/staff/surveys/{survey.slug}/export-jobs/new.{fmt}")
+    job = ExportJob.objects.get()
+    status_url = f"/staff/surveys/{survey.slug}/export-jobs/{job.pk}/status.json"
+    queued = client.get(status_url).json()
+    assert (queued["rows_done"], queued["rows_total"], queued["percent"]) == (0, None, None)
+
+    # What the page's script reads while the worker writes, each time the writer reports.
+    seen: list[dict] = []
+    real_writer = export_jobs.export_job_progress_writer
+
+    def spying_writer(*, job_id: int):
+        report = real_writer(job_id=job_id)
+
+        def spy(rows_done: int) -> None:
+            report(rows_done)
+            seen.append(client.get(status_url).json())
+
+        return spy
+
+    monkeypatch.setattr(export_jobs, "export_job_progress_writer", spying_writer)
+    export_job_run(job_id=job.pk)
+    assert [(s["status"], s["rows_done"], s["rows_total"], s["percent"]) for s in seen] == [
+        ("running", 5, 12, 41),
+        ("running", 10, 12, 83),
+        # Every row read; the file is still being written: not 100% until it is ready.
+        ("running", 12, 12, 99),
+    ]
+    done = client.get(status_url).json()
+    assert (done["status"], done["rows_done"], done["rows_total"], done["percent"]) == (
+        "done",
+        12,
+        12,
+        100,
+    )
+
+
+@pytest.mark.django_db
+def test_progress_is_written_at_most_every_interval(survey, staff_member, monkeypatch):
+    job = request_job(survey, staff_member)
+    clock = iter([100.0, 100.1, 100.6, 100.7])
+    monkeypatch.setattr(export_jobs.time, "monotonic", lambda: next(clock))
+    report = export_jobs.export_job_progress_writer(job_id=job.pk)
+    written = []
+    for rows_done in (10, 20, 30, 40):
+        report(rows_done)
+        job.refresh_from_db()
+        written.append(job.rows_done)
+    assert written == [10, 10, 30, 30]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "done", "total", "text", "value"),
+    [
+        ("queued", 0, None, "Waiting for a worker to start it.", None),
+        ("running", 0, None, "Starting.", None),
+        ("running", 25_000, 100_000, "25,000 of 100,000 responses (25%).", "25"),
+        (
+            "running",
+            100_000,
+            100_000,
+            "100,000 of 100,000 responses (99%); writing the file.",
+            "99",
+        ),
+    ],
+)
+def test_the_job_page_shows_the_progress_figure(
+    survey, staff_member, status, done, total, text, value
+):
+    job = request_job(survey, staff_member)
+    ExportJob.objects.filter(pk=job.pk).update(status=status, rows_done=done, rows_total=total)
+    html = (
+        logged_in(staff_member)
+        .get(f"/staff/surveys/{survey.slug}/export-jobs/{job.pk}/")
+        .content.decode()
+    )
+    assert f'<span id="export-job-progress-text">{text}</span>' in html
+    if value is None:
+        assert '<progress id="export-job-progress" max="100">' in html
+    else:
+        assert f'<progress id="export-job-progress" max="100" value="{value}">' in html
+    # The script that updates it is a static file (CSP: no inline script).
+    assert "surveys/export_job.js" in html and "<script>" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("fmt", ["xlsx", "sav"])
+def test_the_progress_of_a_running_job_is_committed_as_it_goes(
+    survey, staff_member, monkeypatch, fmt, require_postgresql
+):
+    """Another connection (the web process polling the status) sees each figure while the job
+    still runs: the rows are not read inside a transaction that would hold the updates back."""
+    import psycopg
+    from django.db import connection
+
+    respond_in_bulk(survey, 12)
+    monkeypatch.setattr("surveys.results.exports.PROGRESS_EVERY", 5)
+    monkeypatch.setattr(export_jobs, "PROGRESS_MIN_INTERVAL", 0)
+    monkeypatch.setattr("surveys.results.tasks.export_job_run.delay", lambda job_id: None)
+    job = request_job(survey, staff_member, fmt=fmt)
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "password", "host", "port")},
+        autocommit=True,
+    )
+    seen: list[Any] = []
+    real_writer = export_jobs.export_job_progress_writer
+
+    def spying_writer(*, job_id: int):
+        report = real_writer(job_id=job_id)
+
+        def spy(rows_done: int) -> None:
+            report(rows_done)
+            seen.append(
+                other.execute(
+                    "SELECT status, rows_done, rows_total FROM surveys_exportjob WHERE id = %s",
+                    [job_id],
+                ).fetchone()
+            )
+
+        return spy
+
+    monkeypatch.setattr(export_jobs, "export_job_progress_writer", spying_writer)
+    try:
+        export_job_run(job_id=job.pk)
+    finally:
+        other.close()
+    assert seen == [("running", 5, 12), ("running", 10, 12), ("running", 12, 12)]

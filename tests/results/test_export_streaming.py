@@ -1,0 +1,193 @@
+"""Exports at scale (surveys.results.exports): on PostgreSQL the rows come from one streamed
+query (`_postgresql_rows`) and must be exactly what the portable two-stream merge gives, for
+every question type, partial and complete responses, filters and both identifications; the CSV
+is written a chunk at a time, never holding all rows."""
+
+import csv
+import io
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyreadstat
+import pytest
+from django.db import connection
+
+from surveys.results import exports
+from surveys.results.exports import (
+    responses_export_csv,
+    responses_export_prepare,
+    responses_export_sav,
+)
+from surveys.results.filters import StatsFilter
+from tests.support.ci import skip_unless_ci
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+import datagen
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bench_survey(require_postgresql):
+    """A survey of every question type with 120 invitations: complete, partial, opened only,
+    never opened (bench/datagen.py)."""
+    # Ids past what two bytes hold, as in a real database: the .sav's narrow integer columns
+    # must not take them for codes.
+    with connection.cursor() as cursor:
+        for table in ("surveys_response", "surveys_invitation"):
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                "greatest(%s, (SELECT last_value FROM pg_sequences WHERE sequencename = %s)))",
+                [table, 5_000_000, f"{table}_id_seq"],
+            )
+    survey, _ = datagen.bench_survey_build(
+        slug="streaming", shape=datagen.BenchShape(invitations=120), vacuum=False
+    )
+    return survey
+
+
+FILTERS = [
+    StatsFilter(),
+    StatsFilter(complete_only=True),
+    StatsFilter(countries=("ES", "FR", "DE")),
+    StatsFilter(experience=("11+",), complete_only=True),
+]
+
+
+@pytest.mark.parametrize("identified", [True, False])
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: str(f.as_params()))
+def test_the_postgresql_rows_are_the_portable_rows(bench_survey, identified, filters):
+    export = responses_export_prepare(survey=bench_survey, filters=filters, identified=identified)
+    portable = list(export._portable_rows())
+    assert portable, "the filter selects responses"
+    assert list(export.rows()) == portable
+    # Every kind of cell is there to compare: codes, 0/1, ranks, matrix, texts, dates, numbers.
+    kinds = {
+        (column.type, type(value).__name__)
+        for row in portable
+        for column, value in zip(export.columns, row, strict=True)
+        if value is not None
+    }
+    for question_type in ("matrix", "ranking", "number", "date", "country", "short_text"):
+        assert any(t == question_type for t, _ in kinds), question_type
+
+
+@pytest.mark.parametrize("identified", [True, False])
+def test_the_postgresql_csv_is_byte_for_byte_what_csv_writer_writes(bench_survey, identified):
+    export = responses_export_prepare(
+        survey=bench_survey, filters=StatsFilter(), identified=identified
+    )
+    fast = b"".join(responses_export_csv(export=export)).decode("utf-8-sig")
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
+    writer.writerow(export.names)
+    texts, moments = export.indexes("text"), export.indexes("datetime")
+    for row in export._portable_rows():
+        for index in texts:
+            if row[index]:
+                row[index] = exports.cell_text_neutralise(row[index])
+        for index in moments:
+            if row[index] is not None:
+                row[index] = row[index].strftime("%Y-%m-%d %H:%M:%S")
+        writer.writerow(row)
+    assert fast == buffer.getvalue()
+    # The bench's texts include formulas: neutralised in the CSV.
+    assert "'=HYPERLINK" in fast and '"=HYPERLINK' not in fast
+
+
+def test_the_csv_streams_a_chunk_before_reading_every_row(bench_survey, monkeypatch):
+    """Constant memory: when the first chunk of rows is out, the server-side cursor has handed
+    over at most one fetch of rows, not the whole survey."""
+    monkeypatch.setattr(exports, "CHUNK_SIZE", 10)
+    monkeypatch.setattr(exports, "CSV_ROWS_PER_CHUNK", 5)
+    fetched: list[int] = []
+    real_chunked_cursor = connection.chunked_cursor
+
+    class CountingCursor:
+        def __init__(self) -> None:
+            self.inner = real_chunked_cursor()
+
+        def __enter__(self):
+            self.inner.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self.inner.__exit__(*exc)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def fetchmany(self, size):
+            rows = self.inner.fetchmany(size)
+            fetched.append(len(rows))
+            return rows
+
+    monkeypatch.setattr(connection, "chunked_cursor", CountingCursor)
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    total = export.responses.count()
+    assert total > 50
+    chunks = responses_export_csv(export=export)
+    header, first = next(chunks), next(chunks)
+    assert header.startswith("\ufeff".encode()) and first.count(b"\r\n") == 5
+    assert sum(fetched) == 10, fetched
+    rest = b"".join(chunks)
+    assert first.count(b"\r\n") + rest.count(b"\r\n") == total
+    # Every fetch of 10 rows at most (the last ones short, then empty), all of them read once.
+    assert max(fetched) == 10 and sum(fetched) == total
+
+
+def test_the_csv_reports_its_progress(bench_survey, monkeypatch):
+    monkeypatch.setattr(exports, "CSV_ROWS_PER_CHUNK", 7)
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    reported: list[int] = []
+    b"".join(responses_export_csv(export=export, progress=reported.append))
+    total = export.responses.count()
+    assert reported == [*range(7, total + 1, 7), total]
+
+
+def test_the_sav_of_the_bench_survey_reads_back_with_every_row(bench_survey, tmp_path, monkeypatch):
+    # Several chunks of typed columns, joined.
+    monkeypatch.setattr(exports, "SAV_ROWS_PER_CHUNK", 16)
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    reported: list[int] = []
+    monkeypatch.setattr(exports, "PROGRESS_EVERY", 25)
+    count = responses_export_sav(export=export, path=tmp_path / "b.sav", progress=reported.append)
+    frame, _ = pyreadstat.read_sav(str(tmp_path / "b.sav"))
+    assert count == len(frame) == export.responses.count()
+    assert list(frame.columns) == export.names
+    assert reported == [*range(25, count + 1, 25), count]
+    rows = list(export.rows())
+    for index, column in enumerate(export.columns):
+        if column.kind != "numeric":
+            continue
+        expected = [None if row[index] is None else float(row[index]) for row in rows]
+        got = [None if value != value else value for value in frame[column.name]]  # NaN: none
+        assert got == expected, column.name
+
+
+def test_gnu_pspp_reads_the_sav_of_every_question_type(bench_survey, tmp_path):
+    """The .sav is SPSS's format, not only pyreadstat's: GNU PSPP converts it to CSV with every
+    variable and every case, the codes as written."""
+    if shutil.which("pspp-convert") is None:
+        skip_unless_ci("GNU PSPP is not installed (apt-get install pspp)")
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    count = responses_export_sav(export=export, path=tmp_path / "b.sav")
+    subprocess.run(
+        ["pspp-convert", str(tmp_path / "b.sav"), str(tmp_path / "b.csv")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    with (tmp_path / "b.csv").open(encoding="utf-8") as file:
+        header, *cases = list(csv.reader(file))
+    assert header == export.names
+    assert len(cases) == count == export.responses.count()
+    rows = list(export.rows())
+    for index, column in enumerate(export.columns):
+        if column.kind == "numeric" and not column.decimals:
+            expected = ["" if row[index] is None else str(int(row[index])) for row in rows]
+            assert [case[index].strip() for case in cases] == expected, column.name

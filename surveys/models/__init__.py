@@ -26,6 +26,12 @@ from surveys.models.questionnaire import (
     question_code_validator,
 )
 from surveys.models.results import ExportJob
+from surveys.models.webhooks import (
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventType,
+)
 
 __all__ = [
     "QUESTION_CODE_PATTERN",
@@ -46,5 +52,9 @@ __all__ = [
     "Sector",
     "Survey",
     "Wave",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventType",
     "question_code_validator",
 ]

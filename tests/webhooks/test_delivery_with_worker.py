@@ -192,25 +192,34 @@ def test_after_the_last_attempt_the_event_fails_and_the_page_says_so(
 def test_a_wave_finishing_in_the_worker_posts_wave_finished_once(
     celery_worker_factory: StartWorker, receiver: WebhookReceiver, smtp_sink: Any
 ) -> None:
+    """With an address the SMTP server refuses for good: `delivery.bounced` ("refused") too."""
     survey = open_survey()
-    make_endpoint(receiver.url, WebhookEventType.WAVE_FINISHED)
-    organisations_with_contacts(30)
+    make_endpoint(receiver.url, WebhookEventType.WAVE_FINISHED, WebhookEventType.DELIVERY_BOUNCED)
+    organisations = organisations_with_contacts(30)
+    refused = organisations[3].contacts.get()
+    smtp_sink.handler.refused.add(refused.email)
     celery_worker_factory(**WORKER_ENV, EMAIL_BATCH_SIZE="7")
     wave = wave_create(survey=survey, name="Autumn", filters={})
     wave_launch(wave=wave, now=timezone.now())
-    wait_for(lambda: events_of("delivered") == 1, what="wave.finished delivered")
-    body = receiver.received[0].json()
-    assert body["type"] == "wave.finished"
-    assert body["data"]["wave"]["id"] == wave.pk and body["data"]["wave"]["name"] == "Autumn"
-    assert body["data"]["emails"] == {"sent": 30, "failed": 0, "bounced": 0, "cancelled": 0}
-    assert len(smtp_sink.messages) == 30
+    wait_for(lambda: events_of("delivered") == 2, what="both events delivered")
+    by_type = {item.json()["type"]: item.json() for item in receiver.received}
+    assert sorted(by_type) == ["delivery.bounced", "wave.finished"]
+    finished = by_type["wave.finished"]["data"]
+    assert finished["wave"]["id"] == wave.pk and finished["wave"]["name"] == "Autumn"
+    assert finished["emails"] == {"sent": 29, "failed": 1, "bounced": 0, "cancelled": 0}
+    assert len(smtp_sink.messages) == 29
+    bounced = by_type["delivery.bounced"]["data"]
+    assert bounced["reason"] == "refused"
+    assert bounced["wave"] == {"id": wave.pk, "name": "Autumn"}
+    assert refused.email not in json.dumps(by_type)
 
     # Every batch's task checks its waves again (the broker repeats one, too): still one event.
     ids = list(Delivery.objects.filter(wave=wave).values_list("pk", flat=True))
     deliveries_send_task.delay(ids)
     assert webhooks_waves_finished(delivery_ids=ids, now=timezone.now()) == []
     time.sleep(1)
-    assert WebhookEvent.objects.count() == 1 and len(receiver.received) == 1
+    assert WebhookEvent.objects.filter(event_type="wave.finished").count() == 1
+    assert len(receiver.of_type("wave.finished")) == 1
 
 
 def test_a_task_message_delivered_three_times_posts_once(

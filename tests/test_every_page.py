@@ -402,6 +402,12 @@ EXPECTED: dict[str, Row] = {
         post=staff_page(403, 302, 302),
         states={"POST identified": staff_page(403, 403, 302)},
     ),
+    # One more attempt for a failed event (the POST's redirect back to the endpoint).
+    "surveys:webhook_event_retry": Row(
+        staff_page(403, 405, 405),
+        post=staff_page(403, 302, 302),
+        states={"POST identified": staff_page(403, 403, 302)},
+    ),
 }
 
 
@@ -593,7 +599,7 @@ def build_world(client: Client) -> World:
             endpoint=endpoint,
             event_type="wave.finished",
             body="{}",
-            status=WebhookEvent.Status.QUEUED,
+            status=WebhookEvent.Status.FAILED,
             attempts=1,
             next_attempt_at=now,
             created_at=now,
@@ -712,6 +718,11 @@ def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
         return [(state, url(pk=wave.pk)) for state, wave in world.waves.items()]
     if arguments == {"endpoint_id"}:
         return [(state, url(endpoint_id=e.pk)) for state, e in world.webhooks.items()]
+    if arguments == {"endpoint_id", "event_id"}:
+        return [
+            (state, url(endpoint_id=e.pk, event_id=e.outbox.get().pk))
+            for state, e in world.webhooks.items()
+        ]
     if arguments == {"id"}:  # a user's password
         staff = world.users["staff"]
         assert staff is not None

@@ -12,6 +12,7 @@ from django.db.models import Count, Max, Prefetch, Q, QuerySet
 from accounts.models import User
 from accounts.roles import ADMIN, user_has_role
 from surveys.models import Survey, WebhookAttempt, WebhookEndpoint, WebhookEvent, WebhookEventType
+from surveys.webhooks.sending import webhook_events_enqueue
 from surveys.webhooks.signing import new_secret
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,18 @@ def webhook_endpoint_reveal_secret(*, endpoint: WebhookEndpoint, user: User) -> 
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     """Delete the endpoint with its outbox and attempts (a task holding one finds nothing)."""
     endpoint.delete()
+
+
+@transaction.atomic
+def webhook_event_retry(*, event: WebhookEvent, now: datetime) -> bool:
+    """One more attempt, now, for an event that failed (its receiver is fixed). Conditional:
+    an event that is not failed any more is left alone; returns whether it was queued."""
+    queued = WebhookEvent.objects.filter(pk=event.pk, status=WebhookEvent.Status.FAILED).update(
+        status=WebhookEvent.Status.QUEUED, next_attempt_at=now, claim_id=None
+    )
+    if queued:
+        webhook_events_enqueue(ids=[event.pk], now=now)
+    return bool(queued)
 
 
 def endpoints_with_activity() -> QuerySet[WebhookEndpoint]:

@@ -20,4 +20,9 @@ urlpatterns = [
         views.endpoint_secret_roll,
         name="webhook_secret_roll",
     ),
+    path(
+        "staff/webhooks/<int:endpoint_id>/events/<int:event_id>/retry/",
+        views.event_retry,
+        name="webhook_event_retry",
+    ),
 ]

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.models import User
 from accounts.roles import ADMIN, STAFF, role_required, user_has_role
-from surveys.models import WebhookEndpoint, WebhookEventType
+from surveys.models import WebhookEndpoint, WebhookEvent, WebhookEventType
 from surveys.webhooks.endpoints import (
     EndpointError,
     endpoint_events_page,
@@ -23,6 +23,7 @@ from surveys.webhooks.endpoints import (
     webhook_endpoint_reveal_secret,
     webhook_endpoint_roll_secret,
     webhook_endpoint_update,
+    webhook_event_retry,
 )
 from surveys.webhooks.forms import EndpointForm
 from surveys.webhooks.signing import EVENT_HEADER, ID_HEADER, SIGNATURE_HEADER
@@ -181,3 +182,16 @@ def endpoint_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
         messages.success(request, f"Endpoint {endpoint} deleted.")
         return redirect("surveys:webhooks")
     return render(request, "staff/webhooks/delete.html", {"endpoint": endpoint})
+
+
+@role_required(ADMIN, STAFF)
+@require_POST
+def event_retry(request: HttpRequest, endpoint_id: int, event_id: int) -> HttpResponse:
+    """One more attempt, now, for a failed event."""
+    endpoint = _endpoint(request, endpoint_id)
+    event = get_object_or_404(WebhookEvent, pk=event_id, endpoint=endpoint)
+    if webhook_event_retry(event=event, now=timezone.now()):
+        messages.success(request, f"Event {event.event_id} queued: one more attempt now.")
+    else:
+        messages.info(request, f"Event {event.event_id} had not failed: nothing to retry.")
+    return redirect("surveys:webhook", endpoint_id=endpoint.pk)

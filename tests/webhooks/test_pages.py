@@ -149,3 +149,37 @@ def test_events_are_paginated(staff_member: Any) -> None:
     assert "Page 3 of 3" in client.get(f"/staff/webhooks/{endpoint.pk}/?page=3").content.decode()
     # A page number that means nothing shows the nearest page, not an error.
     assert client.get(f"/staff/webhooks/{endpoint.pk}/?page=x").status_code == 200
+
+
+def test_a_failed_event_can_be_tried_again_and_only_a_failed_one(
+    staff_member: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from django.utils import timezone
+
+    endpoint = make_endpoint(URL)
+    failed, delivered = (
+        WebhookEvent.objects.create(
+            endpoint=endpoint,
+            event_type="wave.finished",
+            body="{}",
+            status=status,
+            attempts=4,
+            next_attempt_at=timezone.now(),
+            created_at=timezone.now(),
+            last_error="attempt 4: HTTP 500",
+        )
+        for status in ("failed", "delivered")
+    )
+    client = signed_in(staff_member)
+    page = client.get(f"/staff/webhooks/{endpoint.pk}/").content.decode()
+    assert page.count("Try again now") == 1
+    with django_capture_on_commit_callbacks() as callbacks:
+        answer = client.post(f"/staff/webhooks/{endpoint.pk}/events/{failed.pk}/retry/")
+        client.post(f"/staff/webhooks/{endpoint.pk}/events/{delivered.pk}/retry/")
+    assert answer.status_code == 302
+    assert len(callbacks) == 1 and callbacks[0].args[0][0] == [failed.pk]
+    assert WebhookEvent.objects.get(pk=failed.pk).status == "queued"
+    assert WebhookEvent.objects.get(pk=delivered.pk).status == "delivered"
+    # An event of another endpoint is not found through this one.
+    other = make_endpoint(URL)
+    assert client.post(f"/staff/webhooks/{other.pk}/events/{failed.pk}/retry/").status_code == 404

@@ -349,7 +349,23 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.outreach_sweep",
         "schedule": float(env_str("OUTREACH_SWEEP_SECONDS", "60")),
     },
+    "webhooks-sweep": {
+        "task": "surveys.webhooks_sweep",
+        "schedule": float(env_str("WEBHOOKS_SWEEP_SECONDS", "60")),
+    },
 }
+
+# Webhooks (surveys/webhooks/): signed POSTs of events, retried with exponential backoff.
+WEBHOOK_TIMEOUT_SECONDS = float(env_str("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+WEBHOOK_RETRY_BASE_SECONDS = float(env_str("WEBHOOK_RETRY_BASE_SECONDS", "30"))
+# An event claimed longer ago than this belongs to a dead worker and is queued again (longer
+# than one POST's timeout).
+WEBHOOK_CLAIM_TIMEOUT = env_int("WEBHOOK_CLAIM_TIMEOUT", 120)
+# A queued event whose task was queued longer ago than this gets a new task.
+WEBHOOK_REQUEUE_AFTER = env_int("WEBHOOK_REQUEUE_AFTER", 600)
+# Off: a URL resolving to a loopback, private or link-local address is refused at send time.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
 
 # Hardening (issue 9) ----------------------------------------------------------------------------
 # Queued or running export jobs (XLSX, .sav) one user may have at once; one more is refused with

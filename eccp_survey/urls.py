@@ -28,6 +28,7 @@ surveys_urls = [
     path("", include("surveys.outreach.urls")),
     path("", include("surveys.results.urls")),
     path("", include("surveys.console.urls")),
+    path("", include("surveys.webhooks.urls")),
 ]
 
 # Styled, with the request id, and unable to fail itself (eccp_survey/errors.py).

@@ -15,3 +15,4 @@ class SurveysConfig(AppConfig):
         from surveys.questionnaire import signals as questionnaire_signals  # noqa: F401
         from surveys.results import signals as results_signals  # noqa: F401
         from surveys.results import tasks as results_tasks  # noqa: F401
+        from surveys.webhooks import tasks as webhooks_tasks  # noqa: F401

@@ -48,6 +48,9 @@ from surveys.models import (
     Sector,
     Survey,
     Wave,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookEvent,
 )
 from surveys.outreach.emails import unsubscribe_token
 from surveys.outreach.waves import wave_create, wave_launch
@@ -396,6 +399,37 @@ EXPECTED: dict[str, Row] = {
     "surveys:survey_wave": Row(staff_page(403, 200, 200)),
     "surveys:survey_deliveries": Row(staff_page(403, 200, 200)),
     "surveys:survey_organisations": Row(staff_page(403, 200, 200)),
+    # Webhooks: Staff and Admins; endpoints that receive identified data are the Admins' only.
+    # An empty form is shown again with its errors (400).
+    "surveys:webhooks": Row(staff_page(403, 200, 200)),
+    "surveys:webhook_create": Row(staff_page(403, 200, 200), post=staff_page(403, 400, 400)),
+    "surveys:webhook": Row(
+        staff_page(403, 200, 200), states={"GET identified": staff_page(403, 403, 200)}
+    ),
+    "surveys:webhook_edit": Row(
+        staff_page(403, 200, 200),
+        post=staff_page(403, 400, 400),
+        states={
+            "GET identified": staff_page(403, 403, 200),
+            "POST identified": staff_page(403, 403, 400),
+        },
+    ),
+    # Not POSTed: with any body, the delete page deletes.
+    "surveys:webhook_delete": Row(
+        staff_page(403, 200, 200), states={"GET identified": staff_page(403, 403, 200)}
+    ),
+    "surveys:webhook_secret_reveal": Row(staff_page(403, 403, 405), post=staff_page(403, 403, 200)),
+    "surveys:webhook_secret_roll": Row(
+        staff_page(403, 405, 405),
+        post=staff_page(403, 302, 302),
+        states={"POST identified": staff_page(403, 403, 302)},
+    ),
+    # One more attempt for a failed event (the POST's redirect back to the endpoint).
+    "surveys:webhook_event_retry": Row(
+        staff_page(403, 405, 405),
+        post=staff_page(403, 302, 302),
+        states={"POST identified": staff_page(403, 403, 302)},
+    ),
 }
 
 
@@ -469,6 +503,7 @@ class World:
     invitations: dict[str, tuple[Invitation, str]]  # state -> (invitation, token)
     waves: dict[str, Wave]  # draft, scheduled, launched, finished
     export_jobs: dict[str, ExportJob]  # queued, done, failed
+    webhooks: dict[str, WebhookEndpoint]  # pseudonymous, identified
     objects: dict[str, dict[str, Model]]  # admin model label -> state -> object
 
 
@@ -569,6 +604,36 @@ def build_world(client: Client) -> World:
         for status in (ExportJob.Status.QUEUED, ExportJob.Status.DONE, ExportJob.Status.FAILED)
     }
     surveys = {"draft": draft, "open": open_one, "closed": closing, "empty": empty}
+    webhooks = {
+        state: WebhookEndpoint.objects.create(
+            url="https://hooks.example.org/in",
+            events=["response.submitted", "wave.finished"],
+            survey=open_one if identified else None,
+            secret="whsec_every-page",
+            pseudonym_key="0" * 64,
+            identified=identified,
+            created_at=now,
+        )
+        for state, identified in (("pseudonymous", False), ("identified", True))
+    }
+    for endpoint in webhooks.values():
+        event = WebhookEvent.objects.create(
+            endpoint=endpoint,
+            event_type="wave.finished",
+            body="{}",
+            status=WebhookEvent.Status.FAILED,
+            attempts=1,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        WebhookAttempt.objects.create(
+            event=event,
+            number=1,
+            attempted_at=now,
+            status_code=500,
+            error="HTTP 500",
+            duration_ms=12,
+        )
     responses = {
         state: Response.objects.get(invitation=invitation)
         for state, (invitation, _) in invitations.items()
@@ -604,7 +669,7 @@ def build_world(client: Client) -> World:
         "surveys.invitation": {state: invitation for state, (invitation, _) in invitations.items()},
         "surveys.response": dict(responses),
     }
-    return World(users, surveys, invitations, waves, export_jobs, objects)
+    return World(users, surveys, invitations, waves, export_jobs, webhooks, objects)
 
 
 @pytest.fixture(scope="module")
@@ -710,6 +775,13 @@ def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
         ]
     if arguments == {"pk"}:  # a wave's send, remind and progress pages
         return [(state, url(pk=wave.pk)) for state, wave in world.waves.items()]
+    if arguments == {"endpoint_id"}:
+        return [(state, url(endpoint_id=e.pk)) for state, e in world.webhooks.items()]
+    if arguments == {"endpoint_id", "event_id"}:
+        return [
+            (state, url(endpoint_id=e.pk, event_id=e.outbox.get().pk))
+            for state, e in world.webhooks.items()
+        ]
     if arguments == {"id"}:  # a user's password
         staff = world.users["staff"]
         assert staff is not None

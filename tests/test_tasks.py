@@ -35,11 +35,14 @@ def test_every_task_a_service_queues_by_name_is_registered():
     assert names == {
         "surveys.outreach.deliveries.DELIVERIES_SEND_TASK": "surveys.deliveries_send",
         "surveys.results.export_jobs.EXPORT_JOB_RUN_TASK": "surveys.export_job_run",
+        "surveys.webhooks.events.WEBHOOK_EVENTS_SEND_TASK": "surveys.webhook_events_send",
+        "surveys.webhooks.sending.WEBHOOK_EVENTS_SEND_TASK": "surveys.webhook_events_send",
     }
     for name in names.values():
         assert name in current_app.tasks, name
     assert current_app.tasks["surveys.deliveries_send"].__module__ == "surveys.outreach.tasks"
     assert current_app.tasks["surveys.export_job_run"].__module__ == "surveys.results.tasks"
+    assert current_app.tasks["surveys.webhook_events_send"].__module__ == "surveys.webhooks.tasks"
 
 
 def test_every_task_of_the_beat_schedule_is_registered():
@@ -48,5 +51,6 @@ def test_every_task_of_the_beat_schedule_is_registered():
         "surveys.export_jobs_clean",
         "surveys.outreach_sweep",
         "surveys.stats_summaries_fold",
+        "surveys.webhooks_sweep",
     }
     assert scheduled <= set(current_app.tasks)

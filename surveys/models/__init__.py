@@ -32,6 +32,12 @@ from surveys.models.results import (
     StatsDelta,
     StatsSummary,
 )
+from surveys.models.webhooks import (
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventType,
+)
 
 __all__ = [
     "QUESTION_CODE_PATTERN",
@@ -56,5 +62,9 @@ __all__ = [
     "StatsSummary",
     "Survey",
     "Wave",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventType",
     "question_code_validator",
 ]

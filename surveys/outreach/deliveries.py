@@ -36,6 +36,7 @@ from django.utils import timezone
 from surveys.models import Contact, Delivery, EmailTemplate, Response, Survey
 from surveys.models.columns import column_name, concrete_field
 from surveys.outreach.emails import email_message_build, survey_email_template
+from surveys.webhooks.events import webhooks_delivery_bounced
 
 logger = logging.getLogger(__name__)
 
@@ -297,6 +298,7 @@ def _retry_later(
     return delay
 
 
+@transaction.atomic
 def _fail_permanently(
     delivery: Delivery, claim_id: uuid.UUID, error: Exception, *, now: datetime
 ) -> None:
@@ -310,6 +312,7 @@ def _fail_permanently(
     Contact.objects.filter(pk=delivery.contact_id, suppressed_at__isnull=True).update(
         suppressed_at=now
     )
+    webhooks_delivery_bounced(delivery_id=delivery.pk, reason="refused", now=now)
 
 
 def _close_quietly(connection: BaseEmailBackend) -> None:

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from surveys.models import Contact, Delivery
+from surveys.webhooks.events import webhooks_delivery_bounced
 
 # Anymail event types that end deliveries to an address, and the delivery status they mean.
 SUPPRESSING_EVENTS = {
@@ -33,8 +34,15 @@ def delivery_record_tracking_event(
     if delivery is None:
         delivery = deliveries.filter(status=Delivery.Status.SENT).order_by("-sent_at").first()
     status = SUPPRESSING_EVENTS[event_type]
-    if delivery is not None and status is not None:
-        Delivery.objects.filter(pk=delivery.pk).update(status=status, last_error=event_type)
+    # Only the first report of a bounce emits `delivery.bounced` (services repeat events).
+    if (
+        delivery is not None
+        and status is not None
+        and Delivery.objects.filter(pk=delivery.pk)
+        .exclude(status=status)
+        .update(status=status, last_error=event_type)
+    ):
+        webhooks_delivery_bounced(delivery_id=delivery.pk, reason=event_type, now=at)
     Contact.objects.filter(Q(email__iexact=recipient), suppressed_at__isnull=True).update(
         suppressed_at=at
     )

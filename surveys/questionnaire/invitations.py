@@ -18,6 +18,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from surveys.models import ClusterOrganisation, Contact, Invitation, Survey
+from surveys.webhooks.events import webhooks_invitation_opted_out
 
 TOKEN_SALT = "surveys.invitation-token"
 # 32 bytes in unpadded URL-safe base64.
@@ -81,14 +82,19 @@ def invitation_mark_opened(*, invitation: Invitation, now: datetime) -> None:
         invitation.first_opened_at = now
 
 
+@transaction.atomic
 def invitation_opt_out(*, invitation: Invitation, now: datetime) -> bool:
-    """No more email for this survey. Idempotent: the first opt-out time is kept; queued
-    deliveries are dropped at send time by the eligibility check."""
-    return bool(
+    """No more email for this survey. Idempotent: the first opt-out time is kept (and only
+    that one emits `invitation.opted_out`); queued deliveries are dropped at send time by the
+    eligibility check."""
+    opted_out = bool(
         Invitation.objects.filter(pk=invitation.pk, opted_out_at__isnull=True).update(
             opted_out_at=now, reminder_due_at=None
         )
     )
+    if opted_out:
+        webhooks_invitation_opted_out(invitation=invitation, now=now)
+    return opted_out
 
 
 def invitation_create(

@@ -14,6 +14,7 @@ from surveys.questionnaire.structure import (
     value_is_empty,
     visible_answers,
 )
+from surveys.webhooks.events import webhooks_response_started, webhooks_response_submitted
 
 
 class ResponseLocked(Exception):
@@ -49,12 +50,15 @@ def _response_get_or_create(*, invitation: Invitation, now: datetime) -> Respons
         return response
     try:
         with transaction.atomic():
-            return Response.objects.create(
+            response = Response.objects.create(
                 invitation=invitation,
                 survey_id=invitation.survey_id,
                 started_at=now,
                 last_saved_at=now,
             )
+            # In the savepoint: a lost race emits nothing, the winner's call emitted it.
+            webhooks_response_started(response=response, now=now)
+            return response
     except IntegrityError:
         return Response.objects.get(invitation=invitation)
 
@@ -131,4 +135,6 @@ def response_submit(
             submitted_at=now, last_saved_at=now
         )
         response.refresh_from_db()
+        if submitted:
+            webhooks_response_submitted(response=response, now=now)
         return SubmitResult(response=response, newly_submitted=bool(submitted), incomplete_pages=[])

@@ -686,15 +686,28 @@ def world(
 # The cases of one pattern: (state, URL) -------------------------------------------------------
 
 
-def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
+Cases = list[tuple[str, str]]
+Url = Callable[..., str]
+
+
+def _cases(pattern: Pattern, world: World) -> Cases:
     arguments = set(pattern.arguments)
-    short = pattern.name.rpartition(":")[2]
 
     def url(**kwargs: Any) -> str:
         return reverse(pattern.name, kwargs=kwargs)
 
     if not arguments:
         return [("-", url())]
+    for group in (_link_cases, _survey_cases, _object_cases):
+        cases = group(pattern, world, arguments, url)
+        if cases is not None:
+            return cases
+    pytest.fail(f"{pattern.name}: no objects for the arguments {sorted(arguments)}")
+
+
+def _link_cases(pattern: Pattern, world: World, arguments: set[str], url: Url) -> Cases | None:
+    """The respondent's pages: the personal and opt-out links, the token-free pages."""
+    short = pattern.name.rpartition(":")[2]
     if arguments == {"token"}:  # the personal link, the opt-out link
         make_token: Callable[[Invitation, str], str] = (
             (lambda invitation, token: unsubscribe_token(invitation))
@@ -716,6 +729,11 @@ def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
             for state, (invitation, _) in world.invitations.items()
             for number in (1, 4)
         ]
+    return None
+
+
+def _survey_cases(pattern: Pattern, world: World, arguments: set[str], url: Url) -> Cases | None:
+    """A survey's pages (by slug), and what hangs under one."""
     if arguments == {"slug"}:
         return [(state, url(slug=survey.slug)) for state, survey in world.surveys.items()]
     if arguments == {"slug", "number"}:
@@ -773,6 +791,11 @@ def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
             (state, url(slug=wave.survey.slug, wave_id=wave.pk))
             for state, wave in world.waves.items()
         ]
+    return None
+
+
+def _object_cases(pattern: Pattern, world: World, arguments: set[str], url: Url) -> Cases | None:
+    """Waves, webhooks, users and the admin's objects."""
     if arguments == {"pk"}:  # a wave's send, remind and progress pages
         return [(state, url(pk=wave.pk)) for state, wave in world.waves.items()]
     if arguments == {"endpoint_id"}:
@@ -795,7 +818,7 @@ def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
     if arguments == {"object_id"} and pattern.key.startswith("admin:"):
         model = pattern.key.removeprefix("admin:").split(" ")[0]
         return [(state, url(object_id=obj.pk)) for state, obj in world.objects[model].items()]
-    pytest.fail(f"{pattern.name}: no objects for the arguments {sorted(arguments)}")
+    return None
 
 
 @pytest.fixture(scope="module")

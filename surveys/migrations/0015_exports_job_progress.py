@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('surveys', '0012_respondent_survey_contact'),
+        ('surveys', '0014_summaries_triggers'),
     ]
 
     operations = [

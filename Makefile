@@ -37,6 +37,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 format: install
 	$(BIN)/ruff format .

@@ -29,6 +29,9 @@ urlpatterns = [
     path("", lambda request: redirect("admin:index"), name="home"),
     path("health/", health, name="health"),
     path("admin/", admin.site.urls),
+    # The JSON API (/api/v1/), its schema and docs (eccp_survey/api/urls.py).
+    path("", include("eccp_survey.api.urls")),
+    path("staff/api-tokens/", include("accounts.urls", namespace="accounts")),
     # One URL module per room of the surveys app, under the one "surveys" namespace.
     path("", include((surveys_urls, "surveys"))),
 ]

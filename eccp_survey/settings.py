@@ -296,6 +296,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # drf-spectacular's own enum hook, then the error responses of every operation.
+    "POSTPROCESSING_HOOKS": ["eccp_survey.api.schema.postprocess_common_errors"],
     "ENUM_NAME_OVERRIDES": {
         "SurveyStatusEnum": "surveys.models.questionnaire.Survey.Status",
         "WaveStatusEnum": "surveys.models.outreach.Wave.Status",

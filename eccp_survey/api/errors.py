@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -79,3 +79,11 @@ class ErrorItemSerializer(serializers.Serializer):
 class ErrorSerializer(serializers.Serializer):
     # A declared field, not Serializer.errors (the metaclass moves fields off the class).
     errors = ErrorItemSerializer(many=True)  # type: ignore[assignment]  # see above
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other address under /api/: the error body, not the HTML 404 page."""
+    return JsonResponse(
+        {"errors": [{"field": None, "code": "not_found", "message": "No API operation here."}]},
+        status=404,
+    )

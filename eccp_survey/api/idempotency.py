@@ -5,7 +5,6 @@ instead of doing the work again. The same key with another body is refused (422)
 while the first request still runs gets 409."""
 
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -37,7 +36,9 @@ def idempotent(request: Request, operation: Callable[[], Response]) -> Response:
             field=HEADER,
             code="invalid",
         )
-    body = json.dumps(request.data, sort_keys=True, default=str).encode()
+    # The raw body (read before the view parses it; Django keeps it for the parser), so that
+    # a body-less POST needs no parser.
+    body = request._request.body
     fingerprint = hashlib.sha256(f"{request.method} {request.path}\n".encode() + body).hexdigest()
     scope = hashlib.sha256(f"{_caller(request)}\n{key}".encode()).hexdigest()
     done_key, running_key = f"idempotency:{scope}", f"idempotency-running:{scope}"

@@ -41,7 +41,8 @@ class RolePermission(BasePermission):
                 return False
             if token.survey_id is not None:
                 slug = view.kwargs.get("slug")
-                if slug is None and not getattr(view, "survey_listing", False):
+                listing = reading and getattr(view, "survey_listing", False)
+                if slug is None and not listing:
                     self.message = "This API token is limited to one survey."
                     return False
                 if slug is not None and token.survey is not None and slug != token.survey.slug:

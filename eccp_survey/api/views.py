@@ -6,6 +6,8 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from rest_framework.generics import GenericAPIView
 from rest_framework.mixins import ListModelMixin
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,6 +20,11 @@ class ApiView(GenericAPIView):
     throttling, pagination, filtering and the error body from settings.REST_FRAMEWORK."""
 
     permission_classes = [RolePermission]
+    # JSON only: the browser's way in is the Swagger UI at /api/docs/.
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    # No OPTIONS metadata (DRF's would look objects up outside the views' own lookups).
+    metadata_class = None
     read_roles: tuple[str, ...] = EVERY_ROLE
     write_roles: tuple[str, ...] = STAFF_ROLES
     # A view that lists surveys (filtered to a token's survey) rather than being about one.

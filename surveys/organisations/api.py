@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from eccp_survey.api.errors import ApiError, ErrorSerializer
+from eccp_survey.api.filters import MomentFilter
 from eccp_survey.api.idempotency import idempotent
 from eccp_survey.api.permissions import STAFF_ROLES
 from eccp_survey.api.views import ApiListView, ApiView, input_data
@@ -199,7 +200,7 @@ class OrganisationFilter(django_filters.FilterSet):
     external_id = django_filters.CharFilter()
     name = django_filters.CharFilter(lookup_expr="icontains")
     email = django_filters.CharFilter(field_name="contacts__email", lookup_expr="iexact")
-    created_since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_since = MomentFilter(field_name="created_at", lookup_expr="gte")
 
     class Meta:
         model = ClusterOrganisation

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 
 from accounts.roles import ADMIN, STAFF, VIEWER, user_has_role
 from eccp_survey.api.errors import ApiError, ErrorSerializer
+from eccp_survey.api.filters import MomentFilter
 from eccp_survey.api.permissions import ADMIN_ONLY, STAFF_ROLES
 from eccp_survey.api.views import ApiListView, ApiView, input_data
 from surveys.models import Delivery, ExportJob, Survey
@@ -124,10 +125,10 @@ RESPONSE_STATUSES = ("partial", "completed")
 
 
 class ResponseFilter(django_filters.FilterSet):
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = MomentFilter(
         field_name="last_saved_at", lookup_expr="gte", help_text="Saved at or after (ISO 8601)."
     )
-    submitted_since = django_filters.IsoDateTimeFilter(
+    submitted_since = MomentFilter(
         field_name="submitted_at", lookup_expr="gte", help_text="Submitted at or after."
     )
     status = django_filters.ChoiceFilter(

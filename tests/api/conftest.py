@@ -82,7 +82,7 @@ def make_token() -> Callable[..., str]:
     return make
 
 
-def bearer(secret: str) -> dict[str, str]:
+def bearer(secret: str) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
 
 

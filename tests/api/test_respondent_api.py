@@ -93,7 +93,7 @@ def test_a_respondent_answers_and_submits_through_the_api(api_world: ApiWorld) -
     home = client.get("/api/v1/respondent/", **auth).json()
     assert home["page_count"] == 4 and home["current_page"] == 0 and home["editable"]
     assert home["definition"]["pages"][0]["questions"][0]["code"] == "size"
-    pages = {
+    pages: dict[int, dict[str, Any]] = {
         1: {"size": 2, "services": [1, 9], "services-other": "Webinars", "founded": 1999},
         2: {"quality": 5, "statements": {"1": 3, "2": 1}, "priorities": [2, 1]},
         3: {"cooperates": 1, "partner_countries": ["US", "CA"], "home_country": "BE"},

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -81,6 +82,7 @@ class ErrorSerializer(serializers.Serializer):
     errors = ErrorItemSerializer(many=True)  # type: ignore[assignment]  # see above
 
 
+@csrf_exempt  # any method: the answer is a 404, never a CSRF page
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Any other address under /api/: the error body, not the HTML 404 page."""
     return JsonResponse(

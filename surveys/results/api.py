@@ -122,6 +122,19 @@ class StatisticsV1(ApiView):
 
 
 RESPONSE_STATUSES = ("partial", "completed")
+RESPONSE_COLUMNS = (
+    "id",
+    "survey_id",
+    "started_at",
+    "last_saved_at",
+    "submitted_at",
+    "current_page",
+    "invitation__id",
+    "invitation__organisation__id",
+    "invitation__organisation__name",
+    "invitation__organisation__external_id",
+    "invitation__organisation__country",
+)
 
 
 class ResponseFilter(django_filters.FilterSet):
@@ -228,8 +241,11 @@ class ResponseList(ApiListView):
     ordering = ["id"]
 
     def get_queryset(self) -> QuerySet[SurveyResponse]:
-        return SurveyResponse.objects.filter(survey__slug=self.kwargs.get("slug")).select_related(
-            "invitation__organisation"
+        # Only the columns a page shows: a third fewer objects' worth of fields to build.
+        return (
+            SurveyResponse.objects.filter(survey__slug=self.kwargs.get("slug"))
+            .select_related("invitation__organisation")
+            .only(*RESPONSE_COLUMNS)
         )
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

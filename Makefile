@@ -38,6 +38,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
+	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 # Mutation testing of the guarding modules (docs/mutation-testing.md; a full run not yet timed):
 # writes docs/mutation-survivors.md. Not part of .ci/run. Needs DATABASE_URL on PostgreSQL.

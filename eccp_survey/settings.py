@@ -261,11 +261,58 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 
+INSTALLED_APPS += ["django_filters", "drf_spectacular", "drf_spectacular_sidecar"]
+# The JSON API (/api/v1/; conventions in eccp_survey/api/): personal API tokens for scripts,
+# the session for the browser; one error body for every 4xx; per-token rate limits in the
+# shared cache; cursor pagination, django-filter and ordering on every list.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "eccp_survey.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["eccp_survey.api.throttling.ApiRateThrottle"],
+    "EXCEPTION_HANDLER": "eccp_survey.api.errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "eccp_survey.api.pagination.ApiCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+}
+# Requests per API token (or signed-in user, or personal link) per window: "N/second|minute|
+# hour|day"; empty: no limit. Over it: 429 with Retry-After (eccp_survey/api/throttling.py).
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "1000/minute")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ECCP survey API",
+    "DESCRIPTION": (
+        "Everything staff do, scriptable: organisations and contacts, surveys, waves, "
+        "invitations, reminders, responses, statistics and exports; and the respondent API. "
+        'Every 4xx has the body {"errors": [{"field", "code", "message"}]}. '
+        "Lists are cursor-paginated (follow `next`). Authenticate with a personal API token "
+        "(`Authorization: Bearer eccp_...`, from /staff/api-tokens/) or the browser session."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # drf-spectacular's own enum hook, then the error responses of every operation.
+    "POSTPROCESSING_HOOKS": ["eccp_survey.api.schema.postprocess_common_errors"],
+    "ENUM_NAME_OVERRIDES": {
+        "SurveyStatusEnum": "surveys.models.questionnaire.Survey.Status",
+        "WaveStatusEnum": "surveys.models.outreach.Wave.Status",
+        "ExportJobStatusEnum": "surveys.models.results.ExportJob.Status",
+        "ExportJobFormatEnum": "surveys.models.results.ExportJob.Format",
+        "ResponseStatusEnum": ["partial", "completed"],
+        "ApiTokenScopeEnum": "accounts.models.ApiToken.Scope",
+    },
 }
 
 # Personal-link tokens must never reach a log: every handler runs the redaction filter.

@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from eccp_survey.api.errors import api_not_found
 from surveys.console.views import home
 from surveys.outreach.webhooks import tracking_webhook_urls
 
@@ -39,6 +40,11 @@ urlpatterns = [
     path("", home, name="home"),
     path("health/", health, name="health"),
     path("admin/", admin.site.urls),
+    # The JSON API (/api/v1/), its schema and docs (eccp_survey/api/urls.py).
+    path("", include("eccp_survey.api.urls")),
+    path("staff/api-tokens/", include("accounts.urls", namespace="accounts")),
     # One URL module per room of the surveys app, under the one "surveys" namespace.
     path("", include((surveys_urls, "surveys"))),
+    # Last: any other address under /api/ answers the API's error body (404), not HTML.
+    re_path(r"^api/", api_not_found),
 ]

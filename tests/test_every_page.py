@@ -32,9 +32,11 @@ from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 from pytest_django import DjangoDbBlocker
 
-from accounts.models import User
+from accounts.api_tokens import api_token_create
+from accounts.models import ApiToken, User
 from accounts.roles import ADMIN, STAFF, VIEWER
 from surveys.console.pseudonyms import response_pseudonym
 from surveys.models import (
@@ -136,6 +138,8 @@ def model_pages(
 NO_ACCESS = (403, 403, 200)  # Admin only
 READ_ONLY_FOR_STAFF = (403, 200, 200)
 
+
+API_V1 = "api-v1:* (tests/api/test_permission_matrix.py)"
 
 # THE TABLE --------------------------------------------------------------------------------------
 # Keyed by URL name ("namespace:name"), or for an admin model's own pages by
@@ -362,7 +366,8 @@ EXPECTED: dict[str, Row] = {
     # The old list of surveys: the staff home now.
     "surveys:staff_surveys": Row(staff_page(302, 302, 302)),
     "surveys:dashboard": Row(staff_page(200, 200, 200)),
-    "surveys:api_survey_stats": Row((403, 403, 200, 200, 200, 403)),
+    # Anonymous: 401 with a Bearer challenge (the API token scheme), no role: 403.
+    "surveys:api_survey_stats": Row((401, 403, 200, 200, 200, 401)),
     "surveys:surveys_exports": Row(staff_page(403, 200, 200)),
     "surveys:surveys_export_csv": Row(staff_page(403, 200, 200)),
     "surveys:surveys_export_file_moved": Row(staff_page(403, 303, 303)),
@@ -430,6 +435,17 @@ EXPECTED: dict[str, Row] = {
         post=staff_page(403, 302, 302),
         states={"POST identified": staff_page(403, 403, 302)},
     ),
+    # The API's schema and its Swagger UI are public (they describe, they hold no data).
+    "api_schema": Row(EVERYONE),
+    "api_docs": Row(EVERYONE),
+    # Personal API tokens: a member's own list and form (an empty form: 400), and revoking one
+    # (POST only; back to the list, whoever's token it was: only the owner's is revoked).
+    "accounts:api_tokens": Row(staff_page(200, 200, 200), post=staff_page(400, 400, 400)),
+    "accounts:api_token_revoke": Row(staff_page(405, 405, 405), post=staff_page(302, 302, 302)),
+    # Every /api/v1/ operation, for every role and token scope: tests/api/test_permission_matrix.py
+    # (generated from the OpenAPI schema); test_every_api_url_is_in_the_schema checks that it
+    # sees every one of these URLs.
+    API_V1: Row(EVERYONE),
 }
 
 
@@ -460,6 +476,8 @@ def _table_key(name: str) -> str:
                 return f"admin:{model._meta.label_lower} {kind}"
     if namespace == "anymail" and short.endswith("_tracking_webhook"):
         return "anymail:<esp>_tracking_webhook"
+    if namespace == "api-v1":
+        return API_V1
     return name
 
 
@@ -505,6 +523,7 @@ class World:
     export_jobs: dict[str, ExportJob]  # queued, done, failed
     webhooks: dict[str, WebhookEndpoint]  # pseudonymous, identified
     objects: dict[str, dict[str, Model]]  # admin model label -> state -> object
+    api_tokens: dict[str, ApiToken]  # active, revoked (a Staff member's)
 
 
 def _member(username: str, group: str | None) -> User:
@@ -669,7 +688,14 @@ def build_world(client: Client) -> World:
         "surveys.invitation": {state: invitation for state, (invitation, _) in invitations.items()},
         "surveys.response": dict(responses),
     }
-    return World(users, surveys, invitations, waves, export_jobs, webhooks, objects)
+    api_tokens = {
+        state: api_token_create(
+            user=staff, name=f"{state} token", scope="read", survey=None, now=now
+        ).token
+        for state in ("active", "revoked")
+    }
+    ApiToken.objects.filter(pk=api_tokens["revoked"].pk).update(revoked_at=now)
+    return World(users, surveys, invitations, waves, export_jobs, webhooks, objects, api_tokens)
 
 
 @pytest.fixture(scope="module")
@@ -805,6 +831,8 @@ def _object_cases(pattern: Pattern, world: World, arguments: set[str], url: Url)
             (state, url(endpoint_id=e.pk, event_id=e.outbox.get().pk))
             for state, e in world.webhooks.items()
         ]
+    if arguments == {"token_id"}:  # a personal API token
+        return [(state, url(token_id=token.pk)) for state, token in world.api_tokens.items()]
     if arguments == {"id"}:  # a user's password
         staff = world.users["staff"]
         assert staff is not None
@@ -853,6 +881,24 @@ def test_every_url_pattern_and_admin_page_has_a_row() -> None:
     assert not stale, f"Rows of pages that no longer exist: {stale}"
 
 
+def test_every_api_url_is_in_the_schema() -> None:
+    """The /api/v1/ URLs are requested by the permission matrix, operation by operation, from
+    the OpenAPI schema: each of them must be there."""
+    schema_paths = set(SchemaGenerator().get_schema(request=None, public=True)["paths"])
+    for pattern in PATTERNS:
+        if pattern.key == API_V1:
+            route = _api_route(pattern.name)
+            assert route in schema_paths, f"{pattern.name} ({route}) is not in the schema"
+
+
+def _api_route(name: str) -> str:
+    """The OpenAPI path of an api-v1 URL name ({slug}, {id}, {number} for its arguments)."""
+    placeholder = {"slug": "SLUG", "pk": 999999, "number": 888888}
+    pattern = next(p for p in PATTERNS if p.name == name)
+    url = reverse(name, kwargs={a: placeholder[a] for a in pattern.arguments})
+    return url.replace("SLUG", "{slug}").replace("999999", "{id}").replace("888888", "{number}")
+
+
 def test_every_registered_model_has_its_changelist_add_and_change_pages() -> None:
     keys = {p.key for p in PATTERNS}
     for model in admin.site._registry:
@@ -868,6 +914,8 @@ BODY = {"action": "next"}
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("pattern", PATTERNS, ids=[p.name for p in PATTERNS])
 def test_page(pattern: Pattern, role: str, world: World, page_client: Client, db: None) -> None:
+    if pattern.key == API_V1:
+        return  # tests/api/test_permission_matrix.py
     row = expected_rows().get(pattern.key)
     assert row is not None, f"{pattern.key} has no row in EXPECTED"
     column = ROLES.index(role)

@@ -269,3 +269,18 @@ def waves_launch_due(*, now: datetime) -> int:
         except WaveError:
             Wave.objects.filter(pk=wave.pk).update(status=Wave.Status.DRAFT)
     return launched
+
+
+@transaction.atomic
+def wave_schedule(*, wave: Wave, scheduled_at: datetime | None, now: datetime) -> Wave:
+    """Schedule a draft or scheduled wave for `scheduled_at` (the periodic task launches it),
+    or with None take it back to draft. A launched wave cannot be rescheduled."""
+    wave = Wave.objects.select_for_update().get(pk=wave.pk)
+    if wave.status == Wave.Status.LAUNCHED:
+        raise WaveError("This wave was launched already: it cannot be scheduled.")
+    if scheduled_at is not None and scheduled_at <= now:
+        raise WaveError("Schedule the wave in the future, or launch it now.")
+    wave.scheduled_at = scheduled_at
+    wave.status = Wave.Status.SCHEDULED if scheduled_at else Wave.Status.DRAFT
+    wave.save(update_fields=["scheduled_at", "status"])
+    return wave

@@ -258,3 +258,76 @@ class PageForm(forms.Form):
                 attrs["aria-describedby"] = f"{described} {error_id}".strip()
             if field.errors:
                 attrs["aria-invalid"] = "true"
+
+
+# The respondent API's answers as the page form's data ------------------------------------------
+
+# The JSON shape each type's answer value has (structure.py's docstring): checked before the
+# form sees it, since a form built from a value of another shape cannot render it.
+_LIST_TYPES = {"multiple_choice", "ranking"}
+_MAPPING_TYPES = {"matrix"}
+
+
+class AnswerShapeError(ValueError):
+    """An answer value of the wrong JSON shape for its question (a list for a number...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _shaped(question: Question, value: Any) -> Any:
+    """The value in the Python shape the form expects, or AnswerShapeError."""
+    if value is None:
+        return None
+    if question.type in _MAPPING_TYPES:
+        if not isinstance(value, dict) or not all(_scalar(v) for v in value.values()):
+            raise AnswerShapeError(question.code, "Give an object: statement value → choice.")
+        try:
+            return {int(k): v for k, v in value.items()}
+        except ValueError:
+            raise AnswerShapeError(question.code, "Statement values are numbers.") from None
+    multiple = question.type in _LIST_TYPES or (
+        question.type == "country" and question.options.get("multiple")
+    )
+    if multiple:
+        if not isinstance(value, list) or not all(_scalar(v) for v in value):
+            raise AnswerShapeError(question.code, "Give a list of values.")
+        return value
+    if not _scalar(value):
+        raise AnswerShapeError(question.code, "Give one value.")
+    return value
+
+
+def page_form_data(*, questions: list[Question], answers: Answers, values: Answers) -> dict:
+    """The POST data the HTML page form would send for these answer values (keyed by question
+    code, "Other" texts by "<code>-other"), so that the respondent API validates through the
+    very same PageForm: the same checks and the same messages. Each field's data is what the
+    form would show as its initial value for that answer."""
+    codes = {q.code for q in questions} | {other_key(q) for q in questions}
+    unknown = sorted(set(values) - codes)
+    if unknown:
+        raise AnswerShapeError(unknown[0], f"{unknown[0]} is not a question of this page.")
+    page_answers = {k: v for k, v in answers.items() if k not in codes}
+    for question in questions:
+        value = _shaped(question, values.get(question.code))
+        if value is not None:
+            page_answers[question.code] = value
+        other = values.get(other_key(question))
+        if other is not None:
+            if not isinstance(other, str):
+                raise AnswerShapeError(other_key(question), "Give a text.")
+            page_answers[other_key(question)] = other
+    shown = PageForm(questions=questions, answers=page_answers)
+    data: dict[str, Any] = {}
+    for name in shown.fields:
+        initial = shown[name].value()
+        if isinstance(initial, list | tuple):
+            data[name] = [str(v) for v in initial]
+        elif initial not in (None, ""):
+            data[name] = str(initial)
+    return data

@@ -273,6 +273,10 @@ EXPECTED: dict[str, Row] = {
     "admin:surveys_wave_send": Row(admin_page(403, 200, 200), post=admin_page(403, 302, 302)),
     "admin:surveys_wave_remind": Row(admin_page(403, 200, 200), post=admin_page(403, 302, 302)),
     "admin:surveys_wave_progress": Row(admin_page(403, 200, 200)),
+    # The confirm pages' example email: its HTML for the sandboxed frame, and a test copy to
+    # the staff member's own address (a GET goes back to the confirm page).
+    "admin:surveys_wave_email_html": Row(admin_page(403, 200, 200)),
+    "admin:surveys_wave_email_test": Row(admin_page(403, 302, 302), post=admin_page(403, 302, 302)),
     # The respondent pages.
     # The personal link is exchanged for a session entry and left at once, whoever opens it.
     "surveys:token_entry": Row((302, 302, 302, 302, 302, 302), states={"GET unknown": NOWHERE}),
@@ -651,6 +655,12 @@ def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
         ]
     if arguments == {"pk"}:  # a wave's send, remind and progress pages
         return [(state, url(pk=wave.pk)) for state, wave in world.waves.items()]
+    if arguments == {"pk", "kind"}:  # a wave's example emails
+        return [
+            (f"{state}, {kind}", url(pk=wave.pk, kind=kind))
+            for state, wave in world.waves.items()
+            for kind in ("invitation", "reminder_partial")
+        ]
     if arguments == {"id"}:  # a user's password
         staff = world.users["staff"]
         assert staff is not None

@@ -360,6 +360,13 @@ EXPECTED: dict[str, Row] = {
     "surveys:staff_surveys": Row(staff_page(200, 200, 200)),
     "surveys:dashboard": Row(staff_page(200, 200, 200)),
     "surveys:api_survey_stats": Row((403, 403, 200, 200, 200, 403)),
+    # One table of the dashboard as CSV; one chart as SVG or PNG: a chart the survey's
+    # figures do not draw (no invitation: no funnel) is not found.
+    "surveys:dashboard_table_csv": Row(staff_page(200, 200, 200)),
+    "surveys:dashboard_chart_file": Row(
+        staff_page(200, 200, 200),
+        states={f"GET empty, {fmt}": staff_page(404, 404, 404) for fmt in ("svg", "png")},
+    ),
     "surveys:surveys_exports": Row(staff_page(403, 200, 200)),
     "surveys:surveys_export_csv": Row(staff_page(403, 200, 200)),
     "surveys:surveys_export_file_moved": Row(staff_page(403, 303, 303)),
@@ -647,6 +654,18 @@ def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
             (f"{state}, {fmt}", url(slug=survey.slug, fmt=fmt))
             for state, survey in world.surveys.items()
             for fmt in ("xlsx", "sav")
+        ]
+    if arguments == {"slug", "name"}:  # a dashboard table
+        return [
+            (f"{state}, {name}", url(slug=survey.slug, name=name))
+            for state, survey in world.surveys.items()
+            for name in ("participation", "by_country")
+        ]
+    if arguments == {"slug", "name", "fmt"}:  # a dashboard chart
+        return [
+            (f"{state}, {fmt}", url(slug=survey.slug, name="funnel", fmt=fmt))
+            for state, survey in world.surveys.items()
+            for fmt in ("svg", "png")
         ]
     if arguments == {"slug", "job_id"}:
         return [

@@ -176,6 +176,11 @@ def timeline_svg(
         )
     first, last = min(known), max(known)
     span = (last - first).days + 1
+    if span == 1:
+        return _single_day_svg(
+            uid=uid, title=title, day=first, counts=by_day.get(first, (0, 0)), events=events,
+            width=width,
+        )  # fmt: skip
     dates = [first + timedelta(days=offset) for offset in range(span)]
     series = [by_day.get(d, (0, 0)) for d in dates]
 
@@ -266,6 +271,54 @@ def timeline_svg(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # event labels escaped above
+
+
+def _single_day_svg(
+    *,
+    uid: str,
+    title: str,
+    day: date,
+    counts: tuple[int, int],
+    events: list[dict[str, Any]],
+    width: int,
+) -> SafeString:
+    """A timeline of one day: a column chart of a single column tells nothing, so the day is
+    named in words and its two figures are bars on a common scale, with the sends listed."""
+    starts, completions = counts
+    when = _day(day, year=True)
+    desc = f"Everything so far happened on {when}: {starts} started and {completions} completed."
+    if events:
+        desc += " Sends: " + "; ".join(str(e["label"]) for e in events)
+    row_height = 34
+    top = 34
+    height = top + 2 * row_height + 20 * len(events) + 10
+    parts = [_open(uid, width, height, title, desc, "timeline-chart single-day")]
+    parts.append(
+        f'<text x="0" y="18" fill="{INK}" font-weight="bold">'
+        f"{escape(f'All on {when} (one day so far)')}</text>"
+    )
+    label_width = 110
+    track = width - label_width - 60
+    peak = max(1, starts, completions)
+    for index, (label, count, fill) in enumerate(
+        (("Started", starts, "#9ecae1"), ("Completed", completions, BAR))
+    ):
+        y = top + index * row_height
+        length = track * count / peak
+        parts.append(
+            f'<text x="0" y="{y + 15}" fill="{INK}">{label}</text>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{track}" height="16" fill="{TRACK}"/>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="16" fill="{fill}" '
+            f'stroke="{BAR}" stroke-width="0.5"/>'
+            f'<text x="{label_width + track + 8}" y="{y + 16}" fill="{INK}" '
+            f'font-weight="bold">{count}</text>'
+        )
+    for number, event in enumerate(events, 1):
+        y = top + 2 * row_height + 20 * (number - 1) + 12
+        line = f"{number}. Sent that day: {event['label']}"
+        parts.append(f'<text x="0" y="{y}" fill="{INK}">{escape(_clip(line))}</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # labels escaped above
 
 
 def _day(day: date, *, year: bool = False) -> str:

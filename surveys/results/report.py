@@ -48,6 +48,8 @@ from surveys.results.stats_types import (
 from surveys.results.worldmap import world_map_svg
 
 TOP_COUNTRIES = 10
+# What a country question's map counts (its legend's title).
+COUNTRY_QUESTION_LEGEND = "Respondents naming the country"
 QUOTED_ANSWERS = 8
 # Names shorter than this are too likely to occur inside ordinary words to filter quotes by.
 MIN_NAME_LENGTH = 4
@@ -339,6 +341,7 @@ def question_section(*, entry: QuestionStatistics) -> dict[str, Any]:
         section["map"] = world_map_svg(
             counts={str(option["value"]): option["count"] for option in entry["options"]},
             title=entry["text"],
+            legend_title=COUNTRY_QUESTION_LEGEND,
         )
     elif kind.chart == "statements":
         statements: list[dict[str, Any]] = [

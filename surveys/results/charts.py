@@ -9,6 +9,7 @@ comes from data is escaped here. Showing the same figures in a table nearby is t
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ INK = "#1b1b1b"
 MUTED = "#4a4f55"
 BAR = "#1f4e79"  # 8.9:1 on white
 TRACK = "#e6e6e6"
-FONT = 'font-family="sans-serif" font-size="13"'
+FONT = 'font-family="sans-serif" font-size="14"'
 # Light to dark, for ordered scales: the order itself reads without colour, and each segment
 # prints its share; text on the two darkest is white.
 SCALE_FILLS = ["#deebf7", "#9ecae1", "#6baed6", "#2171b5", "#08306b", "#041a3b"]
@@ -224,7 +225,7 @@ def timeline_svg(
         parts.append(
             f'<path d="M{left} {y:.1f}h{plot_width}" stroke="{TRACK}"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" fill="{MUTED}" text-anchor="end" '
-            f'font-size="11">{tick}</text>'
+            f'font-size="12">{tick}</text>'
         )
     bar_width = max(1.0, step * 0.7)
     points = []
@@ -246,14 +247,21 @@ def timeline_svg(
             )
     parts.append(f'<path d="M{left} {y_of(0):.1f}h{plot_width}" stroke="{MUTED}"/>')
     # Date ticks: the first day, then every Monday (weekly), then the last day.
-    ticks = [0] + [i for i, d in enumerate(dates) if d.weekday() == 0 and 3 <= i <= span - 4]
+    # Over a long span every n-th Monday, so that labels (about 50 px each) never overlap.
+    apart = max(3, math.ceil(56 / step))  # days between labels, and from the first and last
+    mondays = [
+        i for i, d in enumerate(dates) if d.weekday() == 0 and apart <= i <= span - 1 - apart
+    ]
+    room = max(1, int(plot_width // 56) - 2)
+    every = -(-len(mondays) // room) if mondays else 1
+    ticks = [0, *mondays[::every]]
     ticks += [span - 1] if span > 1 else []
     for index in ticks:
         x = left + index * step + step / 2
         parts.append(
             f'<path d="M{x:.1f} {y_of(0):.1f}v4" stroke="{MUTED}"/>'
             f'<text x="{x:.1f}" y="{y_of(0) + 16:.1f}" fill="{MUTED}" text-anchor="middle" '
-            f'font-size="11">{_day(dates[index])}</text>'
+            f'font-size="12">{_day(dates[index])}</text>'
         )
     for number, event in enumerate(events, 1):
         index = (_as_date(event["date"]) - first).days
@@ -262,7 +270,7 @@ def timeline_svg(
             f'<path d="M{x:.1f} {top}V{y_of(0):.1f}" stroke="{INK}" stroke-dasharray="4 3"/>'
             f'<circle cx="{x:.1f}" cy="{top - 2}" r="8" fill="#ffffff" stroke="{INK}"/>'
             f'<text x="{x:.1f}" y="{top + 2}" fill="{INK}" text-anchor="middle" '
-            f'font-size="11">{number}</text>'
+            f'font-size="12">{number}</text>'
         )
         label = f"{number}. {_day(_as_date(event['date']), year=True)}: {event['label']}"
         parts.append(

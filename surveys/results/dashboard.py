@@ -29,7 +29,6 @@ from surveys.results.figures import (
     QUESTION_PREFIX,
     RATE_DENOMINATORS,
     ChartRasterUnavailable,
-    answer_header,
     chart_png,
     chart_svg_file,
     dashboard_table,
@@ -295,7 +294,6 @@ def _question_section(entry: QuestionStatistics, *, shared_outlines: bool) -> di
             shared_outlines=True,
             legend_title=COUNTRY_QUESTION_LEGEND,
         )
-    section["answer_header"] = answer_header(entry)
     section["earliest_label"] = date_label(entry.get("earliest"), long=True)
     section["latest_label"] = date_label(entry.get("latest"), long=True)
     return section

@@ -37,6 +37,7 @@ from surveys.questionnaire.survey_files import FINDING_KEY, finding_hint_errors
 from surveys.questionnaire.types import question_type
 from surveys.results.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
 from surveys.results.disclosure import statistics_small_cells_suppress
+from surveys.results.figures import answer_header
 from surveys.results.filters import StatsFilter, filtered_answers
 from surveys.results.statistics import survey_statistics
 from surveys.results.stats_types import (
@@ -329,6 +330,8 @@ def question_section(*, entry: QuestionStatistics) -> dict[str, Any]:
         # Shown beside the chart where the mean is the type's summary (a number's average).
         "average": entry.get("mean") if kind.summary == "mean" else None,
         "answers_count": entry.get("answers_count"),
+        # What the rows are: months of a date question, countries, else answers.
+        "answer_header": answer_header(entry),
         # Whether shares may add up to over 100%. The stats do not say whether a country
         # question allows several countries; more answers than respondents shows it did.
         "multiple": kind.several_answers or sum(o["count"] for o in entry["options"]) > base,

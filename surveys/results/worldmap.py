@@ -334,7 +334,7 @@ def world_map_svg(
         f'<desc id="{uid}-desc">{escape(described)}</desc>',
         "<defs>",
         *(
-            _class_pattern(uid, number, style)
+            _class_pattern(uid, number, style, zoom=scale / WORLD_SCALE)
             for number, style in enumerate(CLASS_STYLES, 1)
             if style["mark"] != "none"
         ),
@@ -442,9 +442,15 @@ def _map_description(
     return f"{len(ranked)} countries named. Most named: {named}{more}. Classes: {ranges}."
 
 
-def _class_pattern(uid: str, number: int, style: dict[str, str]) -> str:
-    # Tiles in map units (degrees); about 2.5 px at the default width.
+# Pixels per degree of the world view at the default width, at which the textures were drawn.
+WORLD_SCALE = 2.0
+
+
+def _class_pattern(uid: str, number: int, style: dict[str, str], *, zoom: float = 1.0) -> str:
+    # Tiles in map units (degrees); about 4 px on the world map at the default width, and as
+    # many on a zoomed view (Europe), whose degrees are larger: the tile shrinks by the zoom.
     ink = style["ink"]
+    transform = f' patternTransform="scale({1 / zoom:.4f})"' if abs(zoom - 1) > 0.01 else ""
     marks = {
         "dots": f'<circle cx="1" cy="1" r="0.35" fill="{ink}"/>',
         "lines": f'<path d="M0 2L2 0" stroke="{ink}" stroke-width="0.3"/>',
@@ -452,7 +458,7 @@ def _class_pattern(uid: str, number: int, style: dict[str, str]) -> str:
     }
     return (
         f'<pattern id="{uid}-class-{number}" patternUnits="userSpaceOnUse" width="2" '
-        f'height="2">{marks[style["mark"]]}</pattern>'
+        f'height="2"{transform}>{marks[style["mark"]]}</pattern>'
     )
 
 

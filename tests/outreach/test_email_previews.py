@@ -63,7 +63,7 @@ def test_send_confirm_shows_the_real_subject_and_body_for_an_example_recipient_a
     assert response.status_code == 200
     page = page_text(response)
     # The example recipient is the first matching organisation (by name), with its contact.
-    assert "the email as be 000000 will get it" in page
+    assert "The email as be 000000 will get it" in page
     assert "Your view, be 000000" in page  # the template's subject, filled in
     assert "Dear Contact 0,\n\nPlease answer for be 000000:" in page  # the text part
     assert "This email goes to 3 organisations: 3 emails" in page

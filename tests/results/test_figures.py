@@ -5,6 +5,7 @@ a date question's table says "Month" and dates read as words."""
 
 import csv
 import io
+import itertools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -214,3 +215,30 @@ def test_the_long_dashboard_has_a_table_of_contents_linking_every_section(viewer
     assert {"participation-heading", "timeline-heading", "questions-heading", "q-size"} <= set(
         targets
     )
+
+
+def test_the_report_defines_its_rates_and_says_when_nothing_can_be_divided(viewer, survey):
+    html = viewer.get("/staff/surveys/figs/report/").content.decode()
+    assert "Participation rate: started ÷ invited, partial responses included." in html
+    assert "Response rate: completed ÷ invited." in html
+    assert "Completion rate: completed ÷ started." in html
+    survey_from_file(slug="figs-empty")
+    empty = viewer.get("/staff/surveys/figs-empty/report/").content.decode()
+    figures = empty[empty.index('<dl class="headline-figures">') : empty.index("</dl>")]
+    assert "no invitations yet" in figures and "no one started" in figures
+    assert "0.0%" not in figures
+
+
+def test_a_long_timeline_spaces_its_date_labels_so_they_never_overlap():
+    from datetime import date, timedelta
+
+    start = date(2026, 3, 2)
+    days = [
+        {"date": (start + timedelta(days=n)).isoformat(), "starts": n % 3, "completions": 0}
+        for n in range(270)
+    ]
+    svg = timeline_svg(title="Per day", days=days)
+    label = r'<text x="([\d.]+)" y="[\d.]+" fill="#4a4f55" text-anchor="middle" '
+    ticks = [float(x) for x in re.findall(label + r'font-size="12">\d+ \w+</text>', svg)]
+    assert len(ticks) >= 5
+    assert all(b - a >= 50 for a, b in itertools.pairwise(ticks)), ticks

@@ -114,8 +114,10 @@
       if (value === undefined) { return; }
       var text = format(value, element.getAttribute("data-stat-format"));
       var emptyIf = element.getAttribute("data-stat-empty-if-zero");
-      if (emptyIf && scope[emptyIf] === 0) {
-        text = element.getAttribute("data-stat-empty-text");
+      if (emptyIf) {
+        var nothing = scope[emptyIf] === 0;
+        if (nothing) { text = element.getAttribute("data-stat-empty-text"); }
+        element.classList.toggle("nothing-to-divide", nothing);
       }
       if (element.textContent !== text) {
         element.textContent = text;

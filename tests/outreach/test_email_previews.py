@@ -67,7 +67,12 @@ def test_send_confirm_shows_the_real_subject_and_body_for_an_example_recipient_a
     assert "Your view, be 000000" in page  # the template's subject, filled in
     assert "Dear Contact 0,\n\nPlease answer for be 000000:" in page  # the text part
     assert "This email goes to 3 organisations: 3 emails" in page
-    assert "Yes, send 3 invitations" in response.content.decode()
+    body = response.content.decode()
+    assert "Yes, send 3 invitations" in body
+    # The recipients are listed once, after the confirmation (a long list must not bury it).
+    assert body.count('<table class="recipients">') == 1
+    assert body.index("Yes, send 3 invitations") < body.index('<table class="recipients">')
+    assert body.index('id="content"') < body.index('<table class="recipients">')
     assert "sending starts as soon as you confirm" in page
     assert "FromECCP Secretariat <survey@" in page
     # The HTML part is in a sandboxed frame whose address serves it.

@@ -100,7 +100,8 @@ def smallest_chart_text(page: Page) -> float:
     return page.evaluate(
         """() => {
             let smallest = Infinity;
-            document.querySelectorAll('.chart svg[role=img]').forEach(svg => {
+            document.querySelectorAll('.chart svg[role=img], .chart-figure svg[role=img]')
+                .forEach(svg => {
                 const box = svg.viewBox.baseVal;
                 const scale = svg.getBoundingClientRect().width / box.width;
                 svg.querySelectorAll('text').forEach(text => {
@@ -128,6 +129,9 @@ def test_the_dashboard_fits_at_1280_and_its_charts_read_at_390(
     screenshot(page, "dashboard")
 
     page.goto(f"{live_server.url}/staff/surveys/{survey_with_answers.slug}/report/")
+    page.set_viewport_size({"width": 390, "height": 900})
+    assert smallest_chart_text(page) >= READABLE_PX
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, "report")
 
 

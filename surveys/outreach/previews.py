@@ -8,6 +8,7 @@ staff preview of the survey and its opt-out link for one that opts nobody out. S
 preview nor a test email ever carries a link that opens a respondent's answers, marks an
 invitation opened or opts anybody out (docs/architecture.md, identified data)."""
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -64,11 +65,16 @@ def example_email(
         "surveys:preview", kwargs={"slug": invitation.survey.slug}
     )
     no_opt_out = settings.SITE_URL + reverse("surveys:unsubscribe", kwargs={"token": "example"})
-    swaps = {invitation_link(invitation): preview, unsubscribe_link(invitation): no_opt_out}
+    # Every token link is swapped, whatever its token: the opt-out token is signed with a
+    # timestamp, so building it again a second later would not give the same text.
+    swaps = [
+        (_token_link_pattern("surveys:token_entry", invitation_link(invitation)), preview),
+        (_token_link_pattern("surveys:unsubscribe", unsubscribe_link(invitation)), no_opt_out),
+    ]
 
     def swapped(text: str) -> str:
-        for live, example in swaps.items():
-            text = text.replace(live, example)
+        for pattern, example in swaps:
+            text = pattern.sub(example, text)
         return text
 
     message.body = swapped(str(message.body))
@@ -78,6 +84,15 @@ def example_email(
     ]
     message.extra_headers = {name: swapped(value) for name, value in message.extra_headers.items()}
     return message
+
+
+def _token_link_pattern(view: str, example: str) -> re.Pattern[str]:
+    """Any link to `view` with any token (and `example`, the link as built, to be sure)."""
+    sentinel = "TOKEN0SENTINEL"
+    before, _, after = (settings.SITE_URL + reverse(view, kwargs={"token": sentinel})).partition(
+        sentinel
+    )
+    return re.compile(f"{re.escape(example)}|{re.escape(before)}[^\\s\"'<>/]+{re.escape(after)}")
 
 
 def _example_contact(invitation: Invitation) -> Contact:

@@ -97,6 +97,8 @@ def test_the_html_part_is_served_for_the_frame_under_its_own_policy(staff_client
     assert "Open the questionnaire</a>" in body  # the button
     assert f"/staff/surveys/{survey.slug}/preview/" in body
     assert "/s/" not in body
+    # The opt-out link is the example one, however long the page took to build.
+    assert re.findall(r"/u/[^\s\"<]+", body) == ["/u/example/", "/u/example/"]
     policy = response["Content-Security-Policy"]
     assert "sandbox" in policy
     assert "script-src 'none'" in policy
@@ -150,6 +152,7 @@ def test_send_me_a_test_reaches_the_smtp_server_at_my_address_with_no_real_token
     assert token not in raw
     assert "/s/" not in raw
     assert emails.unsubscribe_token(invitation) not in raw
+    assert set(re.findall(r"/u/[^\s\"<>]+", raw)) == {"/u/example/"}
     followed = staff_client.get(response["Location"])
     assert "Test email “Cluster needs 2026: your organisation's opinion” sent to" in page_text(
         followed
@@ -237,3 +240,18 @@ def test_viewers_see_no_confirm_page_nor_send_tests(viewer_member, survey):
         302,
         403,
     )
+
+
+def test_an_example_email_swaps_token_links_built_at_another_second(survey, settings):
+    """The opt-out token is signed with a timestamp: the swap must not depend on building
+    the same link twice within one second."""
+    from surveys.outreach.previews import _token_link_pattern
+
+    site = settings.SITE_URL
+    pattern = _token_link_pattern("surveys:unsubscribe", f"{site}/u/built-now/")
+    later = f"Stop: {site}/u/IjZjOTEz:1xWd2E:jyl67JRt5EmJ/ and <{site}/u/other:1xWd2F:k/>"
+    assert pattern.sub(f"{site}/u/example/", later) == (
+        f"Stop: {site}/u/example/ and <{site}/u/example/>"
+    )
+    personal = _token_link_pattern("surveys:token_entry", f"{site}/s/abc/")
+    assert personal.sub("PREVIEW", f"{site}/s/Zx-9_q/ {site}/staff/") == f"PREVIEW {site}/staff/"

@@ -165,8 +165,11 @@ def test_the_send_confirm_page_shows_the_email_in_its_frame(
     expect(frame.get_by_role("link", name="Open the questionnaire")).to_be_visible()
     expect(page.locator(".email-preview-text")).to_contain_text("To stop receiving emails")
     screenshot(page, "wave-send-confirm")
-    page.get_by_role("button", name="Send me a test at figures@example.org").click()
-    expect(page.locator(".messagelist")).to_contain_text("sent to figures@example.org")
+    with page.expect_navigation(timeout=30_000):
+        page.get_by_role("button", name="Send me a test at figures@example.org").click()
+    expect(page.locator(".messagelist")).to_contain_text(
+        "sent to figures@example.org", timeout=30_000
+    )
 
     first = survey_with_answers.waves.get(name="First wave")
     page.goto(f"{live_server.url}/admin/surveys/wave/{first.pk}/remind/")

@@ -282,6 +282,10 @@ EXPECTED: dict[str, Row] = {
     "admin:surveys_wave_send": Row(admin_page(403, 200, 200), post=admin_page(403, 302, 302)),
     "admin:surveys_wave_remind": Row(admin_page(403, 200, 200), post=admin_page(403, 302, 302)),
     "admin:surveys_wave_progress": Row(admin_page(403, 200, 200)),
+    # The confirm pages' example email: its HTML for the sandboxed frame, and a test copy to
+    # the staff member's own address (a GET goes back to the confirm page).
+    "admin:surveys_wave_email_html": Row(admin_page(403, 200, 200)),
+    "admin:surveys_wave_email_test": Row(admin_page(403, 302, 302), post=admin_page(403, 302, 302)),
     # The respondent pages.
     # The personal link is exchanged for a session entry and left at once, whoever opens it.
     "surveys:token_entry": Row((302, 302, 302, 302, 302, 302), states={"GET unknown": NOWHERE}),
@@ -368,6 +372,13 @@ EXPECTED: dict[str, Row] = {
     "surveys:dashboard": Row(staff_page(200, 200, 200)),
     # Anonymous: 401 with a Bearer challenge (the API token scheme), no role: 403.
     "surveys:api_survey_stats": Row((401, 403, 200, 200, 200, 401)),
+    # One table of the dashboard as CSV; one chart as SVG or PNG: a chart the survey's
+    # figures do not draw (no invitation: no funnel) is not found.
+    "surveys:dashboard_table_csv": Row(staff_page(200, 200, 200)),
+    "surveys:dashboard_chart_file": Row(
+        staff_page(200, 200, 200),
+        states={f"GET empty, {fmt}": staff_page(404, 404, 404) for fmt in ("svg", "png")},
+    ),
     "surveys:surveys_exports": Row(staff_page(403, 200, 200)),
     "surveys:surveys_export_csv": Row(staff_page(403, 200, 200)),
     "surveys:surveys_export_file_moved": Row(staff_page(403, 303, 303)),
@@ -775,6 +786,18 @@ def _survey_cases(pattern: Pattern, world: World, arguments: set[str], url: Url)
             for state, survey in world.surveys.items()
             for fmt in ("xlsx", "sav")
         ]
+    if arguments == {"slug", "name"}:  # a dashboard table
+        return [
+            (f"{state}, {name}", url(slug=survey.slug, name=name))
+            for state, survey in world.surveys.items()
+            for name in ("participation", "by_country")
+        ]
+    if arguments == {"slug", "name", "fmt"}:  # a dashboard chart
+        return [
+            (f"{state}, {fmt}", url(slug=survey.slug, name="funnel", fmt=fmt))
+            for state, survey in world.surveys.items()
+            for fmt in ("svg", "png")
+        ]
     if arguments == {"slug", "job_id"}:
         return [
             (state, url(slug=job.survey.slug, job_id=job.pk))
@@ -833,6 +856,12 @@ def _object_cases(pattern: Pattern, world: World, arguments: set[str], url: Url)
         ]
     if arguments == {"token_id"}:  # a personal API token
         return [(state, url(token_id=token.pk)) for state, token in world.api_tokens.items()]
+    if arguments == {"pk", "kind"}:  # a wave's example emails
+        return [
+            (f"{state}, {kind}", url(pk=wave.pk, kind=kind))
+            for state, wave in world.waves.items()
+            for kind in ("invitation", "reminder_partial")
+        ]
     if arguments == {"id"}:  # a user's password
         staff = world.users["staff"]
         assert staff is not None

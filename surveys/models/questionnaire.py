@@ -44,6 +44,14 @@ class Survey(models.Model):
         blank=True,
         help_text="The privacy notice linked from every respondent page.",
     )
+    # Who the survey's emails come from, by name (the From header and the emails' layout);
+    # empty: the name of DEFAULT_FROM_EMAIL (surveys.outreach.emails.sender_name).
+    sender_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The name the survey's emails come from, e.g. “ECCP Secretariat”. Empty: "
+        "the service's default sender.",
+    )
     # Reminder policy: the first reminder N days after the invitation, at most M, at least K
     # days apart, none after closes_at (surveys.outreach.reminders).
     reminder_first_after_days = models.PositiveSmallIntegerField(default=7)

@@ -4,14 +4,17 @@ waves (preview of recipients and email, confirmed send, remind now, live progres
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.core.mail import EmailMultiAlternatives
-from django.core.mail.message import EmailAlternative
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -21,20 +24,22 @@ from django_countries import countries
 
 from accounts.models import User
 from surveys.models import (
-    ClusterOrganisation,
     Contact,
     Delivery,
     EmailTemplate,
-    Invitation,
     Sector,
-    Survey,
     Wave,
 )
-from surveys.outreach.emails import (
-    PLACEHOLDERS,
-    email_message_build,
-    placeholders_unknown,
-    unsubscribe_link,
+from surveys.outreach.emails import PLACEHOLDERS, placeholders_unknown
+from surveys.outreach.previews import (
+    TestEmailError,
+    example_email,
+    example_invitation,
+    rendered_preview,
+    wave_email_html,
+    wave_invitation_preview,
+    wave_reminder_previews,
+    wave_test_email_send,
 )
 from surveys.outreach.reminders import wave_remind_now, wave_reminder_recipients
 from surveys.outreach.selectors import wave_progress
@@ -44,7 +49,17 @@ from surveys.outreach.waves import (
     wave_filters_clean,
     wave_launch,
 )
-from surveys.questionnaire.invitations import invitation_link, new_token_fields
+
+# The policy of an example email's HTML in the confirm pages' frame (WaveAdmin.email_html_view).
+EMAIL_FRAME_POLICY = {
+    "default-src": ["'none'"],
+    "style-src": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:", "https:"],
+    "script-src": ["'none'"],
+    "form-action": ["'none'"],
+    "frame-ancestors": ["'self'"],
+    "sandbox": True,
+}
 
 PLACEHOLDER_HELP = "Placeholders: " + ", ".join(
     f"{{{{ {name} }}}} ({meaning})" for name, meaning in PLACEHOLDERS.items()
@@ -70,61 +85,6 @@ class EmailTemplateForm(forms.ModelForm):
                     + f". {PLACEHOLDER_HELP}.",
                 )
         return cleaned
-
-
-def example_invitation(
-    *, survey: Survey, organisation: ClusterOrganisation | None = None
-) -> Invitation:
-    """An unsaved invitation to show an email with: for the organisation given, else for the
-    organisation of the survey's first invitation, else for an example organisation. Its token
-    is new and stored nowhere, so its links open nothing (and `example_email` swaps them for
-    the staff preview)."""
-    if organisation is None:
-        first = Invitation.objects.filter(survey=survey).select_related("organisation").first()
-        organisation = (
-            first.organisation
-            if first is not None
-            else ClusterOrganisation(name="Example Cluster Organisation", country="BE")
-        )
-    return Invitation(survey=survey, organisation=organisation, **new_token_fields())
-
-
-def example_email(
-    *, invitation: Invitation, contact: Contact, kind: str, template: EmailTemplate | None
-) -> EmailMultiAlternatives:
-    """The email as a recipient would get it, except that the personal link opens the staff
-    preview of the survey and the unsubscribe link opts nobody out: a preview or a test email
-    never carries a link that opens answers, marks an invitation opened or opts out."""
-    message = email_message_build(
-        invitation=invitation, contact=contact, kind=kind, template=template
-    )
-    preview = settings.SITE_URL + reverse(
-        "surveys:preview", kwargs={"slug": invitation.survey.slug}
-    )
-    no_opt_out = settings.SITE_URL + reverse("surveys:unsubscribe", kwargs={"token": "example"})
-    swaps = {invitation_link(invitation): preview, unsubscribe_link(invitation): no_opt_out}
-
-    def swapped(text: str) -> str:
-        for live, example in swaps.items():
-            text = text.replace(live, example)
-        return text
-
-    message.body = swapped(str(message.body))
-    message.alternatives = [
-        EmailAlternative(swapped(str(content)), mimetype)
-        for content, mimetype in message.alternatives
-    ]
-    message.extra_headers = {name: swapped(value) for name, value in message.extra_headers.items()}
-    return message
-
-
-def rendered_preview(*, invitation: Invitation, kind: str, template: EmailTemplate | None) -> dict:
-    contact = (
-        invitation.organisation.contacts.first() if invitation.organisation.pk else None
-    ) or Contact(name="Alex Example", email="alex@example.org")
-    message = example_email(invitation=invitation, contact=contact, kind=kind, template=template)
-    html = next(content for content, mimetype in message.alternatives if mimetype == "text/html")
-    return {"to": contact.email, "subject": message.subject, "text": message.body, "html": html}
 
 
 @admin.register(EmailTemplate)
@@ -277,6 +237,16 @@ class WaveAdmin(admin.ModelAdmin):
             path("<int:pk>/send/", view(self.send_view), name="surveys_wave_send"),
             path("<int:pk>/remind/", view(self.remind_view), name="surveys_wave_remind"),
             path("<int:pk>/progress/", view(self.progress_view), name="surveys_wave_progress"),
+            path(
+                "<int:pk>/email/<str:kind>/",
+                view(self.email_html_view),
+                name="surveys_wave_email_html",
+            ),
+            path(
+                "<int:pk>/email/<str:kind>/test/",
+                view(self.email_test_view),
+                name="surveys_wave_email_test",
+            ),
             *urls,
         ]
 
@@ -345,6 +315,8 @@ class WaveAdmin(admin.ModelAdmin):
                 "count": matching.count(),
                 "recipients": matching[:50],
                 "change_url": change_url,
+                "previews": [wave_invitation_preview(wave=wave)],
+                "scheduled_at": wave.scheduled_at,
             },
         )
 
@@ -369,8 +341,58 @@ class WaveAdmin(admin.ModelAdmin):
                 "count": recipients.count(),
                 "recipients": [i.organisation for i in recipients[:50]],
                 "change_url": change_url,
+                "previews": wave_reminder_previews(wave=wave, now=now),
             },
         )
+
+    def _email_kind(self, kind: str) -> str:
+        """The kinds of email a wave sends: its invitation, and the reminders once launched."""
+        if kind not in EmailTemplate.Kind.values:
+            raise Http404("No such email.")
+        return kind
+
+    def email_html_view(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+        """The HTML part of the confirm page's example email, shown in a sandboxed frame of
+        that page. The email's own inline styles need a policy of their own: styles inline,
+        nothing else (no script, no plugin, no form), framed by our own pages only."""
+        wave = self._wave(request, pk)
+        html = wave_email_html(wave=wave, kind=self._email_kind(kind), now=timezone.now())
+        response = HttpResponse(html, content_type="text/html; charset=utf-8")
+        response._csp_replace = EMAIL_FRAME_POLICY  # type: ignore[attr-defined]  # read by django-csp's middleware
+        response["X-Frame-Options"] = "SAMEORIGIN"
+        return response
+
+    def email_test_view(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+        """POST: the example email of that kind to the staff member's own address."""
+        wave = self._wave(request, pk)
+        kind = self._email_kind(kind)
+        back = reverse(
+            "admin:surveys_wave_send"
+            if kind == EmailTemplate.Kind.INVITATION
+            else "admin:surveys_wave_remind",
+            args=[wave.pk],
+        )
+        if request.method != "POST":
+            return HttpResponseRedirect(back)
+        user = request.user
+        assert isinstance(user, User)  # the admin site lets logged-in staff in only
+        try:
+            subject = wave_test_email_send(
+                wave=wave,
+                kind=kind,
+                name=user.get_full_name() or user.username,
+                address=user.email,
+                now=timezone.now(),
+            )
+        except TestEmailError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Test email “{subject}” sent to {user.email}, with example links (the "
+                "staff preview instead of a personal link).",
+            )
+        return HttpResponseRedirect(back)
 
     def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:
         """Polled by the change page every few seconds (the live progress)."""

@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from email.policy import Compat32
+from email.utils import formataddr, parseaddr
 from functools import cache, lru_cache
 from typing import cast
 
@@ -78,6 +79,69 @@ def email_template_texts(*, kind: str, template: EmailTemplate | None) -> Templa
     return TemplateTexts(
         default_template_source(kind, "subject"), default_template_source(kind, "body"), ""
     )
+
+
+# A line that ends a sentence, a greeting or an introduction ("...:"), or a placeholder.
+_LINE_END_RE = re.compile(r"[.!?:;,)\]}\"”»]\s*$")
+_LIST_ITEM_RE = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s")
+_UNSUBSCRIBE_RE = re.compile(r"[ \t]*(\{\{\s*unsubscribe_link\s*\}\})[ \t]*")
+
+
+@lru_cache(maxsize=128)
+def text_body_tidy(text: str) -> str:
+    """A plain-text template as it should read in a mail client, which wraps lines itself:
+    a line broken in the middle of a sentence is joined to the next (it does not end with
+    punctuation or a placeholder and the next line goes on with a word, or the next begins in
+    lower case), and the {{ unsubscribe_link }} placeholder stands on a line of its own.
+    Links, list items and blank lines between paragraphs stay as written. Cached per text:
+    templates are few, messages many."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _UNSUBSCRIBE_RE.sub(lambda match: "\n" + match.group(1) + "\n", text)
+    lines: list[str] = []
+    for raw in text.split("\n"):
+        line = raw.rstrip()
+        previous = lines[-1] if lines else ""
+        if (
+            line.strip()
+            and previous.strip()
+            and not _LIST_ITEM_RE.match(line)
+            and not PLACEHOLDER_RE.fullmatch(line.strip())
+            and not PLACEHOLDER_RE.fullmatch(previous.strip())
+            and not URL_RE.search(previous)
+            and not line.lstrip().startswith(("http://", "https://"))
+            and (
+                line.lstrip()[:1].islower()
+                or (not _LINE_END_RE.search(previous) and line.lstrip()[:1].isalnum())
+            )
+        ):
+            lines[-1] = f"{previous} {line.strip()}"
+            continue
+        lines.append(line)
+    # The unsubscribe line's own breaks may have doubled blank lines, or left one at the end.
+    tidy = re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return tidy.strip("\n")
+
+
+DEFAULT_SENDER_NAME = "ECCP survey"
+
+
+@lru_cache(maxsize=64)
+def _sender_parts(sender_name: str, default_from: str) -> tuple[str, str]:
+    default_name, address = parseaddr(default_from)
+    name = header_value_clean(sender_name) or default_name or DEFAULT_SENDER_NAME
+    return name, formataddr((name, address)) if address else header_value_clean(default_from)
+
+
+def sender_name(survey: Survey) -> str:
+    """The name the survey's emails come from: the survey's own, else the name of
+    DEFAULT_FROM_EMAIL, else "ECCP survey"."""
+    return _sender_parts(survey.sender_name, settings.DEFAULT_FROM_EMAIL)[0]
+
+
+def sender_address(survey: Survey) -> str:
+    """The From header of the survey's emails: its sender name with DEFAULT_FROM_EMAIL's
+    address."""
+    return _sender_parts(survey.sender_name, settings.DEFAULT_FROM_EMAIL)[1]
 
 
 def survey_email_template(*, survey: Survey, kind: str) -> EmailTemplate | None:
@@ -179,13 +243,48 @@ def _html_paragraph(paragraph: str, values: dict[str, str]) -> str:
     return "".join(parts)
 
 
+# Inline styles: mail clients drop style sheets (this is an email, not one of our pages).
+PARAGRAPH_STYLE = "margin:0 0 16px;"
+BUTTON_STYLE = (
+    "display:inline-block;background:#003399;color:#ffffff;font-weight:bold;"
+    "text-decoration:none;padding:12px 24px;border-radius:4px;font-size:17px;"
+)
+SMALL_STYLE = "margin:0 0 16px;font-size:14px;color:#4a4f55;word-break:break-all;"
+LINK_BUTTON_LABEL = "Open the questionnaire"
+_LINK_LINE_RE = re.compile(r"^\s*\{\{\s*link\s*\}\}\s*$")
+
+
+def _button(url: str) -> str:
+    """The personal link as a clear button, and the address under it for mail clients that
+    show no button (and for copying)."""
+    url = escape(url)
+    return (
+        f'<p style="{PARAGRAPH_STYLE}"><a href="{url}" style="{BUTTON_STYLE}">'
+        f"{LINK_BUTTON_LABEL}</a></p>\n"
+        f'<p style="{SMALL_STYLE}">Or open this address: <a href="{url}">{url}</a></p>'
+    )
+
+
 def _html_from_text(text: str, values: dict[str, str]) -> str:
     """Paragraphs and links of a plain-text body template, its placeholders filled. Only our
-    links become anchors (see _html_paragraph): data never does."""
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    return "\n".join(
-        "<p>" + _html_paragraph(p, values).replace("\n", "<br>\n") + "</p>" for p in paragraphs
-    )
+    links become anchors (see _html_paragraph): data never does. A {{ link }} on a line of its
+    own becomes a button."""
+    blocks: list[str] = []
+    for paragraph in (p.strip() for p in re.split(r"\n\s*\n", text)):
+        if not paragraph:
+            continue
+        lines: list[str] = []
+        for line in paragraph.split("\n"):
+            if _LINK_LINE_RE.match(line) and "link" in values:
+                if lines:
+                    blocks.append(f'<p style="{PARAGRAPH_STYLE}">' + "<br>\n".join(lines) + "</p>")
+                    lines = []
+                blocks.append(_button(values["link"]))
+            else:
+                lines.append(_html_paragraph(line, values))
+        if lines:
+            blocks.append(f'<p style="{PARAGRAPH_STYLE}">' + "<br>\n".join(lines) + "</p>")
+    return "\n".join(blocks)
 
 
 # Runs of control characters (CR, LF, tab, NUL, DEL, C1) and the Unicode line and paragraph
@@ -200,33 +299,55 @@ def header_value_clean(value: str) -> str:
     return _HEADER_BREAK_RE.sub(" ", value).strip()
 
 
-_SUBJECT_SENTINEL = "\x00SUBJECT\x00"
-_BODY_SENTINEL = "\x00BODY\x00"
-_SENTINEL_RE = re.compile("(\x00SUBJECT\x00|\x00BODY\x00)")
+_SENTINELS = {
+    "subject": "\x00SUBJECT\x00",
+    "body": "\x00BODY\x00",
+    "sender": "\x00SENDER\x00",
+    "organisation": "\x00ORGANISATION\x00",
+}
+_SENTINEL_RE = re.compile("(" + "|".join(_SENTINELS.values()) + ")")
 
 
 @cache
 def _wrapper_pieces(template_name: str) -> tuple[str, ...]:
-    """templates/emails/message.html rendered once, cut where the subject and the body go:
-    literal text at even positions, a sentinel at odd ones."""
-    rendered = render_to_string(
-        template_name, {"subject": _SUBJECT_SENTINEL, "body": mark_safe(_BODY_SENTINEL)}
-    )
+    """templates/emails/message.html rendered once, cut where the subject, the body, the
+    sender's and the organisation's names go: literal text at even positions, a sentinel at
+    odd ones."""
+    context = {name: sentinel for name, sentinel in _SENTINELS.items()}
+    rendered = render_to_string(template_name, {**context, "body": mark_safe(_SENTINELS["body"])})
     return tuple(_SENTINEL_RE.split(rendered))
 
 
-def html_wrap(subject: str, body_html: str, template_name: str = "emails/message.html") -> str:
-    """The same text as render_to_string(template_name, {"subject": ..., "body": ...}) (the
-    subject escaped, the body as is), from a copy of the template rendered once per process.
-    In DEBUG the template is rendered every time, so that edits show at once."""
+def html_wrap(
+    subject: str,
+    body_html: str,
+    template_name: str = "emails/message.html",
+    *,
+    sender: str = "",
+    organisation: str = "",
+) -> str:
+    """The same text as render_to_string(template_name, {"subject", "body", "sender",
+    "organisation"}) (the names escaped, the body as is), from a copy of the template
+    rendered once per process. In DEBUG the template is rendered every time, so that edits
+    show at once."""
     if settings.DEBUG:
-        return render_to_string(template_name, {"subject": subject, "body": mark_safe(body_html)})
+        return render_to_string(
+            template_name,
+            {
+                "subject": subject,
+                "body": mark_safe(body_html),
+                "sender": sender,
+                "organisation": organisation,
+            },
+        )
+    values = {
+        _SENTINELS["subject"]: escape(subject),
+        _SENTINELS["body"]: body_html,
+        _SENTINELS["sender"]: escape(sender),
+        _SENTINELS["organisation"]: escape(organisation),
+    }
     pieces = _wrapper_pieces(template_name)
-    escaped = escape(subject)
-    return "".join(
-        piece if i % 2 == 0 else (escaped if piece == _SUBJECT_SENTINEL else body_html)
-        for i, piece in enumerate(pieces)
-    )
+    return "".join(piece if i % 2 == 0 else values[piece] for i, piece in enumerate(pieces))
 
 
 class _FastCompat32(Compat32):
@@ -293,12 +414,16 @@ def email_message_build(
     texts = email_template_texts(kind=kind, template=template)
     values = placeholder_values(invitation=invitation, contact=contact)
     subject = header_value_clean(fill_placeholders(texts.subject, values))
-    text = fill_placeholders(texts.text_body, values)
+    text_body = text_body_tidy(texts.text_body)
+    text = fill_placeholders(text_body, values)
     if texts.html_body:
         body_html = fill_placeholders(texts.html_body, values, html=True)
     else:
-        body_html = _html_from_text(texts.text_body, values)
-    html = html_wrap(subject, body_html)
+        body_html = _html_from_text(text_body, values)
+    survey = invitation.survey
+    html = html_wrap(
+        subject, body_html, sender=sender_name(survey), organisation=values["organisation"]
+    )
     all_headers = {
         "List-Unsubscribe": f"<{values['unsubscribe_link']}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
@@ -307,7 +432,7 @@ def email_message_build(
     message = SurveyEmail(
         subject=subject,
         body=text,
-        from_email=header_value_clean(settings.DEFAULT_FROM_EMAIL),
+        from_email=sender_address(survey),
         to=[header_value_clean(contact.email)],
         headers={name: header_value_clean(value) for name, value in all_headers.items()},
         connection=connection,

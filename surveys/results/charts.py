@@ -9,6 +9,7 @@ comes from data is escaped here. Showing the same figures in a table nearby is t
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ INK = "#1b1b1b"
 MUTED = "#4a4f55"
 BAR = "#1f4e79"  # 8.9:1 on white
 TRACK = "#e6e6e6"
-FONT = 'font-family="sans-serif" font-size="13"'
+FONT = 'font-family="sans-serif" font-size="14"'
 # Light to dark, for ordered scales: the order itself reads without colour, and each segment
 # prints its share; text on the two darkest is white.
 SCALE_FILLS = ["#deebf7", "#9ecae1", "#6baed6", "#2171b5", "#08306b", "#041a3b"]
@@ -176,6 +177,11 @@ def timeline_svg(
         )
     first, last = min(known), max(known)
     span = (last - first).days + 1
+    if span == 1:
+        return _single_day_svg(
+            uid=uid, title=title, day=first, counts=by_day.get(first, (0, 0)), events=events,
+            width=width,
+        )  # fmt: skip
     dates = [first + timedelta(days=offset) for offset in range(span)]
     series = [by_day.get(d, (0, 0)) for d in dates]
 
@@ -219,7 +225,7 @@ def timeline_svg(
         parts.append(
             f'<path d="M{left} {y:.1f}h{plot_width}" stroke="{TRACK}"/>'
             f'<text x="{left - 6}" y="{y + 4:.1f}" fill="{MUTED}" text-anchor="end" '
-            f'font-size="11">{tick}</text>'
+            f'font-size="12">{tick}</text>'
         )
     bar_width = max(1.0, step * 0.7)
     points = []
@@ -241,14 +247,21 @@ def timeline_svg(
             )
     parts.append(f'<path d="M{left} {y_of(0):.1f}h{plot_width}" stroke="{MUTED}"/>')
     # Date ticks: the first day, then every Monday (weekly), then the last day.
-    ticks = [0] + [i for i, d in enumerate(dates) if d.weekday() == 0 and 3 <= i <= span - 4]
+    # Over a long span every n-th Monday, so that labels (about 50 px each) never overlap.
+    apart = max(3, math.ceil(56 / step))  # days between labels, and from the first and last
+    mondays = [
+        i for i, d in enumerate(dates) if d.weekday() == 0 and apart <= i <= span - 1 - apart
+    ]
+    room = max(1, int(plot_width // 56) - 2)
+    every = -(-len(mondays) // room) if mondays else 1
+    ticks = [0, *mondays[::every]]
     ticks += [span - 1] if span > 1 else []
     for index in ticks:
         x = left + index * step + step / 2
         parts.append(
             f'<path d="M{x:.1f} {y_of(0):.1f}v4" stroke="{MUTED}"/>'
             f'<text x="{x:.1f}" y="{y_of(0) + 16:.1f}" fill="{MUTED}" text-anchor="middle" '
-            f'font-size="11">{_day(dates[index])}</text>'
+            f'font-size="12">{_day(dates[index])}</text>'
         )
     for number, event in enumerate(events, 1):
         index = (_as_date(event["date"]) - first).days
@@ -257,7 +270,7 @@ def timeline_svg(
             f'<path d="M{x:.1f} {top}V{y_of(0):.1f}" stroke="{INK}" stroke-dasharray="4 3"/>'
             f'<circle cx="{x:.1f}" cy="{top - 2}" r="8" fill="#ffffff" stroke="{INK}"/>'
             f'<text x="{x:.1f}" y="{top + 2}" fill="{INK}" text-anchor="middle" '
-            f'font-size="11">{number}</text>'
+            f'font-size="12">{number}</text>'
         )
         label = f"{number}. {_day(_as_date(event['date']), year=True)}: {event['label']}"
         parts.append(
@@ -266,6 +279,54 @@ def timeline_svg(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # event labels escaped above
+
+
+def _single_day_svg(
+    *,
+    uid: str,
+    title: str,
+    day: date,
+    counts: tuple[int, int],
+    events: list[dict[str, Any]],
+    width: int,
+) -> SafeString:
+    """A timeline of one day: a column chart of a single column tells nothing, so the day is
+    named in words and its two figures are bars on a common scale, with the sends listed."""
+    starts, completions = counts
+    when = _day(day, year=True)
+    desc = f"Everything so far happened on {when}: {starts} started and {completions} completed."
+    if events:
+        desc += " Sends: " + "; ".join(str(e["label"]) for e in events)
+    row_height = 34
+    top = 34
+    height = top + 2 * row_height + 20 * len(events) + 10
+    parts = [_open(uid, width, height, title, desc, "timeline-chart single-day")]
+    parts.append(
+        f'<text x="0" y="18" fill="{INK}" font-weight="bold">'
+        f"{escape(f'All on {when} (one day so far)')}</text>"
+    )
+    label_width = 110
+    track = width - label_width - 60
+    peak = max(1, starts, completions)
+    for index, (label, count, fill) in enumerate(
+        (("Started", starts, "#9ecae1"), ("Completed", completions, BAR))
+    ):
+        y = top + index * row_height
+        length = track * count / peak
+        parts.append(
+            f'<text x="0" y="{y + 15}" fill="{INK}">{label}</text>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{track}" height="16" fill="{TRACK}"/>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="16" fill="{fill}" '
+            f'stroke="{BAR}" stroke-width="0.5"/>'
+            f'<text x="{label_width + track + 8}" y="{y + 16}" fill="{INK}" '
+            f'font-weight="bold">{count}</text>'
+        )
+    for number, event in enumerate(events, 1):
+        y = top + 2 * row_height + 20 * (number - 1) + 12
+        line = f"{number}. Sent that day: {event['label']}"
+        parts.append(f'<text x="0" y="{y}" fill="{INK}">{escape(_clip(line))}</text>')
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # labels escaped above
 
 
 def _day(day: date, *, year: bool = False) -> str:

@@ -37,6 +37,7 @@ from surveys.questionnaire.survey_files import FINDING_KEY, finding_hint_errors
 from surveys.questionnaire.types import question_type
 from surveys.results.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
 from surveys.results.disclosure import statistics_small_cells_suppress
+from surveys.results.figures import answer_header
 from surveys.results.filters import StatsFilter, filtered_answers
 from surveys.results.stats_types import (
     OptionStatistics,
@@ -48,6 +49,8 @@ from surveys.results.summaries import survey_statistics_current
 from surveys.results.worldmap import world_map_svg
 
 TOP_COUNTRIES = 10
+# What a country question's map counts (its legend's title).
+COUNTRY_QUESTION_LEGEND = "Respondents naming the country"
 QUOTED_ANSWERS = 8
 # Names shorter than this are too likely to occur inside ordinary words to filter quotes by.
 MIN_NAME_LENGTH = 4
@@ -328,6 +331,8 @@ def question_section(*, entry: QuestionStatistics) -> dict[str, Any]:
         # Shown beside the chart where the mean is the type's summary (a number's average).
         "average": entry.get("mean") if kind.summary == "mean" else None,
         "answers_count": entry.get("answers_count"),
+        # What the rows are: months of a date question, countries, else answers.
+        "answer_header": answer_header(entry),
         # Whether shares may add up to over 100%. The stats do not say whether a country
         # question allows several countries; more answers than respondents shows it did.
         "multiple": kind.several_answers or sum(o["count"] for o in entry["options"]) > base,
@@ -340,6 +345,7 @@ def question_section(*, entry: QuestionStatistics) -> dict[str, Any]:
         section["map"] = world_map_svg(
             counts={str(option["value"]): option["count"] for option in entry["options"]},
             title=entry["text"],
+            legend_title=COUNTRY_QUESTION_LEGEND,
         )
     elif kind.chart == "statements":
         statements: list[dict[str, Any]] = [

@@ -9,6 +9,17 @@ urlpatterns = [
     path("staff/surveys/", dashboard.survey_list, name="staff_surveys"),
     path("staff/surveys/<slug:slug>/", dashboard.survey_dashboard, name="dashboard"),
     path("api/surveys/<slug:slug>/stats/", api.survey_stats, name="api_survey_stats"),
+    # One table of the dashboard as CSV, one chart as SVG or PNG (surveys/results/figures.py).
+    re_path(
+        r"^staff/surveys/(?P<slug>[-a-zA-Z0-9_]+)/tables/(?P<name>[-a-zA-Z0-9_]+)\.csv$",
+        dashboard.table_download,
+        name="dashboard_table_csv",
+    ),
+    re_path(
+        r"^staff/surveys/(?P<slug>[-a-zA-Z0-9_]+)/charts/(?P<name>[-a-zA-Z0-9_]+)\.(?P<fmt>svg|png)$",
+        dashboard.chart_download,
+        name="dashboard_chart_file",
+    ),
     path(
         "staff/surveys/<slug:slug>/exports/",
         export_views.exports_page,

@@ -17,7 +17,9 @@ class, data attributes and title, so the maps look and read as before at a fract
 import hashlib
 import itertools
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -33,9 +35,45 @@ WORLD_MAP_FILE = Path(__file__).resolve().parent / "data" / "world-110m.json"
 # Northern Cyprus and Somaliland are drawn as part of the ISO countries they belong to.
 UNCODED_FEATURES = {"Kosovo": "XK", "N. Cyprus": "CY", "Somaliland": "SO"}
 
-# Latitudes shown: Antarctica and the empty far north add nothing to a choropleth of countries.
-MAP_NORTH, MAP_SOUTH = 84.0, -58.0
 HIDDEN_COUNTRIES = {"AQ"}
+
+# Countries of the Europe view: the EU, EFTA, the United Kingdom, the candidate and
+# neighbourhood countries of Europe (the ECCP's and COSME's reach in Europe), and the small
+# states. A map whose counted countries are all in this set is drawn as Europe, not the world.
+EUROPE = frozenset(
+    {
+        "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
+        "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "IS", "LI", "NO",
+        "CH", "GB", "AL", "BA", "ME", "MK", "RS", "XK", "MD", "UA", "BY", "TR", "GE", "AM", "AZ",
+        "AD", "MC", "SM", "VA", "FO", "GI", "IM", "JE", "GG", "RU",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MapView:
+    """What a map shows, in degrees, and how much it narrows longitude: an equirectangular
+    map of Europe looks stretched wide unless longitude is scaled by the cosine of its middle
+    latitude."""
+
+    name: str
+    west: float
+    east: float
+    north: float
+    south: float
+    x_factor: float = 1.0
+
+
+# Latitudes shown: Antarctica and the empty far north add nothing to a choropleth of countries.
+WORLD_VIEW = MapView("world", -180.0, 180.0, 84.0, -58.0)
+EUROPE_VIEW = MapView("europe", -25.0, 45.0, 71.5, 34.0, x_factor=math.cos(math.radians(53)))
+
+
+def map_view_for(codes: Iterable[str]) -> MapView:
+    """Europe when every counted country is European (and there is one), else the world."""
+    counted = {code.upper() for code in codes}
+    return EUROPE_VIEW if counted and counted <= EUROPE else WORLD_VIEW
+
 
 # Id prefix of the outlines that world_map_outlines_svg() prints once per page.
 OUTLINE_ID_PREFIX = "world-outline-"
@@ -242,51 +280,71 @@ def world_map_outlines_svg() -> SafeString:
 
 
 def world_map_svg(
-    *, counts: dict[str, int], title: str, width: int = 720, shared_outlines: bool = False
+    *,
+    counts: dict[str, int],
+    title: str,
+    width: int = 720,
+    shared_outlines: bool = False,
+    legend_title: str = "",
+    no_data_label: str = "No answers",
+    view: MapView | None = None,
 ) -> SafeString:
     """A choropleth of counts by ISO alpha-2 code: a few classes told apart by shade and
-    texture, countries without data in light grey, a legend with each class's range, and a
-    note naming counted countries too small to draw at this scale.
+    texture, countries without data in light grey, a legend (under `legend_title`, which says
+    what is counted) with each class's range, and a note naming counted countries too small
+    to draw at this scale.
 
-    With `shared_outlines`, countries reference the outlines of `world_map_outlines_svg()`,
-    which the page must then hold once; without, the map carries its own."""
+    The view fits the data (map_view_for): Europe when every counted country is European,
+    else the world; `view` forces one. With `shared_outlines`, countries reference the
+    outlines of `world_map_outlines_svg()`, which the page must then hold once; without, the
+    map carries its own."""
     data = world_map_data()
     outlines: dict[str, str] = data["countries"]
     counts = {code.upper(): count for code, count in counts.items() if count > 0}
+    view = view or map_view_for(counts)
     classes = count_classes(values=list(counts.values()))
     uid = (
         "map-"
         + hashlib.sha1(
-            (title + json.dumps(sorted(counts.items()))).encode(), usedforsecurity=False
+            (title + view.name + json.dumps(sorted(counts.items()))).encode(),
+            usedforsecurity=False,
         ).hexdigest()[:8]
     )
 
-    scale = width / 360
-    map_height = (MAP_NORTH - MAP_SOUTH) * scale
+    scale = width / ((view.east - view.west) * view.x_factor)
+    map_height = (view.north - view.south) * scale
     legend_top = map_height + 16
     undrawn = sorted(
         (code for code in counts if code not in outlines),
         key=lambda code: (-counts[code], code),
     )
-    legend_rows = len(classes) + 1 + (1 if undrawn else 0)
+    legend_rows = len(classes) + 1 + (1 if undrawn else 0) + (1 if legend_title else 0)
     height = round(legend_top + legend_rows * 22 + 8)
+    region = "Europe" if view is EUROPE_VIEW else ""
+    described = _map_description(counts, classes, undrawn)
+    if region:
+        described = f"Map of {region}. {described}"
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart world-map" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'aria-labelledby="{uid}-title {uid}-desc" font-family="sans-serif" font-size="13">',
+        f'data-map-view="{view.name}" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" '
+        f'aria-labelledby="{uid}-title {uid}-desc" font-family="sans-serif" font-size="14">',
         f'<title id="{uid}-title">{escape(title)}</title>',
-        f'<desc id="{uid}-desc">{escape(_map_description(counts, classes, undrawn))}</desc>',
+        f'<desc id="{uid}-desc">{escape(described)}</desc>',
         "<defs>",
         *(
-            _class_pattern(uid, number, style)
+            _class_pattern(uid, number, style, zoom=scale / WORLD_SCALE)
             for number, style in enumerate(CLASS_STYLES, 1)
             if style["mark"] != "none"
         ),
+        f'<clipPath id="{uid}-clip"><rect width="{width}" height="{map_height:.1f}"/></clipPath>',
         "</defs>",
         f'<rect width="{width}" height="{map_height:.1f}" fill="#ffffff" stroke="#767676"/>',
-        f'<g transform="scale({scale:.4f}) translate(0 {-(90 - MAP_NORTH):.1f})" '
-        f'stroke="#ffffff" stroke-width="{0.6 / scale:.2f}" stroke-linejoin="round" '
+        f'<g clip-path="url(#{uid}-clip)">',
+        f'<g transform="scale({scale * view.x_factor:.4f} {scale:.4f}) '
+        f'translate({-(view.west + 180):.1f} {-(90 - view.north):.1f})" '
+        f'stroke="#ffffff" stroke-width="{0.6 / scale:.3f}" stroke-linejoin="round" '
         'fill-rule="evenodd">',
     ]
     for code, path in outlines.items():
@@ -312,14 +370,20 @@ def world_map_svg(
             # between the tiles of an opaque pattern.
             parts.append(shape(f'fill="url(#{uid}-class-{number})" stroke="none"', ""))
     parts.append("</g>")
+    parts.append("</g>")
     parts.append(f'<g class="legend" transform="translate(0 {legend_top:.1f})">')
     y = 0
+    if legend_title:
+        parts.append(
+            f'<text x="0" y="14" fill="#1b1b1b" font-weight="bold">{escape(legend_title)}</text>'
+        )
+        y += 22
     for number, (low, high) in enumerate(classes, 1):
         style = CLASS_STYLES[number - 1]
         texture = f"url(#{uid}-class-{number})" if style["mark"] != "none" else ""
         parts.append(_legend_row(y, style["fill"], texture, _range_label(low, high), scale))
         y += 22
-    parts.append(_legend_row(y, NO_DATA_FILL, "", "No answers", scale))
+    parts.append(_legend_row(y, NO_DATA_FILL, "", no_data_label, scale))
     y += 22
     if undrawn:
         names = ", ".join(f"{countries.name(code) or code} ({counts[code]})" for code in undrawn)
@@ -378,9 +442,15 @@ def _map_description(
     return f"{len(ranked)} countries named. Most named: {named}{more}. Classes: {ranges}."
 
 
-def _class_pattern(uid: str, number: int, style: dict[str, str]) -> str:
-    # Tiles in map units (degrees); about 2.5 px at the default width.
+# Pixels per degree of the world view at the default width, at which the textures were drawn.
+WORLD_SCALE = 2.0
+
+
+def _class_pattern(uid: str, number: int, style: dict[str, str], *, zoom: float = 1.0) -> str:
+    # Tiles in map units (degrees); about 4 px on the world map at the default width, and as
+    # many on a zoomed view (Europe), whose degrees are larger: the tile shrinks by the zoom.
     ink = style["ink"]
+    transform = f' patternTransform="scale({1 / zoom:.4f})"' if abs(zoom - 1) > 0.01 else ""
     marks = {
         "dots": f'<circle cx="1" cy="1" r="0.35" fill="{ink}"/>',
         "lines": f'<path d="M0 2L2 0" stroke="{ink}" stroke-width="0.3"/>',
@@ -388,7 +458,7 @@ def _class_pattern(uid: str, number: int, style: dict[str, str]) -> str:
     }
     return (
         f'<pattern id="{uid}-class-{number}" patternUnits="userSpaceOnUse" width="2" '
-        f'height="2">{marks[style["mark"]]}</pattern>'
+        f'height="2"{transform}>{marks[style["mark"]]}</pattern>'
     )
 
 

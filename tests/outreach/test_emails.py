@@ -108,9 +108,22 @@ def test_staff_html_template_is_escaped_and_wrapped(invitation_and_contact):
 
 
 def test_html_wrapper_matches_the_template_rendered_each_time():
-    for subject, body in [("A & <b>", "<p>x</p>"), ("", ""), ("plain", "<p>é & ü</p>")]:
-        assert emails.html_wrap(subject, body) == render_to_string(
-            "emails/message.html", {"subject": subject, "body": mark_safe(body)}
+    cases = [
+        ("A & <b>", "<p>x</p>", "S & <i>", "O <&>"),
+        ("", "", "", ""),
+        ("plain", "<p>é & ü</p>", "Ü", "ß"),
+    ]
+    for subject, body, sender, organisation in cases:
+        assert emails.html_wrap(
+            subject, body, sender=sender, organisation=organisation
+        ) == render_to_string(
+            "emails/message.html",
+            {
+                "subject": subject,
+                "body": mark_safe(body),
+                "sender": sender,
+                "organisation": organisation,
+            },
         )
 
 
@@ -214,7 +227,7 @@ def test_a_staff_text_template_keeps_its_own_urls_as_links_and_data_as_text(
 
     html = html_part(message)
     assert anchors(html) == ["https://example.org/about", values["link"]]
-    assert f"<p>{URL_IN_NAME}, see " in html
+    assert f'<p style="{emails.PARAGRAPH_STYLE}">{URL_IN_NAME}, see ' in html
     # The link ends where the placeholder ends: the full stop after it is text.
     assert f"{values['link']}</a>.</p>" in html
 

@@ -310,8 +310,16 @@ def test_dashboard_and_report_show_the_date_figures(answered, client, viewer_mem
     dashboard = client.get(f"/staff/surveys/{answered.slug}/")
     assert dashboard.status_code == 200
     html = dashboard.content.decode()
-    assert 'Earliest date: <span data-stat="earliest">2019-05-02</span>' in html
-    assert '<span data-stat="latest">2021-11-30</span>' in html
+    # Dates in words, the ISO date kept for machines and for dashboard.js (issue 10).
+    assert (
+        'Earliest date: <span data-stat="earliest" data-stat-format="date">'
+        '<time datetime="2019-05-02">2 May 2019</time></span>'
+    ) in html
+    assert (
+        '<span data-stat="latest" data-stat-format="date">'
+        '<time datetime="2021-11-30">30 November 2021</time></span>'
+    ) in html
+    assert '<th scope="col">Month</th>' in html
     assert "May 2019" in html and "November 2021" in html
     report = client.get(f"/staff/surveys/{answered.slug}/report/")
     assert report.status_code == 200

@@ -108,7 +108,7 @@ def test_a_submitted_response_reaches_the_open_dashboard_without_a_reload(
     expect(completed).to_have_text(str(before + 1), timeout=LIVE_TIMEOUT_MS)
     assert dashboard.evaluate("() => window.__noReload") == 1  # the same page, not a new one
     expect(headline(dashboard, "started")).to_have_text("1")
-    expect(headline(dashboard, "response_rate")).to_have_text("33.3")
+    expect(headline(dashboard, "response_rate")).to_have_text("33.3%")
     # The charts (and the "No responses yet." of the questions) are still those of the first
     # load, and the page says so.
     expect(charts).to_have_count(2)

@@ -12,6 +12,7 @@ from io import StringIO
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -21,6 +22,7 @@ from django.utils.html import escape
 
 from surveys.models import Answer, Question, Response, Survey, Wave
 from surveys.questionnaire.invitations import invitation_create
+from surveys.results.figures import date_label
 from surveys.results.filters import StatsFilter
 from surveys.results.statistics import survey_statistics
 from surveys.results.stats_types import SurveyStatistics
@@ -65,7 +67,8 @@ class StatCells(HTMLParser):
         if "data-stat" in a:
             scopes = tuple(s for _, s, _ in self.stack if s) + ((scope,) if scope else ())
             cell = {"scopes": scopes, "stat": a["data-stat"], "format": a.get("data-stat-format"),
-                    "text": ""}  # fmt: skip
+                    "empty_if": a.get("data-stat-empty-if-zero"),
+                    "empty_text": a.get("data-stat-empty-text"), "text": ""}  # fmt: skip
             self.cells.append(cell)
         self.stack.append((tag, scope, cell))
 
@@ -95,7 +98,7 @@ def key_of(item: dict, fields: list[str] | None) -> str:
     return ""
 
 
-def resolve(stats: Mapping[str, Any], cell: dict) -> Any:
+def scope_of(stats: Mapping[str, Any], cell: dict) -> Any:
     current: Any = stats
     for list_path, key, match in cell["scopes"]:
         items = current
@@ -103,24 +106,37 @@ def resolve(stats: Mapping[str, Any], cell: dict) -> Any:
             items = items[part]
         fields = match.split(",") if match else None
         (current,) = [item for item in items if key_of(item, fields) == key]
-    return current[cell["stat"]]
+    return current
+
+
+def resolve(stats: Mapping[str, Any], cell: dict) -> Any:
+    return scope_of(stats, cell)[cell["stat"]]
 
 
 def shown(value: Any, how: str | None) -> str:
     if value is None:
-        return "\u2013"  # an en dash, as the page shows
+        return "no answers" if how in ("mean", "date") else "\u2013"
     if how == "percent":
         return f"{value:.1f}"
+    if how == "rate":
+        return f"{value:.1f}%"
     if how == "mean":
         return f"{value:.2f}"
+    if how == "date":
+        return date_label(value, long=True)
     return str(value)
 
 
 def assert_page_shows(html: str, stats: SurveyStatistics) -> int:
-    """Every data-stat figure of the page is the JSON's, formatted as dashboard.js does."""
+    """Every data-stat figure of the page is the JSON's, formatted as dashboard.js does; a
+    rate whose denominator is zero shows its words instead."""
     cells = stat_cells(html)
     for cell in cells:
-        assert cell["text"].strip() == shown(resolve(stats, cell), cell["format"]), cell
+        scope = scope_of(stats, cell)
+        expected = shown(scope[cell["stat"]], cell["format"])
+        if cell["empty_if"] and scope[cell["empty_if"]] == 0:
+            expected = cell["empty_text"]
+        assert cell["text"].strip() == expected, cell
     return len(cells)
 
 
@@ -242,20 +258,21 @@ def test_every_live_figure_is_the_json_figure(client, survey, staff_member):
         "opted_out": "0",
         "failed": "0",
         "bounced": "0",
-        "response_rate": "33.3",
-        "participation_rate": "66.7",
-        "completion_rate": "50.0",
+        "response_rate": "33.3%",
+        "participation_rate": "66.7%",
+        "completion_rate": "50.0%",
     }
 
 
 def test_the_definitions_are_on_the_page(client, survey, viewer_member):
     client.force_login(viewer_member)
     html = page(client).content.decode()
-    details = html[html.index('<details class="definitions">') : html.index("</details>")]
-    assert "<summary>How these are counted</summary>" in details
+    start = html.index('<details class="definitions">')
+    details = html[start : html.index("</details>", start)]
+    assert "<summary>How every figure is counted</summary>" in details
     for definition in (
         "Completed / invited.",
-        "Started / invited.",
+        "Started / invited (“took part”, partial responses included).",
         "Completed / started.",
         "At least one page saved (a response exists). Includes completed.",
         "Started and not submitted.",
@@ -319,7 +336,7 @@ def test_no_charts_without_figures(client, viewer_member):
     survey_from_file(slug="quiet")
     client.force_login(viewer_member)
     html = page(client, "quiet").content.decode()
-    assert chart(html, "funnel") == ""
+    assert 'data-chart="funnel"' not in html
     assert 'data-chart="map"' not in html and 'data-chart="timeline"' not in html
     assert 'role="img"' not in html
 
@@ -511,8 +528,15 @@ def test_no_invitations_yet(client, viewer_member):
     client.force_login(viewer_member)
     html = page(client, "quiet").content.decode()
     assert "No invitations yet." in html
-    assert "No responses yet." in html
+    assert "No invitations yet, so no answers." in html
     assert "Nothing has happened yet" in html
+    # Issue 10: nothing to divide, so no rate is a number.
+    rates = headline_of(html)
+    assert rates["response_rate"] == rates["participation_rate"] == "no invitations yet"
+    assert rates["completion_rate"] == "no one started"
+    dashboard = html[html.index('id="dashboard"') :]
+    assert "0.0%" not in dashboard and "0.0" not in dashboard
+    assert "\u2013" not in dashboard  # no en dash standing for a figure
 
 
 def test_invitations_but_no_responses_yet(client, survey, viewer_member):
@@ -521,7 +545,14 @@ def test_invitations_but_no_responses_yet(client, survey, viewer_member):
     client.force_login(viewer_member)
     html = page(client).content.decode()
     assert "No invitations yet." not in html
-    assert "No responses yet." in html
+    assert "No one started yet: no answers to show." in html
+    # Issue 10: "no one started" where the completion rate has nothing to divide.
+    rates = headline_of(html)
+    assert rates["completion_rate"] == "no one started"
+    assert rates["response_rate"] == "0.0%"  # invitations, none completed: a real 0
+    by_country = html[html.index('id="by-country-caption"') :]
+    assert "no one started" in by_country[: by_country.index("</table>")]
+    assert "\u2013" not in html[html.index('id="dashboard"') :]
 
 
 def test_filters_that_match_nothing_say_so(client, survey, viewer_member):
@@ -547,8 +578,33 @@ def test_demo_numbers_agree_in_the_page_the_api_and_the_command(client, viewer_m
     assert api["participation_rate"] == 27.1
     assert headline_of(html)["invited"] == "884"
     assert headline_of(html)["completed"] == "200"
-    assert headline_of(html)["participation_rate"] == "27.1"
+    assert headline_of(html)["participation_rate"] == "27.1%"
     assert assert_page_shows(html, api) > 500
     for date, kind in (("2019-05-14", "wave"), ("2019-05-28", "reminder"),
                        ("2019-06-18", "reminder")):  # fmt: skip
         assert f'data-stat-key="{date},{kind},' in html
+
+
+def test_each_rate_has_its_definition_beside_it_outside_any_collapsible(
+    client, survey, viewer_member
+):
+    """Issue 10: definitions visible next to each rate, in the glossary's words, not behind a
+    toggle."""
+    client.force_login(viewer_member)
+    html = page(client).content.decode()
+    glossary = {
+        "response_rate": ("Response rate", "completed ÷ invited"),
+        "participation_rate": ("Participation rate", "started ÷ invited"),
+        "completion_rate": ("Completion rate", "completed ÷ started"),
+    }
+    for name, (label, formula) in glossary.items():
+        start = html.index(f'<div class="rate" id="rate-{name}">')
+        box = html[start : html.index("</div>", start)]
+        assert f"<dt>{label}</dt>" in box
+        assert f"<strong>{formula}</strong>" in box
+        assert "<details" not in html[html.rindex("<section", 0, start) : start]
+    participation = html[html.index('id="rate-participation_rate"') :]
+    assert "partial responses included" in participation[: participation.index("</div>")]
+    # A collapsible that stays has a visible marker (dashboard.css): the words say so too.
+    css = (settings.BASE_DIR / "surveys/static/surveys/dashboard.css").read_text()
+    assert ".definitions summary::before" in css and 'content: "▸"' in css

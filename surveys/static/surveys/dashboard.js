@@ -9,7 +9,11 @@
 //                                   "BE"; scopes nest (questions > statements > options);
 //   data-stat-match="date,kind"     the item fields the key is made of (comma-separated);
 //                                   by default the first of id, code, band, value, date, name;
-//   data-stat-format="percent"      one decimal ("mean": two decimals, "–" for none);
+//   data-stat-format="percent"      one decimal ("mean": two decimals, "no answers" for none;
+//                                   "rate": one decimal and "%"; "date": an ISO date in words);
+//   data-stat-empty-if-zero="started" with data-stat-empty-text="no one started": the words
+//                                   shown instead when that field of the same scope is 0
+//                                   (a rate with nothing to divide);
 //   data-stat-rows="by_country"     on a tbody: when the list grows (a new country answered),
 //                                   the page offers a reload rather than inventing rows.
 // The charts (server-side SVG) are not redrawn here: as soon as a figure differs from the one
@@ -76,10 +80,19 @@
     return current;
   }
 
+  var MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December"];
+
   function format(value, how) {
-    if (value == null) { return "–"; }
+    if (value == null) { return how === "mean" || how === "date" ? "no answers" : "–"; }
     if (how === "percent") { return Number(value).toFixed(1); }
+    if (how === "rate") { return Number(value).toFixed(1) + "%"; }
     if (how === "mean") { return Number(value).toFixed(2); }
+    if (how === "date") {
+      // "2026-06-03" -> "3 June 2026", as the server writes it (surveys/results/figures.py).
+      var parts = String(value).slice(0, 10).split("-");
+      return Number(parts[2]) + " " + MONTHS[Number(parts[1]) - 1] + " " + parts[0];
+    }
     return String(value);
   }
 
@@ -101,6 +114,12 @@
       var value = scope[element.getAttribute("data-stat")];
       if (value === undefined) { return; }
       var text = format(value, element.getAttribute("data-stat-format"));
+      var emptyIf = element.getAttribute("data-stat-empty-if-zero");
+      if (emptyIf) {
+        var nothing = scope[emptyIf] === 0;
+        if (nothing) { text = element.getAttribute("data-stat-empty-text"); }
+        element.classList.toggle("nothing-to-divide", nothing);
+      }
       if (element.textContent !== text) {
         element.textContent = text;
         element.classList.remove("stat-changed");

@@ -273,6 +273,10 @@ EXPECTED: dict[str, Row] = {
     "admin:surveys_wave_send": Row(admin_page(403, 200, 200), post=admin_page(403, 302, 302)),
     "admin:surveys_wave_remind": Row(admin_page(403, 200, 200), post=admin_page(403, 302, 302)),
     "admin:surveys_wave_progress": Row(admin_page(403, 200, 200)),
+    # Pausing and resuming are POSTs from the wave's page (302 back to it, with a message
+    # where there is nothing to pause or resume); a GET is refused.
+    "admin:surveys_wave_pause": Row(admin_page(403, 405, 405), post=admin_page(403, 302, 302)),
+    "admin:surveys_wave_resume": Row(admin_page(403, 405, 405), post=admin_page(403, 302, 302)),
     # The respondent pages.
     # The personal link is exchanged for a session entry and left at once, whoever opens it.
     "surveys:token_entry": Row((302, 302, 302, 302, 302, 302), states={"GET unknown": NOWHERE}),
@@ -649,7 +653,7 @@ def _cases(pattern: Pattern, world: World) -> list[tuple[str, str]]:
             (state, url(slug=job.survey.slug, job_id=job.pk))
             for state, job in world.export_jobs.items()
         ]
-    if arguments == {"pk"}:  # a wave's send, remind and progress pages
+    if arguments == {"pk"}:  # a wave's send, remind, progress, pause and resume pages
         return [(state, url(pk=wave.pk)) for state, wave in world.waves.items()]
     if arguments == {"id"}:  # a user's password
         staff = world.users["staff"]

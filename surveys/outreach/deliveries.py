@@ -11,7 +11,8 @@ How "exactly once" holds, by data rather than by luck:
 - a periodic sweep puts rows claimed too long ago (a killed worker) back in the queue.
 
 Several SMTP conversations run at once per worker process (EMAIL_CONNECTIONS threads, each with
-its own persistent SMTP connection and, during a batch, its own database connection). The
+its own persistent SMTP connection; they share the process's one database connection, one
+statement at a time). The
 remaining window: a worker killed after a server received a message's final "." and before the
 UPDATE that records its "250 OK" leaves that row in `sending`; the sweep re-queues it and that
 email goes out twice. At most one message per conversation can be in that state, so a killed
@@ -36,8 +37,10 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db import connection as db_connection
-from django.db import transaction
+from django.db import connections as db_connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -198,16 +201,23 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
         batch = _Batch(claim_id=claim_id, now=now, prepared=prepared, report=report)
         threads = min(settings.EMAIL_CONNECTIONS, len(prepared))
         if db_connection.in_atomic_block or threads <= 1:
-            _send_some(batch, own_database_connection=False)
+            _send_some(batch)
         else:
-            workers = [
-                threading.Thread(target=_send_some, args=(batch,), name=f"smtp-{n}")
-                for n in range(threads)
-            ]
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
+            # The threads use this thread's database connection, one at a time (batch.database):
+            # a worker process holds one database connection however many conversations run.
+            database = db_connections[DEFAULT_DB_ALIAS]
+            database.inc_thread_sharing()
+            try:
+                workers = [
+                    threading.Thread(target=_send_some, args=(batch, database), name=f"smtp-{n}")
+                    for n in range(threads)
+                ]
+                for worker in workers:
+                    worker.start()
+                for worker in workers:
+                    worker.join()
+            finally:
+                database.dec_thread_sharing()
         batch.check_failing_waves(force=True)
         if batch.error is not None:
             raise batch.error
@@ -235,6 +245,9 @@ class _Batch:
         self.pending = deque(prepared)  # popleft() is atomic: each row goes to one thread
         self.report = report
         self.lock = threading.Lock()
+        # Held for every use of the shared database connection by a sending thread (taken
+        # before self.lock where both are needed, never after).
+        self.database = threading.Lock()
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.wave_ids = {p.delivery.wave_id for p in prepared if p.delivery.wave_id is not None}
@@ -258,9 +271,10 @@ class _Batch:
             if time.monotonic() - self.last_refresh <= settings.DELIVERY_CLAIM_TIMEOUT / 3:
                 return
             self.last_refresh = time.monotonic()
-        Delivery.objects.filter(claim_id=self.claim_id, status=Delivery.Status.SENDING).update(
-            claimed_at=timezone.now()
-        )
+        with self.database:
+            Delivery.objects.filter(claim_id=self.claim_id, status=Delivery.Status.SENDING).update(
+                claimed_at=timezone.now()
+            )
 
     def wave_paused(self, wave_id: int | None) -> bool:
         """Whether the delivery's wave is paused (looked up at most once a second)."""
@@ -271,11 +285,12 @@ class _Batch:
             if due:
                 self.last_pause_check = time.monotonic()
         if due:
-            paused = set(
-                Wave.objects.filter(pk__in=self.wave_ids, paused_at__isnull=False).values_list(
-                    "pk", flat=True
+            with self.database:
+                paused = set(
+                    Wave.objects.filter(pk__in=self.wave_ids, paused_at__isnull=False).values_list(
+                        "pk", flat=True
+                    )
                 )
-            )
             with self.lock:
                 self.paused |= paused
         return wave_id in self.paused
@@ -295,15 +310,19 @@ class _Batch:
             self.last_failure_check = time.monotonic()
             waves, self.unchecked_failures = self.unchecked_failures, set()
         for wave_id in waves:
-            if wave_pause_if_failing(wave_id=wave_id, now=timezone.now()):
+            with self.database:
+                paused = wave_pause_if_failing(wave_id=wave_id, now=timezone.now())
+            if paused:
                 with self.lock:
                     self.paused.add(wave_id)
 
 
-def _send_some(batch: _Batch, *, own_database_connection: bool = True) -> None:
+def _send_some(batch: _Batch, database: BaseDatabaseWrapper | None = None) -> None:
     """One sending thread: take the batch's rows one at a time and send each over this
-    thread's SMTP connection, until none is left or the batch stops. A thread of its own
-    closes its database connection when done (at most EMAIL_CONNECTIONS + 1 per process)."""
+    thread's SMTP connection, until none is left or the batch stops. With `database`, the
+    ORM of this thread uses that connection (the calling thread's), under batch.database."""
+    if database is not None:
+        db_connections[DEFAULT_DB_ALIAS] = database
     connection = _smtp_pool.borrow()
     healthy = True
     try:
@@ -311,9 +330,12 @@ def _send_some(batch: _Batch, *, own_database_connection: bool = True) -> None:
             delivery = item.delivery
             batch.keep_claim_fresh()
             if batch.wave_paused(delivery.wave_id):
-                _put_back_unsent(delivery, batch.claim_id)
+                with batch.database:
+                    _put_back_unsent(delivery, batch.claim_id)
                 continue
-            if not sending_token_take(survey=delivery.invitation.survey, stop=batch.stop):
+            if not sending_token_take(
+                survey=delivery.invitation.survey, stop=batch.stop, database_lock=batch.database
+            ):
                 break
             _send_one(item, batch, connection)
     except BaseException as error:  # a failed status write: no further message goes out
@@ -323,8 +345,8 @@ def _send_some(batch: _Batch, *, own_database_connection: bool = True) -> None:
         healthy = False
     finally:
         _smtp_pool.give_back(connection, healthy=healthy)
-        if own_database_connection:
-            db_connection.close()
+        if database is not None:
+            del db_connections[DEFAULT_DB_ALIAS]  # not closed: the calling thread's
 
 
 def _send_one(item: _Prepared, batch: _Batch, connection: BaseEmailBackend) -> None:
@@ -346,11 +368,13 @@ def _send_one(item: _Prepared, batch: _Batch, connection: BaseEmailBackend) -> N
         message.send()
     except Exception as error:  # every failure is recorded on the row
         if _is_permanent(error):
-            _fail_permanently(delivery, claim_id, error, now=now)
+            with batch.database:
+                _fail_permanently(delivery, claim_id, error, now=now)
             with batch.lock:
                 report.failed += 1
         else:
-            retry_in = _retry_later(delivery, claim_id, error, now=now)
+            with batch.database:
+                retry_in = _retry_later(delivery, claim_id, error, now=now)
             with batch.lock:
                 if retry_in is None:
                     report.failed += 1
@@ -362,7 +386,8 @@ def _send_one(item: _Prepared, batch: _Batch, connection: BaseEmailBackend) -> N
         # The connection may be broken: closed, it opens again for the next message.
         _close_quietly(connection)
         return
-    _finish_sent(delivery, claim_id, sent_at=timezone.now(), message_id=message_id)
+    with batch.database:
+        _finish_sent(delivery, claim_id, sent_at=timezone.now(), message_id=message_id)
     with batch.lock:
         report.sent += 1
 

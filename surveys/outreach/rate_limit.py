@@ -16,6 +16,7 @@ Where the buckets live (EMAIL_RATE_LIMITER):
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
 
@@ -118,15 +119,25 @@ def _acquirer() -> Callable[[list[Bucket]], float]:
     return _database_acquire
 
 
-def sending_token_take(*, survey: Survey, stop: threading.Event | None = None) -> bool:
+def sending_token_take(
+    *,
+    survey: Survey,
+    stop: threading.Event | None = None,
+    database_lock: AbstractContextManager | None = None,
+) -> bool:
     """Wait until one email of this survey may go out under every limit that applies, and
-    take its token. Returns False (no token taken) if `stop` is set while waiting."""
+    take its token. Returns False (no token taken) if `stop` is set while waiting.
+    `database_lock` is held while the database buckets are used (a shared connection)."""
     buckets = buckets_for(survey)
     if not buckets:
         return True
     acquire = _acquirer()
     while True:
-        wait = acquire(buckets)
+        if acquire is _database_acquire and database_lock is not None:
+            with database_lock:
+                wait = acquire(buckets)
+        else:
+            wait = acquire(buckets)
         if wait <= 0:
             return True
         if stop is None:

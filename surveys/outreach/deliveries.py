@@ -96,9 +96,15 @@ def deliveries_claim(*, ids: list[int], now: datetime) -> tuple[uuid.UUID, list[
     """Claim the queued, due deliveries among `ids` for this worker (one conditional UPDATE),
     except those of a paused wave."""
     claim_id = uuid.uuid4()
+    # Paused waves as a list of ids, not a join: a join makes Django write the UPDATE as
+    # "WHERE id IN (SELECT ...)", and PostgreSQL re-checks only the outer condition on a row
+    # another claim has just taken, so two workers could both claim it. The status condition
+    # must stay on the updated row itself. (A wave paused after this read is seen by the batch
+    # within a second, which puts its rows back.)
+    paused = list(Wave.objects.filter(paused_at__isnull=False).values_list("pk", flat=True))
     Delivery.objects.filter(
         id__in=ids, status=Delivery.Status.QUEUED, next_attempt_at__lte=now
-    ).exclude(wave__paused_at__isnull=False).update(
+    ).exclude(wave_id__in=paused).update(
         status=Delivery.Status.SENDING,
         claim_id=claim_id,
         claimed_at=now,
@@ -219,6 +225,7 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
             finally:
                 database.dec_thread_sharing()
         batch.check_failing_waves(force=True)
+        _requeue_if_resumed(batch.put_back, now=timezone.now())
         if batch.error is not None:
             raise batch.error
     for wave_id in wave_ids:
@@ -252,6 +259,7 @@ class _Batch:
         self.error: BaseException | None = None
         self.wave_ids = {p.delivery.wave_id for p in prepared if p.delivery.wave_id is not None}
         self.paused: set[int] = set()
+        self.put_back: list[tuple[int, int | None]] = []  # (delivery, wave) put back unsent
         self.unchecked_failures: set[int] = set()
         started = time.monotonic()
         self.last_refresh = self.last_pause_check = self.last_failure_check = started
@@ -292,7 +300,7 @@ class _Batch:
                     )
                 )
             with self.lock:
-                self.paused |= paused
+                self.paused = paused  # resumed meanwhile: sending goes on
         return wave_id in self.paused
 
     def failed(self, wave_id: int | None) -> None:
@@ -332,6 +340,8 @@ def _send_some(batch: _Batch, database: BaseDatabaseWrapper | None = None) -> No
             if batch.wave_paused(delivery.wave_id):
                 with batch.database:
                     _put_back_unsent(delivery, batch.claim_id)
+                with batch.lock:
+                    batch.put_back.append((delivery.pk, delivery.wave_id))
                 continue
             if not sending_token_take(
                 survey=delivery.invitation.survey, stop=batch.stop, database_lock=batch.database
@@ -390,6 +400,20 @@ def _send_one(item: _Prepared, batch: _Batch, connection: BaseEmailBackend) -> N
         _finish_sent(delivery, claim_id, sent_at=timezone.now(), message_id=message_id)
     with batch.lock:
         report.sent += 1
+
+
+def _requeue_if_resumed(put_back: list[tuple[int, int | None]], *, now: datetime) -> None:
+    """Rows put back because their wave was paused, whose wave was resumed before they were
+    back: wave_resume did not see them queued, so they get a task here (otherwise the next
+    sweep would)."""
+    if not put_back:
+        return
+    still_paused = set(
+        Wave.objects.filter(
+            pk__in={wave for _, wave in put_back}, paused_at__isnull=False
+        ).values_list("pk", flat=True)
+    )
+    deliveries_enqueue(ids=[pk for pk, wave in put_back if wave not in still_paused], now=now)
 
 
 def _put_back_unsent(delivery: Delivery, holder: uuid.UUID) -> None:

@@ -52,6 +52,7 @@ class WaveLiveProgress(TypedDict):
     paused_automatically: bool
     paused_at: str | None
     finished_at: str | None
+    invited: int
     opened: int
     started: int
     completed: int
@@ -98,6 +99,7 @@ def wave_live_progress(*, wave: Wave, now: datetime) -> WaveLiveProgress:
         "paused_automatically": wave.paused_automatically,
         "paused_at": wave.paused_at.isoformat() if wave.paused_at else None,
         "finished_at": wave.finished_at.isoformat() if wave.finished_at else None,
+        "invited": counts["invited"],
         "opened": counts["opened"],
         "started": counts["started"],
         "completed": counts["completed"],

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from surveys.models import Delivery, Invitation, Wave
-from surveys.outreach.deliveries import deliveries_send
+from surveys.outreach.deliveries import deliveries_claim, deliveries_send
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.tasks import deliveries_send as deliveries_send_task
 from surveys.outreach.waves import WaveError, organisations_matching, wave_create, wave_launch
@@ -222,3 +223,24 @@ def test_a_failed_status_write_stops_the_batch_before_the_next_message(
     Delivery.objects.filter(pk__in=unsent).update(status=Delivery.Status.QUEUED, claim_id=None)
     assert deliveries_send(ids=ids).sent == len(unsent)
     assert sent_count() == 5
+
+
+@pytest.mark.django_db
+def test_the_claim_is_one_conditional_update_on_the_rows_themselves():
+    """Two workers never hold the same row: the claim's UPDATE carries the queued condition on
+    the rows it updates. Written as "WHERE id IN (SELECT ...)" (what Django makes of a filter
+    across a relation, such as the wave's pause), PostgreSQL would re-check only the outer
+    condition on a row another claim had just taken, and both would send it."""
+    survey = open_survey()
+    organisations_with_contacts(3)
+    wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())
+    paused = wave_create(survey=survey, name="Paused", filters={})
+    Wave.objects.filter(pk=paused.pk).update(paused_at=timezone.now())
+    ids = list(Delivery.objects.values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        _, claimed = deliveries_claim(ids=ids, now=timezone.now())
+    assert len(claimed) == 3
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    assert "SELECT" not in updates[0].upper(), updates[0]
+    assert '"status" = ' in updates[0]

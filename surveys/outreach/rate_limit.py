@@ -3,7 +3,7 @@
 Each scope is a bucket: "global" (EMAIL_RATE_PER_SECOND, EMAIL_RATE_PER_HOUR) and one per survey
 that sets its own limits (Survey.email_rate_per_second / email_rate_per_hour). A bucket fills at
 the lower of its per-second rate and its per-hour rate / 3600 (an hourly quota is spread evenly),
-holds at most 50 ms of sending (at least one token), and every email takes one token from every
+holds at most 100 ms of sending (at least one token), and every email takes one token from every
 bucket that applies, all at once or none. So no second carries more than the rate plus that small
 burst, whatever the number of sending threads, processes or hosts.
 
@@ -26,7 +26,7 @@ from django.db import transaction
 from surveys.models import SendingRateBucket, Survey
 
 # Burst: the bucket holds this many seconds of sending (and at least one email).
-BURST_SECONDS = 0.05
+BURST_SECONDS = 0.1
 KEY_PREFIX = "eccp:email-rate:"
 
 _ACQUIRE_SCRIPT = """
@@ -104,10 +104,11 @@ def _database_acquire(buckets: list[Bucket]) -> float:
             level = min(bucket.capacity, row.tokens + max(0.0, now - row.refilled_at) * bucket.rate)
             rows.append((row, bucket, level))
         wait = max((1 - level) / bucket.rate if level < 1 else 0.0 for _, bucket, level in rows)
-        for row, _, level in rows:
-            row.tokens = level - 1 if wait == 0 else level
-            row.refilled_at = now
-            row.save(update_fields=["tokens", "refilled_at"])
+        if wait == 0:  # a sender that must wait writes nothing: the refill follows the clock
+            for row, _, level in rows:
+                row.tokens = level - 1
+                row.refilled_at = now
+                row.save(update_fields=["tokens", "refilled_at"])
     return wait
 
 
@@ -132,15 +133,26 @@ def sending_token_take(
     if not buckets:
         return True
     acquire = _acquirer()
-    while True:
-        if acquire is _database_acquire and database_lock is not None:
-            with database_lock:
-                wait = acquire(buckets)
-        else:
-            wait = acquire(buckets)
-        if wait <= 0:
-            return True
-        if stop is None:
-            time.sleep(wait)
-        elif stop.wait(wait):
+    # One sending thread of this process at a time asks the shared buckets (the others queue
+    # here): the buckets see one poller per process, not one per conversation.
+    while not _turn.acquire(timeout=0.1):
+        if stop is not None and stop.is_set():
             return False
+    try:
+        while True:
+            if acquire is _database_acquire and database_lock is not None:
+                with database_lock:
+                    wait = acquire(buckets)
+            else:
+                wait = acquire(buckets)
+            if wait <= 0:
+                return True
+            if stop is None:
+                time.sleep(wait)
+            elif stop.wait(wait):
+                return False
+    finally:
+        _turn.release()
+
+
+_turn = threading.Lock()

@@ -107,10 +107,10 @@ def test_rate_limit_is_shared_by_every_worker_process(celery_worker_factory, smt
     rate = (len(received_at) - 1) / (received_at[-1] - received_at[0])
     assert rate <= 40 * 1.05, rate
     assert rate >= 40 * 0.75, rate  # a loaded machine may lag, never lead
-    # The bucket lets out at most 50 ms of sending (2 emails) beyond the rate in any second;
+    # The bucket lets out at most 100 ms of sending (4 emails) beyond the rate in any second;
     # the server's clock also sees the scheduling jitter of a loaded machine (messages held
     # up, then arriving together), hence the margin, well under 2 processes x 40.
-    assert highest_rate_in_any_second(received_at) <= 40 * 1.15 + 2
+    assert highest_rate_in_any_second(received_at) <= 40 * 1.15 + 4
 
 
 def test_survey_rate_limit_in_the_database_without_redis(celery_worker_factory, smtp_sink):

@@ -315,7 +315,8 @@ SMALL_CELL_MINIMUM = env_int("SMALL_CELL_MINIMUM", 5)
 EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 200)
 # SMTP conversations in flight per worker process: a sending thread each, with a persistent SMTP
 # connection; the threads share the process's one database connection. 16: against a relay
-# answering in 50 ms, bench/send_wave.py measured 139 emails/s with 8 and 182/s with 16 (README).
+# answering in 50 ms, bench/send_wave.py measured 139 emails/s with 8 and 182/s with 16 on a
+# loaded machine (README, Benchmarks); more only helps if the relay allows as many connections.
 EMAIL_CONNECTIONS = env_int("EMAIL_CONNECTIONS", 16)
 # An SMTP connection idle longer than this is closed and opened again before its next message
 # (relays drop idle connections after a minute or a few).

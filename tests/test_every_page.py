@@ -287,8 +287,9 @@ EXPECTED: dict[str, Row] = {
         respondent_page(200),
         states={
             "GET open, partial": respondent_page(302),  # back to the page reached
-            "GET open, submitted": respondent_page(302),  # to the review (editable)
-            "GET closed, submitted": respondent_page(302),  # to the answers
+            # "Already submitted", with the copy (and the review, when editable) one link away.
+            "GET open, submitted": respondent_page(200),
+            "GET closed, submitted": respondent_page(200),
         },
     ),
     # The page form: an answer missing is the form again with its errors (400).

@@ -34,6 +34,16 @@ class Survey(models.Model):
         default=False,
         help_text="Respondents may change their submitted answers until the survey closes.",
     )
+    # Shown at the foot of every respondent page: who to ask, and how answers are handled.
+    contact_name = models.CharField(
+        max_length=200, blank=True, help_text="Who respondents can ask about the survey."
+    )
+    contact_email = models.EmailField(blank=True)
+    privacy_notice_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="The privacy notice linked from every respondent page.",
+    )
     # Reminder policy: the first reminder N days after the invitation, at most M, at least K
     # days apart, none after closes_at (surveys.outreach.reminders).
     reminder_first_after_days = models.PositiveSmallIntegerField(default=7)

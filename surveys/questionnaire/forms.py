@@ -76,6 +76,19 @@ class QuestionBlock:
         return {str(c.value) for c in self.question.choices.all() if c.is_exclusive}
 
     @property
+    def other_values(self) -> set[str]:
+        """Values of the "Other" choices, whose text field is needed only when one is chosen."""
+        return {str(c.value) for c in self.question.choices.all() if c.is_other}
+
+    @property
+    def other_values_text(self) -> str:
+        return " ".join(sorted(self.other_values))
+
+    @property
+    def other_labels(self) -> str:
+        return " or ".join(c.label for c in self.question.choices.all() if c.is_other)
+
+    @property
     def condition_values_text(self) -> str:
         return " ".join(str(v) for v in self.question.condition_values)
 
@@ -185,6 +198,22 @@ class PageForm(forms.Form):
             other_text = (self.cleaned_data.get(other_key(question)) or "").strip()
             if not other_text:
                 self.add_error(other_key(question), "Please specify your other answer.")
+
+    def question_has_errors(self, question: Question) -> bool:
+        names = [*self.field_names(question), other_key(question)]
+        return any(name in self.errors for name in names)
+
+    def values_to_keep(self) -> Answers:
+        """After a failed validation, what to save all the same, so that a respondent never
+        loses what was right: this page's answers that passed, and for a question that did not,
+        the answer stored before (the refused input is shown again, not saved)."""
+        kept: Answers = {}
+        for question in self.questions:
+            source = self.answers if self.question_has_errors(question) else self.page_values
+            for key in (question.code, other_key(question)):
+                if key in source:
+                    kept[key] = source[key]
+        return kept
 
     # Rendering -----------------------------------------------------------------------------
 

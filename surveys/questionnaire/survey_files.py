@@ -9,6 +9,9 @@ The file format (README, "Survey files"):
     closes_at: 2019-07-01T22:00:00+00:00
     status: closed               # draft | open | closed (default draft)
     allow_edit_after_submit: false
+    contact_name: ECCP team      # optional: shown at the foot of every respondent page,
+    contact_email: team@example.org              # with the privacy notice link
+    privacy_notice_url: https://example.org/privacy
     pages:
       - title: The organisation
         introduction: ...        # optional
@@ -36,12 +39,14 @@ nothing is written unless the whole file is valid.
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import yaml
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator, URLValidator
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
@@ -155,6 +160,9 @@ SURVEY_KEYS = {
     "closes_at",
     "status",
     "allow_edit_after_submit",
+    "contact_name",
+    "contact_email",
+    "privacy_notice_url",
     "pages",
 }
 PAGE_KEYS = {"title", "introduction", "questions"}
@@ -170,6 +178,19 @@ QUESTION_KEYS = {
     "show_if",
     FINDING_KEY,
 }
+
+
+def _check_field(
+    check: _Checker, data: dict, key: str, validator: Callable[[str], None], message: str
+) -> None:
+    """An optional text field that must pass a Django validator."""
+    value = check.text(data, key, "survey", required=False, max_length=500)
+    if not value:
+        return
+    try:
+        validator(value)
+    except ValidationError:
+        check.add(f"survey.{key}", message)
 
 
 def survey_file_parse(content: str | bytes, *, name: str = "") -> dict:
@@ -207,6 +228,15 @@ def survey_file_validate(data: dict) -> list[str]:
     if status not in Survey.Status.values:
         check.add("survey.status", f"must be one of {', '.join(Survey.Status.values)}")
     check.boolean(data, "allow_edit_after_submit", "survey")
+    check.text(data, "contact_name", "survey", required=False, max_length=200)
+    _check_field(check, data, "contact_email", EmailValidator(), "must be an email address")
+    _check_field(
+        check,
+        data,
+        "privacy_notice_url",
+        URLValidator(schemes=["https", "http"]),
+        "must be a web address (https://...)",
+    )
 
     seen_codes: dict[str, str] = {}  # code -> type, in order of appearance
     choice_values: dict[str, set[int]] = {}
@@ -434,6 +464,9 @@ def survey_import(*, data: dict, replace: bool = False) -> Survey:
         closes_at=_as_datetime(data["closes_at"]),
         status=data.get("status", Survey.Status.DRAFT),
         allow_edit_after_submit=data.get("allow_edit_after_submit", False),
+        contact_name=data.get("contact_name") or "",
+        contact_email=data.get("contact_email") or "",
+        privacy_notice_url=data.get("privacy_notice_url") or "",
     )
     by_code: dict[str, Question] = {}
     for page_order, page_data in enumerate(data["pages"], start=1):
@@ -502,6 +535,11 @@ def survey_export(survey: Survey) -> dict:
         "closes_at": survey.closes_at.isoformat(),
         "status": survey.status,
         "allow_edit_after_submit": survey.allow_edit_after_submit,
+        **{
+            key: getattr(survey, key)
+            for key in ("contact_name", "contact_email", "privacy_notice_url")
+            if getattr(survey, key)
+        },
         "pages": [],
     }
     questions = (

@@ -2,6 +2,7 @@
 later URL is token-free and only works in a session that opened the link."""
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Concatenate, ParamSpec
 from uuid import UUID
 
@@ -13,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.roles import ADMIN, STAFF, VIEWER, role_required
-from surveys.models import Invitation, Response, Survey
+from surveys.models import Invitation, Page, Response, Survey
 from surveys.questionnaire.forms import PageForm
 from surveys.questionnaire.invitations import (
     invitation_get_by_token,
@@ -29,6 +30,7 @@ from surveys.questionnaire.structure import (
     Questionnaire,
     answers_for_response,
     display_value,
+    other_key,
     questionnaire_load,
     visible_answers,
 )
@@ -143,9 +145,25 @@ def respond(request: HttpRequest, context: RespondentContext) -> HttpResponse:
     now = timezone.now()
     response = context.response
     if response is not None and response.is_complete:
-        if response_is_editable(response=response, invitation=context.invitation, now=now):
-            return redirect("surveys:review", public_id=context.invitation.public_id)
-        return redirect("surveys:answers", public_id=context.invitation.public_id)
+        # Opening the link again after submitting: say so plainly, rather than landing on the
+        # review step as if the response were still to be sent.
+        return render(
+            request,
+            "surveys/submitted.html",
+            {
+                "survey": context.survey,
+                "response": response,
+                "can_edit": response_is_editable(
+                    response=response, invitation=context.invitation, now=now
+                ),
+                "answers_url": reverse(
+                    "surveys:answers", kwargs={"public_id": context.invitation.public_id}
+                ),
+                "review_url": reverse(
+                    "surveys:review", kwargs={"public_id": context.invitation.public_id}
+                ),
+            },
+        )
     if not context.survey.accepts_answers(now):
         return _state_page(request, context.survey, response)
     if response is not None:
@@ -209,11 +227,13 @@ def page(request: HttpRequest, context: RespondentContext, number: int) -> HttpR
                 {"survey": context.survey, "resume_url": _page_url(context, number)},
             )
         return redirect(_page_url(context, max(1, next_number)))
+    kept = form.is_bound and _keep_valid_answers(context, current, form, now)
     status = 400 if form.is_bound else 200
     return render(
         request,
         "surveys/page.html",
         {
+            "kept_valid_answers": kept,
             "survey": context.survey,
             "page": current,
             "number": number,
@@ -226,6 +246,36 @@ def page(request: HttpRequest, context: RespondentContext, number: int) -> HttpR
         },
         status=status,
     )
+
+
+def _keep_valid_answers(
+    context: RespondentContext, page: Page, form: PageForm, now: datetime
+) -> bool:
+    """A page that failed validation still saves its valid answers (the respondent stays on
+    the page, and where they resume is unchanged). True when something was saved."""
+    kept = form.values_to_keep()
+    questions = context.questionnaire.page_questions(page)
+    stored = {
+        key: context.answers[key]
+        for question in questions
+        for key in (question.code, other_key(question))
+        if key in context.answers
+    }
+    if kept == stored:
+        return False
+    response = context.response
+    try:
+        response_save_page(
+            invitation=context.invitation,
+            questionnaire=context.questionnaire,
+            page=page,
+            page_values=kept,
+            next_page=response.current_page if response and response.current_page else 1,
+            now=now,
+        )
+    except ResponseLocked:
+        return False
+    return True
 
 
 def _review_sections(context: RespondentContext) -> list[dict]:

@@ -6,7 +6,7 @@ import re
 import pytest
 from django.test import Client
 
-from surveys.models import Answer
+from surveys.models import Answer, Question
 from tests.factories import invitation_with_token, open_survey
 from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
 
@@ -55,6 +55,21 @@ def test_other_text_is_dropped_when_other_is_not_chosen(respondent):
     assert [(a.choice.value, a.text) for a in rows("services")] == [(1, "")]
 
 
+def assert_refused_not_saved_and_valid_kept(field: str, *, page_answers: dict, body: str) -> None:
+    """A page that fails validation saves its valid answers all the same (the respondent loses
+    nothing that was right) and never the refused one."""
+    failed = field.split("-")[0]
+    assert not Answer.objects.filter(question__code=failed).exists()
+    # A question shown only for a certain answer of the refused one waits for it.
+    waiting = set(
+        Question.objects.filter(condition_question__code=failed).values_list("code", flat=True)
+    )
+    valid = {name.split("-")[0] for name in page_answers} - {failed} - waiting
+    saved = set(Answer.objects.values_list("question__code", flat=True))
+    assert valid <= saved, f"valid answers of the page not saved: {valid - saved}"
+    assert "Your other answers on this page are saved." in body
+
+
 PAGE_1_ERRORS = [
     ({"size": "7"}, "size", "Select a valid choice"),
     ({"size": "abc"}, "size", "Select a valid choice"),
@@ -75,7 +90,7 @@ def test_invalid_page_1_answers_are_form_errors(respondent, change, field, messa
     body = response.content.decode()
     assert message in body
     assert 'id="error-summary"' in body
-    assert not Answer.objects.exists()
+    assert_refused_not_saved_and_valid_kept(field, page_answers=ALL_TYPES_ANSWERS[1], body=body)
 
 
 PAGE_2_ERRORS = [
@@ -92,8 +107,10 @@ def test_invalid_page_2_answers_are_form_errors(respondent, change, message):
     respondent.post_page(1, ALL_TYPES_ANSWERS[1])
     response = respondent.post_page(2, {**ALL_TYPES_ANSWERS[2], **change})
     assert response.status_code == 400
-    assert message in response.content.decode()
-    assert not Answer.objects.filter(question__code="quality").exists()
+    body = response.content.decode()
+    assert message in body
+    (field,) = change
+    assert_refused_not_saved_and_valid_kept(field, page_answers=ALL_TYPES_ANSWERS[2], body=body)
 
 
 PAGE_3_ERRORS = [
@@ -109,8 +126,10 @@ def test_invalid_page_3_answers_are_form_errors(respondent, change, message):
     respondent.answer_all({1: ALL_TYPES_ANSWERS[1], 2: ALL_TYPES_ANSWERS[2]})
     response = respondent.post_page(3, {**ALL_TYPES_ANSWERS[3], **change})
     assert response.status_code == 400
-    assert message in response.content.decode()
-    assert not Answer.objects.filter(question__code="cooperates").exists()
+    body = response.content.decode()
+    assert message in body
+    (field,) = change
+    assert_refused_not_saved_and_valid_kept(field, page_answers=ALL_TYPES_ANSWERS[3], body=body)
 
 
 def test_text_longer_than_its_maximum_is_refused(respondent):
@@ -184,11 +203,12 @@ def test_an_exclusive_choice_ticked_with_another_is_refused_on_its_question(
     assert f'<a href="#q-channels">{question} — {EXCLUSIVE_MESSAGE}</a>' in summary
     assert f'<p class="error-message" id="q-channels-error">{EXCLUSIVE_MESSAGE}' in body
     assert '<fieldset aria-describedby="q-channels-help q-channels-error">' in body
-    # The page comes back as typed, and nothing is saved.
+    # The page comes back as typed; the refused answer is not saved, the valid ones are.
     assert checked_values(body, "channels") == ["1", "0"]
     assert 'value="2" id="id_frequency_1" checked' in body
     assert 'value="1999"' in body
-    assert not Answer.objects.exists()
+    assert not Answer.objects.filter(question__code="channels").exists()
+    assert [a.choice.value for a in rows("frequency")] == [2]
 
 
 def test_an_exclusive_choice_alone_is_a_whole_answer_despite_the_minimum(channels_respondent):

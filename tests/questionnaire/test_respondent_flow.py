@@ -186,8 +186,11 @@ def test_review_then_submit_then_thanks_then_read_only(respondent):
     thanks = respondent.client.get(submitted["Location"])
     assert "Thank you" in thanks.content.decode()
 
-    # The link now shows a read-only copy; pages cannot be changed.
-    assert respondent.client.get(respondent.base + "/")["Location"].endswith("/answers/")
+    # The link now says the response is submitted and offers a read-only copy; pages cannot
+    # be changed.
+    landing = respondent.client.get(respondent.base + "/").content.decode()
+    assert "You have already submitted your response" in landing
+    assert "Change your answers" not in landing
     copy = respondent.client.get(respondent.base + "/answers/").content.decode()
     assert "More events" in copy and "<form" not in copy
     changed = respondent.post_page(4, {"suggestions": "Changed"})
@@ -262,3 +265,53 @@ def test_page_number_out_of_range_is_404(respondent):
 def test_link_can_be_rebuilt_from_the_stored_nonce(survey):
     invitation, token = invitation_with_token(survey)
     assert invitation_token(Invitation.objects.get(pk=invitation.pk)) == token
+
+
+def test_a_refused_change_keeps_the_answer_saved_before_and_saves_the_valid_ones(respondent):
+    respondent.post_page(1, ALL_TYPES_ANSWERS[1])
+    response = respondent.post_page(1, {**ALL_TYPES_ANSWERS[1], "size": "7", "founded": "2001"})
+    assert response.status_code == 400
+    assert "Your other answers on this page are saved." in response.content.decode()
+    # The valid change is saved; the refused one leaves the earlier answer in place.
+    assert Answer.objects.get(question__code="founded").number == 2001
+    assert Answer.objects.get(question__code="size").choice.value == 2
+    # Where the respondent resumes does not move.
+    assert Response.objects.get().current_page == 2
+
+
+def test_a_first_page_refused_entirely_starts_nothing(respondent):
+    response = respondent.post_page(1, {"size": "7"})
+    assert response.status_code == 400
+    assert "Your other answers on this page are saved." not in response.content.decode()
+    assert not Response.objects.exists()
+
+
+def test_the_link_opened_after_submitting_says_so_and_offers_the_copy(client):
+    survey = open_survey(allow_edit_after_submit=True)
+    invitation, token = invitation_with_token(survey)
+    person = Respondent(client, invitation)
+    person.open_link(token)
+    person.answer_all()
+    person.submit()
+
+    landing = client.get(client.get(f"/s/{token}/")["Location"])
+    assert landing.status_code == 200
+    body = landing.content.decode()
+    assert "You have already submitted your response" in body
+    assert f'href="/respond/{invitation.public_id}/answers/"' in body
+    # Edits are allowed here: offered as a link, not by landing on the review step.
+    assert f'href="/respond/{invitation.public_id}/review/"' in body
+    assert "Submit my response" not in body and "<form" not in body
+
+
+def test_review_and_copy_keep_the_line_breaks_of_long_answers(client):
+    survey = open_survey()
+    invitation, token = invitation_with_token(survey)
+    person = Respondent(client, invitation)
+    person.open_link(token)
+    person.answer_all(
+        {**ALL_TYPES_ANSWERS, 4: {**ALL_TYPES_ANSWERS[4], "suggestions": "First line\r\nSecond"}}
+    )
+    assert "First line<br>Second" in person.review().content.decode()
+    person.submit()
+    assert "First line<br>Second" in client.get(person.base + "/answers/").content.decode()

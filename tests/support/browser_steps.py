@@ -69,17 +69,33 @@ def fill_page_3(page: Page) -> None:
     cooperates.get_by_label("Yes", exact=True).check()
     expect(partners).to_be_visible()
 
-    countries = partners.get_by_role("listbox")
-    partner_filter = partners.get_by_label("Filter countries")
-    partner_filter.fill("united states")
-    assert unhidden_options(countries) == ["UM", "US"]
-    countries.select_option("US")
-    # A chosen country stays in the list while the filter looks for the next one.
-    partner_filter.fill("JAP")
-    assert unhidden_options(countries) == ["JP", "US"]
-    countries.select_option(["US", "JP"])
-    partner_filter.fill("")
-    expect(countries).to_have_values(["JP", "US"])
+    # Several countries: a combobox that filters as one types, the chosen ones as chips.
+    combo = partners.get_by_role("combobox", name="Search and add a country")
+    combo.fill("united states")
+    options = partners.get_by_role("option")
+    expect(options).to_have_text(
+        ["United States Minor Outlying Islands", "United States of America"]
+    )
+    partners.get_by_role("option", name="United States of America").click()
+    chips = partners.get_by_role("list", name="Chosen countries")
+    expect(chips.get_by_role("listitem")).to_have_text(
+        ["United States of America\N{MULTIPLICATION SIGN}"]
+    )
+    # Keyboard only: type, arrow down to the match, Enter.
+    combo.fill("JAP")
+    combo.press("ArrowDown")
+    combo.press("Enter")
+    expect(partners.get_by_role("option", name="Japan")).to_have_attribute("aria-selected", "true")
+    combo.press("Escape")
+    expect(partners.get_by_role("listbox")).to_be_hidden()
+    expect(chips.get_by_role("listitem")).to_have_count(2)
+    # A chip removes its country, and the checkbox behind it follows.
+    combo.fill("canada")
+    combo.press("Enter")  # the first (here the only) match is active
+    partners.get_by_role("button", name="Remove Canada").click()
+    expect(chips.get_by_role("listitem")).to_have_count(2)
+    checked = partners.locator("input[type=checkbox]:checked")
+    assert sorted(checked.evaluate_all("boxes => boxes.map(b => b.value)")) == ["JP", "US"]
 
     home = question(page, "home_country")
     home.get_by_label("Filter countries").fill("belg")

@@ -1,5 +1,7 @@
-"""country: one country (a searchable select), or several with options.multiple; stored as
-ISO 3166 codes in Answer.country."""
+"""country: one country (a searchable select), or several with options.multiple (checkboxes,
+which survey.js turns into a searchable combobox with chips); stored as ISO 3166 codes in
+Answer.country. The list can be limited: options.countries (only these) and options.exclude
+(all but these) take ISO codes and the group names in COUNTRY_GROUPS."""
 
 from collections.abc import Callable
 from typing import Any
@@ -13,40 +15,94 @@ from surveys.questionnaire.types.base import (
     AnswerFigures,
     Answers,
     ExportColumnSpec,
+    FileCheck,
     QuestionFigures,
     QuestionKind,
     percent,
 )
+
+# Groups a survey file may name in options.countries / options.exclude.
+COUNTRY_GROUPS: dict[str, frozenset[str]] = {
+    # The 27 member states of the European Union.
+    "EU": frozenset([
+        "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE",
+        "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK",
+    ]),
+    # Europe as the UN geoscheme draws it, and Cyprus (an EU member state).
+    "EUROPE": frozenset([
+        "AD", "AL", "AT", "AX", "BA", "BE", "BG", "BY", "CH", "CY", "CZ", "DE", "DK", "EE", "ES",
+        "FI", "FO", "FR", "GB", "GG", "GI", "GR", "HR", "HU", "IE", "IM", "IS", "IT", "JE", "LI",
+        "LT", "LU", "LV", "MC", "MD", "ME", "MK", "MT", "NL", "NO", "PL", "PT", "RO", "RS", "RU",
+        "SE", "SI", "SJ", "SK", "SM", "UA", "VA",
+    ]),
+}  # fmt: skip
 
 
 def is_multiple(question: Question) -> bool:
     return bool(question.options.get("multiple"))
 
 
+def _expand(names: list[str]) -> set[str]:
+    codes: set[str] = set()
+    for name in names:
+        codes |= COUNTRY_GROUPS.get(name, {name})
+    return codes
+
+
+def country_choices(question: Question) -> list[tuple[str, str]]:
+    """The countries the question offers, by name."""
+    only = _expand(question.options.get("countries") or [])
+    excluded = _expand(question.options.get("exclude") or [])
+    return [
+        (code, str(name))
+        for code, name in countries
+        if (not only or code in only) and code not in excluded
+    ]
+
+
 class Country(QuestionKind):
     code = "country"
     summary = "countries"
     chart = "map"
-    options = {"multiple": bool}
+    options = {"multiple": bool, "countries": list, "exclude": list}
     export_lists_countries = True
+
+    def check_file_options(
+        self, *, options: dict[str, Any], choice_values: set[int], path: str, check: FileCheck
+    ) -> None:
+        for key in ("countries", "exclude"):
+            names = options.get(key)
+            for name in names if isinstance(names, list) else []:
+                if not isinstance(name, str) or (
+                    name not in COUNTRY_GROUPS and name not in dict(countries)
+                ):
+                    groups = ", ".join(COUNTRY_GROUPS)
+                    check.add(
+                        f"{path}.options.{key}",
+                        f"{name!r} is neither an ISO 3166 country code nor one of {groups}",
+                    )
+        if options.get("countries") and options.get("exclude"):
+            check.add(f"{path}.options", "use countries or exclude, not both")
+
+    def renders_as_group(self, question: Question) -> bool:
+        """Several countries are a group of checkboxes (a fieldset); one is a select."""
+        return is_multiple(question)
 
     def form_fields(
         self, question: Question, value: Any, attrs: Callable[..., dict[str, str]]
     ) -> dict[str, forms.Field]:
-        country_choices = [(code, str(name)) for code, name in countries]
+        choices = country_choices(question)
         if is_multiple(question):
             field: forms.Field = forms.MultipleChoiceField(
-                choices=country_choices,
+                choices=choices,
                 required=False,
-                widget=forms.SelectMultiple(
-                    attrs=attrs(size="8", **{"data-country-search": "multiple"})
-                ),
+                widget=forms.CheckboxSelectMultiple(),
                 label=question.text,
                 initial=value or [],
             )
         else:
             field = forms.ChoiceField(
-                choices=[("", "Choose a country…"), *country_choices],
+                choices=[("", "Choose a country…"), *choices],
                 required=False,
                 widget=forms.Select(attrs=attrs(**{"data-country-search": "single"})),
                 label=question.text,

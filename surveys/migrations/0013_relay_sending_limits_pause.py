@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('surveys', '0011_organisation_import_upload'),
+        ('surveys', '0012_respondent_survey_contact'),
     ]
 
     operations = [

@@ -367,7 +367,36 @@ SMALL_CELL_MINIMUM = env_int("SMALL_CELL_MINIMUM", 5)
 # 200 a batch: the claim, the eligibility queries and the SMTP handshake are paid once per
 # batch (bench/send_wave.py: +13% emails/s over 50), and a batch still takes under a second.
 EMAIL_BATCH_SIZE = env_int("EMAIL_BATCH_SIZE", 200)
+# SMTP conversations in flight per worker process: a sending thread each, with a persistent SMTP
+# connection; the threads share the process's one database connection. 16: against a relay
+# answering in 50 ms, bench/send_wave.py measured 139 emails/s with 8 and 182/s with 16 on a
+# loaded machine (README, Benchmarks); more only helps if the relay allows as many connections.
+EMAIL_CONNECTIONS = env_int("EMAIL_CONNECTIONS", 16)
+# An SMTP connection idle longer than this is closed and opened again before its next message
+# (relays drop idle connections after a minute or a few).
+EMAIL_CONNECTION_IDLE_SECONDS = float(env_str("EMAIL_CONNECTION_IDLE_SECONDS", "30"))
+# The sending rate limit, shared by every worker process and host (surveys.outreach.rate_limit):
+# emails a second and an hour (spread evenly), globally; surveys may set their own on top.
 EMAIL_RATE_PER_SECOND = float(env_str("EMAIL_RATE_PER_SECOND", "0"))  # 0: no limit
+EMAIL_RATE_PER_HOUR = env_int("EMAIL_RATE_PER_HOUR", 0)  # 0: no limit
+# Where the limiter keeps its buckets: "redis" (EMAIL_RATE_LIMIT_REDIS_URL, else a redis://
+# cache or broker URL), "database" (a row per bucket, row-locked), or "auto": Redis when one of
+# those URLs is Redis, else the database (the embedded run).
+EMAIL_RATE_LIMITER = env_str("EMAIL_RATE_LIMITER", "auto")
+EMAIL_RATE_LIMIT_REDIS_URL = env_str("EMAIL_RATE_LIMIT_REDIS_URL") or next(
+    (
+        url
+        for url in (env_str("CACHE_URL"), env_str("REDIS_URL"), CELERY_BROKER_URL)
+        if url.startswith(("redis://", "rediss://"))
+    ),
+    "",
+)
+# Automatic pause: a wave pauses itself when more than EMAIL_PAUSE_FAILURE_RATE of its last
+# EMAIL_PAUSE_WINDOW attempted deliveries failed (temporarily or for good), counted once at
+# least EMAIL_PAUSE_MIN_ATTEMPTS were attempted. EMAIL_PAUSE_FAILURE_RATE=1 switches it off.
+EMAIL_PAUSE_FAILURE_RATE = float(env_str("EMAIL_PAUSE_FAILURE_RATE", "0.05"))
+EMAIL_PAUSE_WINDOW = env_int("EMAIL_PAUSE_WINDOW", 200)
+EMAIL_PAUSE_MIN_ATTEMPTS = env_int("EMAIL_PAUSE_MIN_ATTEMPTS", 50)
 EMAIL_RETRY_BASE_SECONDS = float(env_str("EMAIL_RETRY_BASE_SECONDS", "30"))
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
 EMAIL_MESSAGE_ID_DOMAIN = env_str("EMAIL_MESSAGE_ID_DOMAIN", "eccp-survey.local")

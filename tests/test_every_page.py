@@ -286,6 +286,10 @@ EXPECTED: dict[str, Row] = {
     # the staff member's own address (a GET goes back to the confirm page).
     "admin:surveys_wave_email_html": Row(admin_page(403, 200, 200)),
     "admin:surveys_wave_email_test": Row(admin_page(403, 302, 302), post=admin_page(403, 302, 302)),
+    # Pausing and resuming are POSTs from the wave's page (302 back to it, with a message
+    # where there is nothing to pause or resume); a GET is refused.
+    "admin:surveys_wave_pause": Row(admin_page(403, 405, 405), post=admin_page(403, 302, 302)),
+    "admin:surveys_wave_resume": Row(admin_page(403, 405, 405), post=admin_page(403, 302, 302)),
     # The respondent pages.
     # The personal link is exchanged for a session entry and left at once, whoever opens it.
     "surveys:token_entry": Row((302, 302, 302, 302, 302, 302), states={"GET unknown": NOWHERE}),
@@ -845,7 +849,7 @@ def _survey_cases(pattern: Pattern, world: World, arguments: set[str], url: Url)
 
 def _object_cases(pattern: Pattern, world: World, arguments: set[str], url: Url) -> Cases | None:
     """Waves, webhooks, users and the admin's objects."""
-    if arguments == {"pk"}:  # a wave's send, remind and progress pages
+    if arguments == {"pk"}:  # a wave's send, remind, progress, pause and resume pages
         return [(state, url(pk=wave.pk)) for state, wave in world.waves.items()]
     if arguments == {"endpoint_id"}:
         return [(state, url(endpoint_id=e.pk)) for state, e in world.webhooks.items()]

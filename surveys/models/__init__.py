@@ -11,7 +11,7 @@ from surveys.models.organisations import (
     OrganisationImportUpload,
     Sector,
 )
-from surveys.models.outreach import Delivery, EmailTemplate, Wave
+from surveys.models.outreach import Delivery, EmailTemplate, SendingRateBucket, Wave
 from surveys.models.questionnaire import (
     QUESTION_CODE_PATTERN,
     Answer,
@@ -56,6 +56,7 @@ __all__ = [
     "QuestionType",
     "Response",
     "Sector",
+    "SendingRateBucket",
     "StatsChange",
     "StatsContribution",
     "StatsDelta",

@@ -56,6 +56,13 @@ class Wave(models.Model):
         "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # A paused wave sends nothing until someone resumes it (surveys.outreach.pausing): paused
+    # by hand, or by itself when too many of its last attempts failed (the reason says which).
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_reason = models.TextField(blank=True)
+    paused_automatically = models.BooleanField(default=False)
+    # Set once every invitation email of the launched wave is sent, failed or cancelled.
+    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["survey", "created_at"]
@@ -148,3 +155,17 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.contact.email}"
+
+
+class SendingRateBucket(models.Model):
+    """A token bucket of the shared sending rate limit, for installations without Redis (the
+    embedded run): one row per scope ("global", "survey:<id>"), updated under a row lock
+    (surveys.outreach.rate_limit). With Redis the buckets live there instead."""
+
+    key = models.CharField(max_length=100, unique=True)
+    tokens = models.FloatField(default=0)
+    # Seconds since the epoch of the last refill (a float: the bucket's own clock).
+    refilled_at = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return self.key

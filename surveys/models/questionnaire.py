@@ -4,7 +4,7 @@ statements, invitations (the personal link), responses and answers."""
 import uuid
 from datetime import datetime
 
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django_countries.fields import CountryField
@@ -57,6 +57,20 @@ class Survey(models.Model):
     reminder_first_after_days = models.PositiveSmallIntegerField(default=7)
     reminder_max_count = models.PositiveSmallIntegerField(default=2)
     reminder_min_gap_days = models.PositiveSmallIntegerField(default=7)
+    # Sending limits of this survey's emails, on top of the global EMAIL_RATE_PER_SECOND and
+    # EMAIL_RATE_PER_HOUR, shared by every worker (surveys.outreach.rate_limit). Empty: none.
+    email_rate_per_second = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.01)],
+        help_text="At most this many emails a second for this survey, all workers together.",
+    )
+    email_rate_per_hour = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="At most this many emails an hour for this survey (spread evenly).",
+    )
     # Bumped whenever a page, question, choice or statement changes
     # (surveys.questionnaire.signals), so that processes can cache the questionnaire and know
     # when their copy is stale.

@@ -1,5 +1,6 @@
 """Admin screens for outreach: email templates (validated placeholders, preview, test send) and
-waves (preview of recipients and email, confirmed send, remind now, live progress)."""
+waves (preview of recipients and email, confirmed send, remind now, live progress, pause and
+resume)."""
 
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseNotAllowed,
     HttpResponseRedirect,
     JsonResponse,
 )
@@ -42,12 +44,14 @@ from surveys.outreach.previews import (
     wave_test_email_send,
 )
 from surveys.outreach.reminders import wave_remind_now, wave_reminder_recipients
-from surveys.outreach.selectors import wave_progress
+from surveys.outreach.selectors import wave_live_progress, wave_progress
 from surveys.outreach.waves import (
     WaveError,
     organisations_matching,
     wave_filters_clean,
     wave_launch,
+    wave_pause_by_hand,
+    wave_resume,
 )
 
 # The policy of an example email's HTML in the confirm pages' frame (WaveAdmin.email_html_view).
@@ -247,6 +251,8 @@ class WaveAdmin(admin.ModelAdmin):
                 view(self.email_test_view),
                 name="surveys_wave_email_test",
             ),
+            path("<int:pk>/pause/", view(self.pause_view), name="surveys_wave_pause"),
+            path("<int:pk>/resume/", view(self.resume_view), name="surveys_wave_resume"),
             *urls,
         ]
 
@@ -277,7 +283,7 @@ class WaveAdmin(admin.ModelAdmin):
                 )
             extra_context.update(
                 wave=wave,
-                progress=wave_progress(wave=wave),
+                progress=wave_live_progress(wave=wave, now=timezone.now()),
                 recipient_count=matching.count(),
                 email_preview=email,
             )
@@ -396,7 +402,42 @@ class WaveAdmin(admin.ModelAdmin):
 
     def progress_view(self, request: HttpRequest, pk: int) -> JsonResponse:
         """Polled by the change page every few seconds (the live progress)."""
-        return JsonResponse(wave_progress(wave=self._wave(request, pk)))
+        wave = self._wave(request, pk)
+        return JsonResponse(dict(wave_live_progress(wave=wave, now=timezone.now())))
+
+    def pause_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Pause sending (a POST from the wave's page): nothing more goes out until resumed."""
+        wave = self._wave(request, pk)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        user = request.user
+        assert isinstance(user, User)  # the admin site lets logged-in staff in only
+        try:
+            paused = wave_pause_by_hand(wave=wave, now=timezone.now(), by=user)
+        except WaveError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        else:
+            if paused:
+                self.message_user(
+                    request,
+                    f"Wave {wave.name!r} paused: emails being sent finish, nothing more goes "
+                    "out until you resume it.",
+                )
+            else:
+                self.message_user(request, "This wave was paused already.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:surveys_wave_change", args=[wave.pk]))
+
+    def resume_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Resume a paused wave (a POST from the wave's page)."""
+        wave = self._wave(request, pk)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        queued = wave_resume(wave=wave, now=timezone.now())
+        if wave.paused_at is None:
+            self.message_user(request, "This wave was not paused.", messages.WARNING)
+        else:
+            self.message_user(request, f"Wave {wave.name!r} resumed: {queued} emails queued again.")
+        return HttpResponseRedirect(reverse("admin:surveys_wave_change", args=[wave.pk]))
 
 
 @admin.register(Delivery)

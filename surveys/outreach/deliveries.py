@@ -6,19 +6,28 @@ How "exactly once" holds, by data rather than by luck:
   two workers, or a redelivered task, never hold the same row;
 - eligibility (completed? opted out? suppressed? survey closed?) is checked again after the
   claim, right before sending;
-- the status is written right after the SMTP server accepts each message;
+- the status is written right after the SMTP server accepts each message, by the thread that
+  sent it, before that thread sends another;
 - a periodic sweep puts rows claimed too long ago (a killed worker) back in the queue.
 
-The one remaining window: a worker killed between the SMTP server's "250 OK" and the UPDATE that
-follows it (one round trip to the database, about a millisecond) leaves the row in `sending`;
-the sweep re-queues it and that one email goes out twice. Nothing else can send twice.
+Several SMTP conversations run at once per worker process (EMAIL_CONNECTIONS threads, each with
+its own persistent SMTP connection; they share the process's one database connection, one
+statement at a time). The
+remaining window: a worker killed after a server received a message's final "." and before the
+UPDATE that records its "250 OK" leaves that row in `sending`; the sweep re-queues it and that
+email goes out twice. At most one message per conversation can be in that state, so a killed
+worker process sends at most EMAIL_CONNECTIONS emails twice (on a relay answering in 50 ms,
+most of the time that many are in flight). Nothing else can send twice.
 """
 
 import logging
+import os
 import random
 import smtplib
+import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache, partial
@@ -28,14 +37,18 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db import connection as db_connection
-from django.db import transaction
+from django.db import connections as db_connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Q
 from django.utils import timezone
 
-from surveys.models import Contact, Delivery, EmailTemplate, Response, Survey
+from surveys.models import Contact, Delivery, EmailTemplate, Response, Survey, Wave
 from surveys.models.columns import column_name, concrete_field
 from surveys.outreach.emails import email_message_build, survey_email_template
+from surveys.outreach.pausing import wave_finish_if_done, wave_pause_if_failing
+from surveys.outreach.rate_limit import sending_token_take
 from surveys.webhooks.events import webhooks_delivery_bounced
 
 logger = logging.getLogger(__name__)
@@ -81,11 +94,18 @@ def deliveries_enqueue(*, ids: list[int], now: datetime, mark: bool = True) -> i
 
 
 def deliveries_claim(*, ids: list[int], now: datetime) -> tuple[uuid.UUID, list[Delivery]]:
-    """Claim the queued, due deliveries among `ids` for this worker (one conditional UPDATE)."""
+    """Claim the queued, due deliveries among `ids` for this worker (one conditional UPDATE),
+    except those of a paused wave."""
     claim_id = uuid.uuid4()
+    # Paused waves as a list of ids, not a join: a join makes Django write the UPDATE as
+    # "WHERE id IN (SELECT ...)", and PostgreSQL re-checks only the outer condition on a row
+    # another claim has just taken, so two workers could both claim it. The status condition
+    # must stay on the updated row itself. (A wave paused after this read is seen by the batch
+    # within a second, which puts its rows back.)
+    paused = list(Wave.objects.filter(paused_at__isnull=False).values_list("pk", flat=True))
     Delivery.objects.filter(
         id__in=ids, status=Delivery.Status.QUEUED, next_attempt_at__lte=now
-    ).update(
+    ).exclude(wave_id__in=paused).update(
         status=Delivery.Status.SENDING,
         claim_id=claim_id,
         claimed_at=now,
@@ -152,10 +172,15 @@ def _is_permanent(error: Exception) -> bool:
 
 
 def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendReport:
-    """Send the deliveries among `ids` that this call manages to claim, over one SMTP
-    connection, honouring EMAIL_RATE_PER_SECOND. Transient errors put a delivery back in the
-    queue with a backoff (failed after EMAIL_MAX_ATTEMPTS); permanent ones fail it and suppress
-    the address. Safe to call twice with the same ids."""
+    """Send the deliveries among `ids` that this call manages to claim, over up to
+    EMAIL_CONNECTIONS SMTP conversations at once (one thread and one persistent SMTP connection
+    each), each email within the shared rate limit (rate_limit.py). Transient errors put a
+    delivery back in the queue with a backoff (failed after EMAIL_MAX_ATTEMPTS); permanent
+    ones fail it and suppress the address. Deliveries of a wave that is or becomes paused are
+    put back unsent. Safe to call twice with the same ids.
+
+    Inside a transaction (a test's, a caller's) the emails go out one by one from the calling
+    thread: other threads could neither see the claimed rows nor commit their statuses."""
     now = now or timezone.now()
     report = SendReport()
     claim_id, claimed = deliveries_claim(ids=ids, now=now)
@@ -168,76 +193,289 @@ def deliveries_send(*, ids: list[int], now: datetime | None = None) -> SendRepor
         responses.filter(submitted_at__isnull=False).values_list("invitation_id", flat=True)
     )
 
-    eligible = []
+    templates = _BatchTemplates(started)
+    prepared = []
     for delivery in claimed:
         reason = _ineligibility(delivery, submitted=submitted, now=now)
         if reason:
             _finish(delivery, claim_id, status=Delivery.Status.CANCELLED, last_error=reason)
             report.cancelled += 1
         else:
-            eligible.append(delivery)
-    if not eligible:
-        return report
-
-    templates = _BatchTemplates(started)
-    connection = get_connection(fail_silently=False)
-    interval = 1.0 / settings.EMAIL_RATE_PER_SECOND if settings.EMAIL_RATE_PER_SECOND else 0.0
-    connected = False
-    last_send = 0.0
-    last_refresh = time.monotonic()
-    try:
-        for delivery in eligible:
-            # A long batch (a low rate limit) keeps its claim fresh, so that the sweep never
-            # takes it for a dead worker's.
-            if time.monotonic() - last_refresh > settings.DELIVERY_CLAIM_TIMEOUT / 3:
-                Delivery.objects.filter(claim_id=claim_id, status=Delivery.Status.SENDING).update(
-                    claimed_at=timezone.now()
-                )
-                last_refresh = time.monotonic()
+            # Templates are looked up here, once per batch, not by the sending threads.
+            prepared.append(_Prepared(delivery, *templates.for_delivery(delivery)))
+    wave_ids = {d.wave_id for d in claimed if d.wave_id is not None}
+    if prepared:
+        batch = _Batch(claim_id=claim_id, now=now, prepared=prepared, report=report)
+        threads = min(settings.EMAIL_CONNECTIONS, len(prepared))
+        if db_connection.in_atomic_block or threads <= 1:
+            _send_some(batch)
+        else:
+            # The threads use this thread's database connection, one at a time (batch.database):
+            # a worker process holds one database connection however many conversations run.
+            database = db_connections[DEFAULT_DB_ALIAS]
+            database.inc_thread_sharing()
             try:
-                if not connected:
-                    connection.open()
-                    connected = True
-                if interval:
-                    wait = last_send + interval - time.monotonic()
-                    if wait > 0:
-                        time.sleep(wait)
-                kind, template = templates.for_delivery(delivery)
-                message_id = make_msgid(domain=settings.EMAIL_MESSAGE_ID_DOMAIN)
-                message = email_message_build(
-                    invitation=delivery.invitation,
-                    contact=delivery.contact,
-                    kind=kind,
-                    template=template,
-                    headers={"Message-ID": message_id},
-                    connection=connection,
+                workers = [
+                    threading.Thread(target=_send_some, args=(batch, database), name=f"smtp-{n}")
+                    for n in range(threads)
+                ]
+                for worker in workers:
+                    worker.start()
+                for worker in workers:
+                    worker.join()
+            finally:
+                database.dec_thread_sharing()
+        batch.check_failing_waves(force=True)
+        _requeue_if_resumed(batch.put_back, now=timezone.now())
+        if batch.error is not None:
+            raise batch.error
+    for wave_id in wave_ids:
+        wave_finish_if_done(wave_id=wave_id, now=timezone.now())
+    return report
+
+
+@dataclass
+class _Prepared:
+    delivery: Delivery
+    kind: str
+    template: EmailTemplate | None
+
+
+class _Batch:
+    """What the sending threads of one deliveries_send call share: the rows still to send, the
+    report, and when to stop (a status write that failed, a wave paused meanwhile)."""
+
+    def __init__(
+        self, *, claim_id: uuid.UUID, now: datetime, prepared: list[_Prepared], report: SendReport
+    ) -> None:
+        self.claim_id = claim_id
+        self.now = now
+        self.pending = deque(prepared)  # popleft() is atomic: each row goes to one thread
+        self.report = report
+        self.lock = threading.Lock()
+        # Held for every use of the shared database connection by a sending thread (taken
+        # before self.lock where both are needed, never after).
+        self.database = threading.Lock()
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.wave_ids = {p.delivery.wave_id for p in prepared if p.delivery.wave_id is not None}
+        self.paused: set[int] = set()
+        self.put_back: list[tuple[int, int | None]] = []  # (delivery, wave) put back unsent
+        self.unchecked_failures: set[int] = set()
+        started = time.monotonic()
+        self.last_refresh = self.last_pause_check = self.last_failure_check = started
+
+    def next(self) -> _Prepared | None:
+        if self.stop.is_set():
+            return None
+        try:
+            return self.pending.popleft()
+        except IndexError:
+            return None
+
+    def keep_claim_fresh(self) -> None:
+        # A long batch (a low rate limit) keeps its claim fresh, so that the sweep never takes
+        # it for a dead worker's.
+        with self.lock:
+            if time.monotonic() - self.last_refresh <= settings.DELIVERY_CLAIM_TIMEOUT / 3:
+                return
+            self.last_refresh = time.monotonic()
+        with self.database:
+            Delivery.objects.filter(claim_id=self.claim_id, status=Delivery.Status.SENDING).update(
+                claimed_at=timezone.now()
+            )
+
+    def wave_paused(self, wave_id: int | None) -> bool:
+        """Whether the delivery's wave is paused (looked up at most once a second)."""
+        if wave_id is None:
+            return False
+        with self.lock:
+            due = time.monotonic() - self.last_pause_check >= 1.0
+            if due:
+                self.last_pause_check = time.monotonic()
+        if due:
+            with self.database:
+                paused = set(
+                    Wave.objects.filter(pk__in=self.wave_ids, paused_at__isnull=False).values_list(
+                        "pk", flat=True
+                    )
                 )
-                # Echoed back by email services in bounce and complaint webhooks (anymail).
-                message.metadata = {"delivery_id": str(delivery.pk)}
-                last_send = time.monotonic()
-                message.send()
-            except Exception as error:  # every failure is recorded on the row
-                if _is_permanent(error):
-                    _fail_permanently(delivery, claim_id, error, now=now)
-                    report.failed += 1
-                    continue
+            with self.lock:
+                self.paused = paused  # resumed meanwhile: sending goes on
+        return wave_id in self.paused
+
+    def failed(self, wave_id: int | None) -> None:
+        if wave_id is not None:
+            with self.lock:
+                self.unchecked_failures.add(wave_id)
+        self.check_failing_waves()
+
+    def check_failing_waves(self, *, force: bool = False) -> None:
+        """The automatic pause, checked at most once a second while failures happen, and once
+        at the end of the batch."""
+        with self.lock:
+            if not force and time.monotonic() - self.last_failure_check < 1.0:
+                return
+            self.last_failure_check = time.monotonic()
+            waves, self.unchecked_failures = self.unchecked_failures, set()
+        for wave_id in waves:
+            with self.database:
+                paused = wave_pause_if_failing(wave_id=wave_id, now=timezone.now())
+            if paused:
+                with self.lock:
+                    self.paused.add(wave_id)
+
+
+def _send_some(batch: _Batch, database: BaseDatabaseWrapper | None = None) -> None:
+    """One sending thread: take the batch's rows one at a time and send each over this
+    thread's SMTP connection, until none is left or the batch stops. With `database`, the
+    ORM of this thread uses that connection (the calling thread's), under batch.database."""
+    if database is not None:
+        db_connections[DEFAULT_DB_ALIAS] = database
+    connection = _smtp_pool.borrow()
+    healthy = True
+    try:
+        while (item := batch.next()) is not None:
+            delivery = item.delivery
+            batch.keep_claim_fresh()
+            if batch.wave_paused(delivery.wave_id):
+                with batch.database:
+                    _put_back_unsent(delivery, batch.claim_id)
+                with batch.lock:
+                    batch.put_back.append((delivery.pk, delivery.wave_id))
+                continue
+            if not sending_token_take(
+                survey=delivery.invitation.survey, stop=batch.stop, database_lock=batch.database
+            ):
+                break
+            _send_one(item, batch, connection)
+    except BaseException as error:  # a failed status write: no further message goes out
+        with batch.lock:
+            batch.error = batch.error or error
+        batch.stop.set()
+        healthy = False
+    finally:
+        _smtp_pool.give_back(connection, healthy=healthy)
+        if database is not None:
+            del db_connections[DEFAULT_DB_ALIAS]  # not closed: the calling thread's
+
+
+def _send_one(item: _Prepared, batch: _Batch, connection: BaseEmailBackend) -> None:
+    """Send one email and record the outcome; a status write that fails raises."""
+    delivery, claim_id, now, report = item.delivery, batch.claim_id, batch.now, batch.report
+    try:
+        connection.open()  # a no-op when the pooled connection is open already
+        message_id = make_msgid(domain=settings.EMAIL_MESSAGE_ID_DOMAIN)
+        message = email_message_build(
+            invitation=delivery.invitation,
+            contact=delivery.contact,
+            kind=item.kind,
+            template=item.template,
+            headers={"Message-ID": message_id},
+            connection=connection,
+        )
+        # Echoed back by email services in bounce and complaint webhooks (anymail).
+        message.metadata = {"delivery_id": str(delivery.pk)}
+        message.send()
+    except Exception as error:  # every failure is recorded on the row
+        if _is_permanent(error):
+            with batch.database:
+                _fail_permanently(delivery, claim_id, error, now=now)
+            with batch.lock:
+                report.failed += 1
+        else:
+            with batch.database:
                 retry_in = _retry_later(delivery, claim_id, error, now=now)
+            with batch.lock:
                 if retry_in is None:
                     report.failed += 1
                 else:
                     report.retried += 1
                     report.retry_ids.append(delivery.pk)
                     report.retry_in = max(report.retry_in or 0.0, retry_in)
-                # The connection may be broken: reconnect for the next one.
-                _close_quietly(connection)
-                connected = False
-                continue
-            _finish_sent(delivery, claim_id, sent_at=timezone.now(), message_id=message_id)
-            report.sent += 1
-    finally:
-        if connected:
+        batch.failed(delivery.wave_id)
+        # The connection may be broken: closed, it opens again for the next message.
+        _close_quietly(connection)
+        return
+    with batch.database:
+        _finish_sent(delivery, claim_id, sent_at=timezone.now(), message_id=message_id)
+    with batch.lock:
+        report.sent += 1
+
+
+def _requeue_if_resumed(put_back: list[tuple[int, int | None]], *, now: datetime) -> None:
+    """Rows put back because their wave was paused, whose wave was resumed before they were
+    back: wave_resume did not see them queued, so they get a task here (otherwise the next
+    sweep would)."""
+    if not put_back:
+        return
+    still_paused = set(
+        Wave.objects.filter(
+            pk__in={wave for _, wave in put_back}, paused_at__isnull=False
+        ).values_list("pk", flat=True)
+    )
+    deliveries_enqueue(ids=[pk for pk, wave in put_back if wave not in still_paused], now=now)
+
+
+def _put_back_unsent(delivery: Delivery, holder: uuid.UUID) -> None:
+    """A claimed row of a paused wave goes back to the queue as if never claimed."""
+    _finish(
+        delivery,
+        holder,
+        status=Delivery.Status.QUEUED,
+        claim_id=None,
+        enqueued_at=None,
+        attempts=F("attempts") - 1,
+    )
+
+
+class _SmtpPool:
+    """This process's idle SMTP connections, kept open between batches (a relay's handshake,
+    TLS included, is paid once per connection, not per batch). A connection idle longer than
+    EMAIL_CONNECTION_IDLE_SECONDS, or opened under other settings, is closed instead of reused."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.idle: list[tuple[tuple, BaseEmailBackend, float]] = []
+        self.pid = os.getpid()
+
+    @staticmethod
+    def _settings_key() -> tuple:
+        return (
+            settings.EMAIL_BACKEND,
+            settings.EMAIL_HOST,
+            settings.EMAIL_PORT,
+            settings.EMAIL_HOST_USER,
+            settings.EMAIL_USE_TLS,
+            settings.EMAIL_USE_SSL,
+        )
+
+    def borrow(self) -> BaseEmailBackend:
+        key, now = self._settings_key(), time.monotonic()
+        stale = []
+        found = None
+        with self.lock:
+            if self.pid != os.getpid():  # a forked child: the parent's sockets are not ours
+                self.idle, self.pid = [], os.getpid()
+            while self.idle and found is None:
+                idle_key, connection, since = self.idle.pop()
+                if idle_key == key and now - since < settings.EMAIL_CONNECTION_IDLE_SECONDS:
+                    found = connection
+                else:
+                    stale.append(connection)
+        for connection in stale:
             _close_quietly(connection)
-    return report
+        return found or get_connection(fail_silently=False)
+
+    def give_back(self, connection: BaseEmailBackend, *, healthy: bool) -> None:
+        with self.lock:
+            if healthy and len(self.idle) < settings.EMAIL_CONNECTIONS:
+                self.idle.append((self._settings_key(), connection, time.monotonic()))
+                return
+        _close_quietly(connection)
+
+
+_smtp_pool = _SmtpPool()
 
 
 def _finish(delivery: Delivery, holder: uuid.UUID, **fields: object) -> None:
@@ -342,6 +580,7 @@ def deliveries_enqueue_due(*, now: datetime, limit: int = 100_000) -> int:
     ids = list(
         Delivery.objects.filter(status=Delivery.Status.QUEUED, next_attempt_at__lte=now)
         .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
+        .exclude(wave__paused_at__isnull=False)  # wave_resume queues those
         .order_by("next_attempt_at", "id")
         .values_list("id", flat=True)[:limit]
     )

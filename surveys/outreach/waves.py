@@ -21,6 +21,7 @@ from surveys.models import (
 )
 from surveys.models.columns import column_name, concrete_field
 from surveys.outreach.deliveries import deliveries_enqueue
+from surveys.outreach.pausing import wave_pause
 from surveys.questionnaire.invitations import new_token_fields
 
 FILTER_KEYS = {
@@ -284,3 +285,29 @@ def wave_schedule(*, wave: Wave, scheduled_at: datetime | None, now: datetime) -
     wave.status = Wave.Status.SCHEDULED if scheduled_at else Wave.Status.DRAFT
     wave.save(update_fields=["scheduled_at", "status"])
     return wave
+
+
+def wave_pause_by_hand(*, wave: Wave, now: datetime, by: User) -> bool:
+    """Staff pause a launched wave; returns False if it was paused already (or not launched)."""
+    if wave.status != Wave.Status.LAUNCHED or wave.finished_at is not None:
+        raise WaveError("Only a wave that is sending can be paused.")
+    name = by.get_full_name() or by.get_username()
+    return wave_pause(wave_id=wave.pk, now=now, reason=f"Paused by {name}.")
+
+
+@transaction.atomic
+def wave_resume(*, wave: Wave, now: datetime) -> int:
+    """Resume a paused wave: its queued deliveries are due now (a paused wave's backoffs are
+    moot) and get tasks once this commits. Returns how many were queued; 0 when the wave was
+    not paused. Idempotent: the wave row is locked, and only queued rows can be claimed."""
+    wave = Wave.objects.select_for_update().get(pk=wave.pk)
+    if wave.paused_at is None:
+        return 0
+    wave.paused_at = None
+    wave.pause_reason = ""
+    wave.paused_automatically = False
+    wave.save(update_fields=["paused_at", "pause_reason", "paused_automatically"])
+    queued = Delivery.objects.filter(wave=wave, status=Delivery.Status.QUEUED)
+    queued.update(next_attempt_at=now, enqueued_at=now)
+    ids = list(queued.order_by("pk").values_list("pk", flat=True))
+    return deliveries_enqueue(ids=ids, now=now, mark=False)

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError, connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from surveys.models import Delivery, Invitation, Wave
-from surveys.outreach.deliveries import deliveries_send
+from surveys.outreach.deliveries import deliveries_claim, deliveries_send
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.tasks import deliveries_send as deliveries_send_task
 from surveys.outreach.waves import WaveError, organisations_matching, wave_create, wave_launch
@@ -68,18 +69,25 @@ def test_worker_killed_mid_wave_then_restarted_sends_each_email_once(
 ):
     survey = open_survey()
     organisations_with_contacts(300)
-    # Slow sending down (one every 50 ms) so that the kill lands in the middle of the wave.
-    worker = celery_worker_factory(EMAIL_RATE_PER_SECOND="20", CONCURRENCY="1")
+    # Slow sending down (one every 50 ms, 4 conversations waiting for the shared rate limit)
+    # so that the kill lands in the middle of the wave.
+    worker = celery_worker_factory(
+        EMAIL_RATE_PER_SECOND="20", CONCURRENCY="1", EMAIL_CONNECTIONS="4"
+    )
     wave_launch(wave=wave_create(survey=survey, name="Killed", filters={}), now=timezone.now())
     wait_for(lambda: len(smtp_sink.messages) >= 40, what="part of the wave")
-    # Kill between two messages, while the worker waits for its rate limit: not inside the
-    # documented window (the ~1 ms between the server's "250 OK" and the status write), which
-    # no design without the server's cooperation can close.
-    count = len(smtp_sink.messages)
-    deadline = time.monotonic() + 5
-    while len(smtp_sink.messages) == count and time.monotonic() < deadline:
-        time.sleep(0.001)
-    time.sleep(0.02)
+    # Kill between two messages, while every conversation waits for the rate limit: not inside
+    # the documented window (between the server receiving a message and its status write; a
+    # test with a slow relay covers that one), which no design without the server's cooperation
+    # can close. So: right after a message arrived and was recorded, well before the next token.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        count = len(smtp_sink.messages)
+        while len(smtp_sink.messages) == count and time.monotonic() < deadline:
+            time.sleep(0.001)
+        arrived = time.monotonic()
+        if sent_count() == len(smtp_sink.messages) and time.monotonic() - arrived < 0.02:
+            break
     worker.kill()
     assert len(smtp_sink.messages) < 300
     stuck = Delivery.objects.filter(status=Delivery.Status.SENDING).count()
@@ -101,7 +109,9 @@ def test_smtp_server_down_then_up_delivers_everything_once(celery_worker_factory
     survey = open_survey()
     organisations_with_contacts(40)
     smtp_sink.stop()
-    celery_worker_factory()
+    # Every attempt fails while the server is down: without this the wave would pause itself
+    # (test_auto_pause.py), which is not what this test is about.
+    celery_worker_factory(EMAIL_PAUSE_FAILURE_RATE="1")
     wave_launch(wave=wave_create(survey=survey, name="Down", filters={}), now=timezone.now())
     wait_for(
         lambda: Delivery.objects.filter(attempts__gte=2).count() >= 10,
@@ -171,13 +181,16 @@ def test_wave_names_are_unique_and_closed_surveys_send_nothing():
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("connections", [1, 4])
 def test_a_failed_status_write_stops_the_batch_before_the_next_message(
-    require_postgresql, smtp_sink
+    require_postgresql, smtp_sink, settings, connections
 ):
     """The documented window: when the "sent" status of an accepted message cannot be written
     (here a trigger refuses the second delivery's), the batch stops before the next message
     reaches the server, so exactly one accepted message is unrecorded and the rest stay
-    claimed for the sweep."""
+    claimed for the sweep. With several conversations at once, the others in flight finish
+    and are recorded, and no thread starts another message."""
+    settings.EMAIL_CONNECTIONS = connections
     survey = open_survey()
     organisations_with_contacts(5)
     wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())
@@ -200,11 +213,41 @@ def test_a_failed_status_write_stops_the_batch_before_the_next_message(
             cursor.execute(f"DROP TRIGGER refuse_sent ON {Delivery._meta.db_table}")
             cursor.execute("DROP FUNCTION refuse_sent()")
     statuses = dict(Delivery.objects.values_list("pk", "status"))
-    assert statuses[ids[0]] == Delivery.Status.SENT
-    assert [statuses[pk] for pk in ids[1:]] == [Delivery.Status.SENDING] * 4
-    assert len(smtp_sink.messages) == 2  # the first, and the one whose write failed
+    assert statuses[ids[1]] == Delivery.Status.SENDING
+    if connections == 1:
+        assert statuses[ids[0]] == Delivery.Status.SENT
+        assert [statuses[pk] for pk in ids[1:]] == [Delivery.Status.SENDING] * 4
+        assert len(smtp_sink.messages) == 2  # the first, and the one whose write failed
+    else:
+        # Every message the server got is recorded but the one whose write failed; every
+        # other row stays claimed, unsent.
+        recorded = [pk for pk in ids if statuses[pk] == Delivery.Status.SENT]
+        assert len(smtp_sink.messages) == len(recorded) + 1
+        assert {statuses[pk] for pk in ids if pk not in recorded} == {Delivery.Status.SENDING}
+    unsent = [pk for pk in ids if statuses[pk] != Delivery.Status.SENT]
 
     # Without the trigger, the same call on fresh rows records every message.
-    Delivery.objects.filter(pk__in=ids[1:]).update(status=Delivery.Status.QUEUED, claim_id=None)
-    assert deliveries_send(ids=ids).sent == 4
+    Delivery.objects.filter(pk__in=unsent).update(status=Delivery.Status.QUEUED, claim_id=None)
+    assert deliveries_send(ids=ids).sent == len(unsent)
     assert sent_count() == 5
+
+
+@pytest.mark.django_db
+def test_the_claim_is_one_conditional_update_on_the_rows_themselves():
+    """Two workers never hold the same row: the claim's UPDATE carries the queued condition on
+    the rows it updates. Written as "WHERE id IN (SELECT ...)" (what Django makes of a filter
+    across a relation, such as the wave's pause), PostgreSQL would re-check only the outer
+    condition on a row another claim had just taken, and both would send it."""
+    survey = open_survey()
+    organisations_with_contacts(3)
+    wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())
+    paused = wave_create(survey=survey, name="Paused", filters={})
+    Wave.objects.filter(pk=paused.pk).update(paused_at=timezone.now())
+    ids = list(Delivery.objects.values_list("pk", flat=True))
+    with CaptureQueriesContext(connection) as queries:
+        _, claimed = deliveries_claim(ids=ids, now=timezone.now())
+    assert len(claimed) == 3
+    updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == 1
+    assert "SELECT" not in updates[0].upper(), updates[0]
+    assert '"status" = ' in updates[0]

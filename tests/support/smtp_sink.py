@@ -1,10 +1,12 @@
 """A real SMTP server (aiosmtpd on 127.0.0.1) that records every message: the smtp_sink fixture
 (tests/conftest.py) starts one and points Django at it."""
 
+import asyncio
 import email
 import email.policy
 import socket
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -20,14 +22,36 @@ def free_port() -> int:
 
 
 class RecordingHandler:
+    """Records every message. `refused` addresses get a permanent refusal (550), `deferred`
+    ones a temporary one (451). With `delay` seconds set, the server answers MAIL, RCPT and the
+    end of DATA that much later each, like a relay across a network; it records a message when
+    its data has arrived, before answering, so a client killed while waiting for that answer
+    leaves a message that was received but never confirmed (what a real relay may deliver)."""
+
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         # The client's (address, port) of each message: one per SMTP connection.
         self.peers: list[object] = []
+        self.received_at: list[float] = []  # time.monotonic() of each message
         self.refused: set[str] = set()
         # Addresses answered with a temporary refusal (451): a transient error.
         self.deferred: set[str] = set()
+        self.delay = 0.0
         self.lock = threading.Lock()
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self,
@@ -37,6 +61,8 @@ class RecordingHandler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if address in self.refused:
             return "550 5.1.1 No such user here"
         if address in self.deferred:
@@ -51,6 +77,9 @@ class RecordingHandler:
         with self.lock:
             self.messages.append(message)
             self.peers.append(session.peer)
+            self.received_at.append(time.monotonic())
+        if self.delay:
+            await asyncio.sleep(self.delay)
         return "250 Message accepted for delivery"
 
 

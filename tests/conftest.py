@@ -5,11 +5,13 @@ PostgreSQL, and nothing skips for a missing browser or server (tests/support/ci.
 import logging
 import os
 from collections.abc import Callable, Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from pytest_django import Settings
 
@@ -94,13 +96,37 @@ def require_postgresql() -> None:
 
 
 def _user_in_group(django_user_model: type[User], username: str, group: str | None) -> User:
-    from django.contrib.auth.models import Group
 
     user = django_user_model.objects.create_user(username=username, password="pw-" + username)
     if group:
-        # get_or_create: a transactional test before this one flushes the migration's groups.
-        user.groups.add(Group.objects.get_or_create(name=group)[0])
+        # A transactional test before this one flushes the groups and permissions that the
+        # migrations gave the roles: put them back as the migrations do.
+        user.groups.add(_role_group(group))
     return user
+
+
+def _role_group(name: str) -> Group:
+    group, created = Group.objects.get_or_create(name=name)
+    if not created and group.permissions.exists():
+        return group
+    roles = import_module("accounts.migrations.0003_role_permissions")
+    unlocks = import_module("accounts.migrations.0004_admin_unlocks_logins")
+    if name == ADMIN:
+        permissions = Permission.objects.filter(
+            content_type__app_label__in=["surveys", "accounts", "auth"]
+        ) | Permission.objects.filter(
+            content_type__app_label="axes", codename__in=unlocks.AXES_PERMISSIONS
+        )
+    else:
+        models = roles.STAFF_MODELS if name == STAFF else roles.VIEWER_MODELS
+        codenames = [
+            f"{action}_{model}" for model, actions in models.items() for action in actions.split()
+        ]
+        permissions = Permission.objects.filter(
+            content_type__app_label="surveys", codename__in=codenames
+        )
+    group.permissions.set(permissions)
+    return group
 
 
 @pytest.fixture

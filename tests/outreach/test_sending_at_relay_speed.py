@@ -141,6 +141,10 @@ def test_wave_pauses_itself_when_too_many_fail_tells_staff_and_resumes_on_reques
     organisations = organisations_with_contacts(200)
     deferred = {o.contacts.get().email for o in organisations[::5]}
     smtp_sink.handler.deferred |= deferred
+    # A relay that answers after 90 ms a message: the wave takes seconds, as a real one does,
+    # so that the pause (seen by a batch within a second) comes mid-wave; on a quiet machine a
+    # local sink would take all 200 before any batch looked.
+    smtp_sink.handler.delay = 0.03
     celery_worker_factory(EMAIL_CONNECTIONS="4")
     wave = wave_create(survey=survey, name="Failing", filters={}, created_by=creator)
     wave_launch(wave=wave, now=timezone.now())

@@ -388,7 +388,8 @@ def test_charts_cost_no_query(client, survey, viewer_member, statistics_query_bo
             page(client, slug, **params)
         overheads.append(len(again))
     assert overheads == [overheads[0]] * 3
-    assert overheads[0] <= 12
+    # Session, user, role, survey, filter options, the summary's version, the console frame's tabs.
+    assert overheads[0] <= 13
 
 
 def test_demo_dashboard_has_a_chart_per_question_and_the_maps(client, viewer_member):

@@ -176,7 +176,9 @@ def page(client: Client, slug: str = "dash", **params: Any) -> "TestResponse":
 def chart(html: str, kind: str, question: str | None = None) -> str:
     """The markup inside a chart's place (an SVG holds no div, so the first </div> ends it)."""
     opening = f'<div class="chart" data-chart="{kind}"'
-    opening += f' data-question="{question}">' if question else ">"
+    opening += f' data-question="{question}"' if question else ""
+    # Focusable: a chart wider than a phone scrolls in its box, by keyboard too.
+    opening += ' tabindex="0">'
     start = html.index(opening) + len(opening)
     return html[start : html.index("</div>", start)]
 

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchdb import database_create_if_missing, database_settings
+from benchdb import database_create_if_missing, database_migrate, database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 1 / 3
@@ -40,7 +40,6 @@ def main() -> None:
     django.setup()
     from django.conf import settings
     from django.contrib.auth.models import Group
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.utils import timezone
@@ -54,8 +53,7 @@ def main() -> None:
     from surveys.results.filters import StatsFilter
 
     settings.ALLOWED_HOSTS = ["*"]
-    call_command("migrate", interactive=False, verbosity=0)
-    call_command("createcachetable", verbosity=0)
+    database_migrate()
     # The exports benchmark's survey (bench/datagen.py, built with COPY): the same responses.
     slug = survey_ready(args.responses, rebuild=False)
     survey = Survey.objects.get(slug=slug)

@@ -53,3 +53,12 @@ def database_prepare() -> "DBConfig":
     database = database_settings()
     database_create_if_missing(database)
     return database
+
+
+def database_migrate() -> None:
+    """Migrations, then the cache table the database cache needs (when no CACHE_URL names Redis):
+    what `make run` does before serving."""
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    call_command("createcachetable", verbosity=0)

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchdb import database_create_if_missing, database_settings
+from benchdb import database_create_if_missing, database_migrate, database_settings
 from datagen import BenchShape, bench_survey_build
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -157,9 +157,8 @@ def main() -> None:
 
     database_create_if_missing(database_settings())
     django_setup()
-    from django.core.management import call_command
 
-    call_command("migrate", interactive=False, verbosity=0)
+    database_migrate()
     sizes = {fmt: args.responses if fmt == "csv" else args.files_responses for fmt in args.formats}
     slugs = {size: survey_ready(size, args.rebuild) for size in sorted(set(sizes.values()))}
     print(f"exports, each in a child process ({os.cpu_count()} CPUs):", flush=True)

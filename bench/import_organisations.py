@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from benchdb import database_create_if_missing, database_settings
+from benchdb import database_create_if_missing, database_migrate, database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECTORS = [f"Sector {n:02d}" for n in range(40)]
@@ -130,11 +130,10 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.core.management import call_command
 
     from surveys.models import ClusterOrganisation
 
-    call_command("migrate", interactive=False, verbosity=0)
+    database_migrate()
     prefix = f"b{int(time.time())}"
     existing = ClusterOrganisation.objects.count()
     print(

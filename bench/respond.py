@@ -40,7 +40,7 @@ from functools import partial
 from http.cookies import SimpleCookie
 from pathlib import Path
 
-from benchdb import database_create_if_missing, database_settings
+from benchdb import database_create_if_missing, database_migrate, database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SURVEY_FILE = BASE_DIR / "tests" / "questionnaire" / "files" / "all_types.yaml"
@@ -469,11 +469,10 @@ def main() -> int:
 
     django.setup()
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connections
 
     assert not settings.DEBUG
-    call_command("migrate", interactive=False, verbosity=0)
+    database_migrate()
     # Phase 1's pool, one invitation per client for phase 2, one for the query count.
     seeded = seed(max_flows + args.respondents + 1)
     flow_tokens, save_tokens = seeded.tokens[:max_flows], seeded.tokens[max_flows:-1]

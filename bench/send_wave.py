@@ -37,7 +37,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchdb import database_prepare
+from benchdb import database_migrate, database_prepare
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -198,7 +198,6 @@ def main() -> None:
 
     django.setup()
     from django.conf import settings
-    from django.core.management import call_command
     from django.utils import timezone
 
     from surveys.models import ClusterOrganisation, Contact, Delivery, Sector
@@ -206,7 +205,7 @@ def main() -> None:
     from surveys.outreach.waves import wave_create, wave_launch
     from surveys.questionnaire.survey_files import survey_file_parse, survey_import
 
-    call_command("migrate", verbosity=0)
+    database_migrate()
     spawn = multiprocessing.get_context("spawn")
     sinks = []
     if args.relay_latency_ms:

@@ -32,7 +32,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from benchdb import database_prepare
+from benchdb import database_migrate, database_prepare
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
@@ -220,7 +220,7 @@ def main() -> None:
     from accounts.models import User
     from accounts.roles import STAFF
 
-    call_command("migrate", verbosity=0)
+    database_migrate()
     call_command("createcachetable", verbosity=0)
     user, _ = User.objects.get_or_create(username="bench-stats-staff", defaults={"is_staff": True})
     user.groups.add(Group.objects.get(name=STAFF))

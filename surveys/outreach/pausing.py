@@ -6,12 +6,14 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import send_mail
+from django.db import transaction
 from django.db.models import Q
 from django.urls import reverse
 
 from accounts.models import User
 from accounts.roles import ADMIN
 from surveys.models import Delivery, Wave
+from surveys.webhooks.events import webhooks_wave_finished
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +98,9 @@ def _tell_staff_wave_paused(*, wave_id: int) -> None:
 
 def wave_finish_if_done(*, wave_id: int, now: datetime) -> bool:
     """Mark a launched wave finished once none of its invitation emails is queued or being
-    sent. The one place a wave finishes (checked after each batch and by the sweep); returns
-    whether this call finished it. Idempotent: a conditional UPDATE, so it happens once."""
+    sent, and emit its `wave.finished` webhook event in the same transaction. The one place a
+    wave finishes (checked after each batch and by the sweep); returns whether this call
+    finished it. Idempotent: a conditional UPDATE, so it happens once."""
     open_rows = Delivery.objects.filter(
         wave_id=wave_id,
         kind=Delivery.Kind.INVITATION,
@@ -105,11 +108,14 @@ def wave_finish_if_done(*, wave_id: int, now: datetime) -> bool:
     )
     if open_rows.exists():
         return False
-    return bool(
-        Wave.objects.filter(
+    with transaction.atomic():
+        finished = Wave.objects.filter(
             pk=wave_id, status=Wave.Status.LAUNCHED, finished_at__isnull=True
         ).update(finished_at=now)
-    )
+        if finished:
+            wave = Wave.objects.select_related("survey").get(pk=wave_id)
+            webhooks_wave_finished(wave=wave, now=now)
+    return bool(finished)
 
 
 def waves_finish_done(*, now: datetime) -> int:

@@ -7,13 +7,11 @@ from django.utils import timezone
 
 from surveys.outreach import deliveries
 from surveys.outreach import sweep as outreach
-from surveys.webhooks.events import webhooks_waves_finished
 
 
 @shared_task(name=deliveries.DELIVERIES_SEND_TASK, acks_late=True)
 def deliveries_send(delivery_ids: list[int]) -> dict:
     report = deliveries.deliveries_send(ids=delivery_ids)
-    webhooks_waves_finished(delivery_ids=delivery_ids, now=timezone.now())
     if report.retry_in is not None and report.retry_in < 300:
         # A short backoff is retried by a countdown; longer ones wait for the sweep (long
         # countdowns are redelivered twice by Redis).

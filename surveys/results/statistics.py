@@ -424,10 +424,22 @@ def survey_timeline(
     events = _send_events(waves=waves, invitations=invitations)
     _reminder_followups(events, responses)
 
-    days_with_activity = [*starts, *completions, *(date.fromisoformat(e["date"]) for e in events)]
+    return timeline_assemble(starts=starts, completions=completions, events=events)
+
+
+def timeline_assemble(
+    *,
+    starts: Mapping[date, int],
+    completions: Mapping[date, int],
+    events: list[TimelineEvent],
+) -> Timeline:
+    """The timeline from its parts: every day from the first to the last activity (a start, a
+    completion or an email event; zeros included), with the responses started and submitted
+    that day. Shared by the full computation and the summaries."""
+    active = [*starts, *completions, *(date.fromisoformat(e["date"]) for e in events)]
     days: list[TimelineDay] = []
-    if days_with_activity:
-        day, last = min(days_with_activity), max(days_with_activity)
+    if active:
+        day, last = min(active), max(active)
         while day <= last:
             days.append(
                 {

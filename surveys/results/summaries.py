@@ -76,6 +76,7 @@ from surveys.results.statistics import (
     _rates,
     _survey_waves,
     survey_statistics,
+    timeline_assemble,
 )
 from surveys.results.stats_types import (
     CountryRow,
@@ -85,7 +86,6 @@ from surveys.results.stats_types import (
     QuestionStatistics,
     SectorRow,
     SurveyStatistics,
-    TimelineDay,
     TimelineEvent,
     WaveRow,
 )
@@ -651,20 +651,7 @@ def _timeline(*, survey: Survey, counts: Mapping[str, int], waves: list[Mapping[
     hourly = {hour: n for (hour,), n in _split(counts, "dh|") if n}
     _followups(survey=survey, events=events, completions=hourly)
 
-    active = [*starts, *completions, *(date.fromisoformat(e["date"]) for e in events)]
-    days: list[TimelineDay] = []
-    if active:
-        day, last = min(active), max(active)
-        while day <= last:
-            days.append(
-                {
-                    "date": day.isoformat(),
-                    "starts": starts.get(day, 0),
-                    "completions": completions.get(day, 0),
-                }
-            )
-            day += timedelta(days=1)
-    return {"days": days, "events": events, "reminder_window_days": REMINDER_WINDOW_DAYS}
+    return timeline_assemble(starts=starts, completions=completions, events=events)
 
 
 def _first_sends(*, survey: Survey, groups: list[tuple[date, str, int | None]]) -> list[datetime]:

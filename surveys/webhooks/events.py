@@ -215,43 +215,30 @@ def _same_for_every_endpoint(body: Data, endpoint: WebhookEndpoint) -> Data:
     return body  # aggregate counts of a wave: no respondent in them
 
 
-@transaction.atomic
-def webhooks_waves_finished(*, delivery_ids: list[int], now: datetime) -> list[int]:
-    """`wave.finished`, for each wave of these deliveries whose invitation emails are all done
-    (sent, failed, bounced or cancelled: none queued or sending). Called after every send batch;
-    each wave's row is locked while it is checked, and an endpoint gets one `wave.finished` per
-    wave (its dedupe key), whoever notices first."""
-    wave_ids = set(
-        Delivery.objects.filter(pk__in=delivery_ids, wave__isnull=False)
-        .values_list("wave_id", flat=True)
-        .distinct()
+def webhooks_wave_finished(*, wave: Wave, now: datetime) -> list[int]:
+    """`wave.finished` for a wave that has just finished: called by the one place a wave
+    finishes (outreach's wave_finish_if_done, in its transaction, once per wave), with the
+    counts of its invitation emails. An endpoint gets one event per wave (its dedupe key)."""
+    counts = dict(
+        Delivery.objects.filter(wave=wave, kind=Delivery.Kind.INVITATION)
+        .order_by()
+        .values_list("status")
+        .annotate(count=Count("pk"))
+        .values_list("status", "count")
     )
-    emitted: list[int] = []
-    for wave in Wave.objects.filter(pk__in=wave_ids, status=Wave.Status.LAUNCHED).order_by("pk"):
-        invitation_emails = Delivery.objects.filter(wave=wave, kind=Delivery.Kind.INVITATION)
-        if invitation_emails.exclude(status__in=DELIVERY_DONE).exists():
-            continue
-        wave = Wave.objects.select_for_update().select_related("survey").get(pk=wave.pk)
-        counts = dict(
-            invitation_emails.order_by()
-            .values_list("status")
-            .annotate(count=Count("pk"))
-            .values_list("status", "count")
-        )
-        body: Data = {
-            "wave": {
-                "id": wave.pk,
-                "name": wave.name,
-                "launched_at": _iso(wave.launched_at),
-                "finished_at": _iso(now),
-            },
-            "emails": {status: counts.get(status, 0) for status in DELIVERY_DONE},
-        }
-        emitted += _emit(
-            event_type=WebhookEventType.WAVE_FINISHED,
-            survey=wave.survey,
-            data=partial(_same_for_every_endpoint, body),
-            now=now,
-            dedupe_key=f"wave.finished:{wave.pk}",
-        )
-    return emitted
+    body: Data = {
+        "wave": {
+            "id": wave.pk,
+            "name": wave.name,
+            "launched_at": _iso(wave.launched_at),
+            "finished_at": _iso(now),
+        },
+        "emails": {status: counts.get(status, 0) for status in DELIVERY_DONE},
+    }
+    return _emit(
+        event_type=WebhookEventType.WAVE_FINISHED,
+        survey=wave.survey,
+        data=partial(_same_for_every_endpoint, body),
+        now=now,
+        dedupe_key=f"wave.finished:{wave.pk}",
+    )

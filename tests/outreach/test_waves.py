@@ -144,6 +144,38 @@ def test_permanent_refusal_fails_the_delivery_and_suppresses_the_address(smtp_si
     assert len(smtp_sink.messages) == 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_permanent_refusal_with_a_worker_fails_once_suppresses_and_sends_the_rest_once(
+    celery_worker_factory, smtp_sink
+):
+    """The same rule through the concurrent sender (a real worker, several SMTP conversations
+    at once, every task message delivered twice): the refused address fails once and is
+    suppressed, every other contact gets the email once."""
+    survey = open_survey()
+    organisations = organisations_with_contacts(60)
+    refused = organisations[7].contacts.get()
+    smtp_sink.handler.refused.add(refused.email)
+    celery_worker_factory(EMAIL_CONNECTIONS="8")
+    wave = wave_create(survey=survey, name="Refused", filters={})
+    wave_launch(wave=wave, now=timezone.now())
+    ids = list(Delivery.objects.filter(wave=wave).values_list("pk", flat=True))
+    for start in range(0, len(ids), 20):
+        deliveries_send_task.delay(ids[start : start + 20])
+
+    wait_for(lambda: sent_count() == 59, what="59 sent")
+    wait_for(
+        lambda: Delivery.objects.filter(status=Delivery.Status.FAILED).count() == 1,
+        what="the refused one failed",
+    )
+    failed = Delivery.objects.get(status=Delivery.Status.FAILED)
+    assert failed.contact == refused
+    assert failed.attempts == 1 and "550" in failed.last_error
+    refused.refresh_from_db()
+    assert refused.suppressed_at is not None
+    assert_each_recipient_once(smtp_sink, 59)
+    assert refused.email not in smtp_sink.count_by_recipient()
+
+
 @pytest.mark.django_db
 def test_wave_filters_choose_organisations():
     survey = open_survey()

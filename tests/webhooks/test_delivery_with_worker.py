@@ -22,13 +22,13 @@ from surveys.models import (
     WebhookEventType,
 )
 from surveys.outreach.emails import unsubscribe_token
+from surveys.outreach.pausing import wave_finish_if_done, waves_finish_done
 from surveys.outreach.tasks import deliveries_send as deliveries_send_task
 from surveys.outreach.waves import wave_create, wave_launch
 from surveys.questionnaire.invitations import invitation_opt_out
 from surveys.webhooks.events import (
     WEBHOOK_EVENTS_SEND_TASK,
     respondent_pseudonym,
-    webhooks_waves_finished,
 )
 from surveys.webhooks.signing import signature_verify
 from tests.factories import invitation_with_token, open_survey, organisations_with_contacts
@@ -213,10 +213,12 @@ def test_a_wave_finishing_in_the_worker_posts_wave_finished_once(
     assert bounced["wave"] == {"id": wave.pk, "name": "Autumn"}
     assert refused.email not in json.dumps(by_type)
 
-    # Every batch's task checks its waves again (the broker repeats one, too): still one event.
+    # Every batch's task and the sweep check the wave again (the broker repeats one, too):
+    # it finished once, so still one event.
     ids = list(Delivery.objects.filter(wave=wave).values_list("pk", flat=True))
     deliveries_send_task.delay(ids)
-    assert webhooks_waves_finished(delivery_ids=ids, now=timezone.now()) == []
+    assert wave_finish_if_done(wave_id=wave.pk, now=timezone.now()) is False
+    assert waves_finish_done(now=timezone.now()) == 0
     time.sleep(1)
     assert WebhookEvent.objects.filter(event_type="wave.finished").count() == 1
     assert len(receiver.of_type("wave.finished")) == 1

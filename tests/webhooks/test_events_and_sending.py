@@ -10,12 +10,14 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from surveys.models import WebhookEndpoint, WebhookEvent, WebhookEventType
+from surveys.models import Delivery, WebhookEndpoint, WebhookEvent, WebhookEventType
+from surveys.outreach.pausing import wave_finish_if_done, waves_finish_done
+from surveys.outreach.waves import wave_create, wave_launch
 from surveys.questionnaire.invitations import invitation_opt_out
 from surveys.webhooks.events import WEBHOOK_EVENTS_SEND_TASK, webhooks_invitation_opted_out
 from surveys.webhooks.sending import webhook_events_send, webhook_post, webhooks_sweep
 from surveys.webhooks.signing import signature_header, signature_verify
-from tests.factories import invitation_with_token, open_survey
+from tests.factories import invitation_with_token, open_survey, organisations_with_contacts
 from tests.support.webhook_receiver import WebhookReceiver
 from tests.webhooks.conftest import make_endpoint
 
@@ -58,6 +60,29 @@ def test_one_row_per_subscribed_active_endpoint_of_the_survey_and_the_task_after
     assert len(callbacks) == 1
     assert callbacks[0].func.__self__.name == WEBHOOK_EVENTS_SEND_TASK
     assert callbacks[0].args == ([e.pk for e in events],)
+
+
+def test_wave_finished_is_emitted_where_the_wave_finishes_and_only_once() -> None:
+    """One place decides that a wave finished (outreach's wave_finish_if_done): its finish time
+    and its `wave.finished` event are written together, by a batch or by the sweep, once."""
+    survey = open_survey()
+    organisations_with_contacts(2)
+    endpoint = make_endpoint(URL, WebhookEventType.WAVE_FINISHED)
+    wave = wave_create(survey=survey, name="Spring", filters={})
+    wave_launch(wave=wave, now=timezone.now())
+    assert not wave_finish_if_done(wave_id=wave.pk, now=timezone.now())  # two emails queued
+    assert not WebhookEvent.objects.exists()
+    Delivery.objects.filter(wave=wave).update(status=Delivery.Status.SENT)
+    assert waves_finish_done(now=timezone.now()) == 1  # the sweep notices
+    wave.refresh_from_db()
+    event = WebhookEvent.objects.get()
+    assert (event.endpoint_id, event.event_type) == (endpoint.pk, "wave.finished")
+    body = json.loads(event.body)
+    assert body["data"]["wave"]["finished_at"] == wave.finished_at.isoformat()
+    assert body["data"]["emails"]["sent"] == 2
+    assert not wave_finish_if_done(wave_id=wave.pk, now=timezone.now())
+    assert waves_finish_done(now=timezone.now()) == 0
+    assert WebhookEvent.objects.count() == 1
 
 
 def test_an_identified_endpoint_gets_ids_and_names_and_a_staff_one_a_pseudonym() -> None:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache, partial
 
+from anymail.exceptions import AnymailRecipientsRefused
 from celery import current_app
 from django.conf import settings
 from django.core.mail import get_connection
@@ -164,6 +165,12 @@ class _BatchTemplates:
 
 
 def _is_permanent(error: Exception) -> bool:
+    """A refusal of this address for good: an SMTP 5xx, or an email service's API rejecting
+    the recipient (django-anymail: inactive, suppressed, invalid). Any other API error (a 5xx,
+    a timeout, a bad key) is temporary: retried with backoff, and the wave pauses itself if
+    too many fail, rather than suppressing addresses for a fault of ours or the service's."""
+    if isinstance(error, AnymailRecipientsRefused):
+        return True
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return all(code >= 500 for code, _ in error.recipients.values())
     if isinstance(error, smtplib.SMTPResponseException):

@@ -5,8 +5,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.support.http_server import LocalHttpServer
 
 
 @dataclass
@@ -58,22 +60,19 @@ class WebhookReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self._server.server_address[1]
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalHttpServer(Handler, self.port)
+        self.port = self._http.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks/"
 
     def start(self) -> "WebhookReceiver":
-        self._thread.start()
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def of_type(self, event_type: str) -> list[Received]:
         return [item for item in list(self.received) if item.json()["type"] == event_type]

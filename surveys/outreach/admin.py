@@ -18,10 +18,10 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django_countries import countries
 
 from accounts.models import User
@@ -65,6 +65,16 @@ EMAIL_FRAME_POLICY = {
     "sandbox": True,
 }
 
+
+def _email_frame_response(html: str) -> HttpResponse:
+    """An example email's HTML for a sandboxed frame of our own pages: the email's inline
+    styles need a policy of their own (EMAIL_FRAME_POLICY), framed by our own pages only."""
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response._csp_replace = EMAIL_FRAME_POLICY  # type: ignore[attr-defined]  # read by django-csp's middleware
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
 PLACEHOLDER_HELP = "Placeholders: " + ", ".join(
     f"{{{{ {name} }}}} ({meaning})" for name, meaning in PLACEHOLDERS.items()
 )
@@ -104,20 +114,44 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
     @admin.display(description="Preview (links open the staff preview of the survey)")
     def preview(self, template: EmailTemplate) -> str:
+        """The saved template's email as the wave's confirm pages show one: headers, the HTML
+        part in a sandboxed frame (email_html_view) and the text part."""
         if not template.pk:
             return "Save to see a preview."
-        shown = rendered_preview(
+        return render_to_string(
+            "admin/surveys/_email_parts.html",
+            {
+                "email": self._rendered(template),
+                "frame_url": reverse("admin:surveys_emailtemplate_email_html", args=[template.pk]),
+                "frame_title": f"{template.name}: the HTML part of the email",
+            },
+        )
+
+    def _rendered(self, template: EmailTemplate) -> dict[str, str]:
+        return rendered_preview(
             invitation=example_invitation(survey=template.survey),
             kind=template.kind,
             template=template,
         )
-        return format_html(
-            "<p><strong>To:</strong> {}<br><strong>Subject:</strong> {}</p>"
-            '<pre class="email-preview-text">{}</pre>',
-            shown["to"],
-            shown["subject"],
-            shown["text"],
-        )
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:template_id>/email/",
+                view(self.email_html_view),
+                name="surveys_emailtemplate_email_html",
+            ),
+            *super().get_urls(),
+        ]
+
+    def email_html_view(self, request: HttpRequest, template_id: int) -> HttpResponse:
+        """The HTML part of the template's example email, for the sandboxed frame of its admin
+        page, under the confirm pages' own policy (EMAIL_FRAME_POLICY)."""
+        template = get_object_or_404(EmailTemplate.objects.select_related("survey"), pk=template_id)
+        if not self.has_view_or_change_permission(request, template):
+            raise PermissionDenied
+        return _email_frame_response(self._rendered(template)["html"])
 
     @admin.action(description="Send a test of the selected templates to my own address")
     def send_test_to_myself(self, request: HttpRequest, queryset: QuerySet[EmailTemplate]) -> None:
@@ -362,11 +396,9 @@ class WaveAdmin(admin.ModelAdmin):
         that page. The email's own inline styles need a policy of their own: styles inline,
         nothing else (no script, no plugin, no form), framed by our own pages only."""
         wave = self._wave(request, pk)
-        html = wave_email_html(wave=wave, kind=self._email_kind(kind), now=timezone.now())
-        response = HttpResponse(html, content_type="text/html; charset=utf-8")
-        response._csp_replace = EMAIL_FRAME_POLICY  # type: ignore[attr-defined]  # read by django-csp's middleware
-        response["X-Frame-Options"] = "SAMEORIGIN"
-        return response
+        return _email_frame_response(
+            wave_email_html(wave=wave, kind=self._email_kind(kind), now=timezone.now())
+        )
 
     def email_test_view(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         """POST: the example email of that kind to the staff member's own address."""

@@ -255,3 +255,45 @@ def test_an_example_email_swaps_token_links_built_at_another_second(survey, sett
     )
     personal = _token_link_pattern("surveys:token_entry", f"{site}/s/abc/")
     assert personal.sub("PREVIEW", f"{site}/s/Zx-9_q/ {site}/staff/") == f"PREVIEW {site}/staff/"
+
+
+def test_the_email_template_page_shows_the_html_part_in_a_frame_under_its_own_policy(
+    staff_client, viewer_member, survey
+):
+    """The template's admin page shows the email as the confirm pages do: headers, the HTML
+    part in a sandboxed frame served under the frame's own policy, and the text part."""
+    (organisation,) = organisations_with_contacts(1, prefix="pt", country="PT")
+    invitation_with_token(survey, organisation)
+    template = EmailTemplate.objects.create(
+        survey=survey,
+        name="Spring",
+        kind="invitation",
+        subject="Your view, {{ organisation }}",
+        text_body="Dear {{ contact_name }},\n\nPlease answer: {{ link }}",
+        html_body='<p>Dear {{ contact_name }}, <a href="{{ link }}">answer for '
+        "{{ organisation }}</a></p>",
+    )
+
+    page = staff_client.get(f"/admin/surveys/emailtemplate/{template.pk}/change/")
+
+    assert page.status_code == 200
+    text = page_text(page)
+    assert "SubjectYour view, pt 000000" in text
+    assert "Dear Contact 0,\n\nPlease answer:" in text  # the text part
+    frame = re.search(r'<iframe class="email-frame" sandbox src="([^"]+)"', page.content.decode())
+    assert frame is not None
+    assert frame.group(1) == f"/admin/surveys/emailtemplate/{template.pk}/email/"
+    html = staff_client.get(frame.group(1))
+    assert html.status_code == 200
+    body = html.content.decode()
+    assert "answer for pt 000000</a>" in body  # the template's HTML part, filled in
+    assert f"/staff/surveys/{survey.slug}/preview/" in body and "/s/" not in body
+    policy = html["Content-Security-Policy"]
+    assert "sandbox" in policy and "script-src 'none'" in policy
+    assert "frame-ancestors 'self'" in policy and html["X-Frame-Options"] == "SAMEORIGIN"
+    # The page itself keeps the strict policy, which lets it frame its own site.
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    viewer = Client()
+    viewer.force_login(viewer_member)
+    assert viewer.get(frame.group(1)).status_code in (302, 403)
+    assert staff_client.get("/admin/surveys/emailtemplate/999999/email/").status_code == 404

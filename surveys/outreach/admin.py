@@ -25,6 +25,7 @@ from django.utils import timezone
 from django_countries import countries
 
 from accounts.models import User
+from accounts.roles import ADMIN, user_has_role
 from surveys.models import (
     Contact,
     Delivery,
@@ -369,6 +370,8 @@ class WaveAdmin(admin.ModelAdmin):
             self.message_user(request, f"{created} reminder emails queued.")
             return HttpResponseRedirect(change_url)
         recipients = wave_reminder_recipients(wave=wave, now=now)
+        # Who is reminded has not answered: for Admins only (docs/glossary.md, Roles).
+        identified = user_has_role(request.user, ADMIN)
         return TemplateResponse(
             request,
             "admin/surveys/wave/confirm.html",
@@ -379,9 +382,10 @@ class WaveAdmin(admin.ModelAdmin):
                 "title": f"Remind the wave {wave.name!r} now?",
                 "action": "remind",
                 "count": recipients.count(),
-                "recipients": [i.organisation for i in recipients[:50]],
+                "recipients": [i.organisation for i in recipients[:50]] if identified else [],
+                "recipients_withheld": not identified,
                 "change_url": change_url,
-                "previews": wave_reminder_previews(wave=wave, now=now),
+                "previews": wave_reminder_previews(wave=wave, now=now, identified=identified),
             },
         )
 
@@ -397,7 +401,12 @@ class WaveAdmin(admin.ModelAdmin):
         nothing else (no script, no plugin, no form), framed by our own pages only."""
         wave = self._wave(request, pk)
         return _email_frame_response(
-            wave_email_html(wave=wave, kind=self._email_kind(kind), now=timezone.now())
+            wave_email_html(
+                wave=wave,
+                kind=self._email_kind(kind),
+                now=timezone.now(),
+                identified=user_has_role(request.user, ADMIN),
+            )
         )
 
     def email_test_view(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
@@ -421,6 +430,7 @@ class WaveAdmin(admin.ModelAdmin):
                 name=user.get_full_name() or user.username,
                 address=user.email,
                 now=timezone.now(),
+                identified=user_has_role(request.user, ADMIN),
             )
         except TestEmailError as error:
             self.message_user(request, str(error), messages.ERROR)

@@ -27,8 +27,8 @@ from surveys.models import (
 from surveys.outreach.waves import wave_create, wave_launch
 from surveys.results.report import timeline_caption, timeline_chart
 from surveys.results.statistics import survey_statistics
-from surveys.results.summaries import stats_summaries_fold_pending
 from surveys.results.stats_types import SurveyStatistics
+from surveys.results.summaries import stats_summaries_fold_pending
 from tests.factories import (
     invitation_with_token,
     open_survey,

@@ -107,7 +107,11 @@ def test_the_html_part_is_served_for_the_frame_under_its_own_policy(staff_client
     assert staff_client.get(f"/admin/surveys/wave/{wave.pk}/email/nonsense/").status_code == 404
 
 
-def test_remind_confirm_shows_each_reminder_variant_with_its_count(staff_client, survey):
+def test_remind_confirm_shows_each_reminder_variant_with_its_count(
+    staff_client, admin_member, survey
+):
+    admin_client = Client()
+    admin_client.force_login(admin_member)
     organisations = organisations_with_contacts(3, prefix="de", country="DE")
     wave = wave_create(survey=survey, name="All", filters={})
     wave_launch(wave=wave, now=timezone.now())
@@ -116,7 +120,7 @@ def test_remind_confirm_shows_each_reminder_variant_with_its_count(staff_client,
     now = timezone.now()
     Response.objects.create(invitation=started, survey=survey, started_at=now, last_saved_at=now)
 
-    response = staff_client.get(f"/admin/surveys/wave/{wave.pk}/remind/")
+    response = admin_client.get(f"/admin/surveys/wave/{wave.pk}/remind/")
 
     assert response.status_code == 200
     page = page_text(response)
@@ -127,6 +131,21 @@ def test_remind_confirm_shows_each_reminder_variant_with_its_count(staff_client,
     assert "Thank you for starting" in page  # the partial variant's text
     assert "We have not yet received" in page  # the not-started variant's text
     assert "Yes, remind 3" in response.content.decode()
+    assert '<table class="recipients">' in response.content.decode()
+
+    # Staff may not learn who has not answered (docs/glossary.md, Roles): the same variants
+    # and counts, for an example organisation, and no list of the reminded.
+    response = staff_client.get(f"/admin/surveys/wave/{wave.pk}/remind/")
+    page = page_text(response)
+    assert "Reminder: started, not submitted: the email as Example Cluster Organisation" in page
+    assert "This email goes to 1 organisation: 1 email," in page
+    assert "Thank you for starting" in page
+    assert "Yes, remind 3" in response.content.decode()
+    assert "de 0000" not in page and '<table class="recipients">' not in page
+    assert "Which organisations are reminded is for Admins" in page
+    for kind in ("reminder_partial", "reminder_not_started"):
+        frame = staff_client.get(f"/admin/surveys/wave/{wave.pk}/email/{kind}/").content
+        assert b"de 0000" not in frame and b"Example Cluster Organisation" in frame
 
 
 def test_send_me_a_test_reaches_the_smtp_server_at_my_address_with_no_real_token(

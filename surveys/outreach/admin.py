@@ -124,7 +124,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             {
                 "email": self._rendered(template),
                 "frame_url": reverse("admin:surveys_emailtemplate_email_html", args=[template.pk]),
-                "frame_title": f"{template.name}: the HTML part of the email",
+                "label": template.name,
             },
         )
 

@@ -1,10 +1,12 @@
 """The staff console in headless Chromium (tests/conftest.py), walked by links alone as Staff
 and as Admin: `/` → the login page → the staff home → a survey → each tab → one response →
-an open-text answer's list → back to that respondent → a sent wave → its reminder confirm
-page → a draft wave → its send-confirm page (the email: from, to, subject, HTML and text) →
-the exports, where an XLSX file is made by a real Celery worker and downloaded → the report.
+an open-text answer's list → back to that respondent → every email (a reminder's
+organisation for Admins only) → the email template's admin page → a sent wave → its reminder
+confirm page → a draft wave → its send-confirm page (the email: from, to, subject, HTML and
+text) → the exports, where an XLSX file is made by a real Celery worker and downloaded → the
+report.
 
-On every page: the survey's header and tabs are the same (the current tab marked with
+On every page: the survey's pages have the same header and tabs (the current tab marked with
 aria-current), axe-core finds no serious or critical violation, the page does not scroll
 sideways on a phone, and screenshots at 1,280 and 390 px wide land in VAR_DIR/screenshots/."""
 

@@ -285,6 +285,8 @@ EXPECTED: dict[str, Row] = {
     # The confirm pages' example email: its HTML for the sandboxed frame, and a test copy to
     # the staff member's own address (a GET goes back to the confirm page).
     "admin:surveys_wave_email_html": Row(admin_page(403, 200, 200)),
+    # The email template page's example email: its HTML for the sandboxed frame.
+    "admin:surveys_emailtemplate_email_html": Row(admin_page(403, 200, 200)),
     "admin:surveys_wave_email_test": Row(admin_page(403, 302, 302), post=admin_page(403, 302, 302)),
     # Pausing and resuming are POSTs from the wave's page (302 back to it, with a message
     # where there is nothing to pause or resume); a GET is refused.
@@ -860,6 +862,11 @@ def _object_cases(pattern: Pattern, world: World, arguments: set[str], url: Url)
         ]
     if arguments == {"token_id"}:  # a personal API token
         return [(state, url(token_id=token.pk)) for state, token in world.api_tokens.items()]
+    if arguments == {"template_id"}:  # an email template's example email
+        return [
+            (kind, url(template_id=template.pk))
+            for kind, template in world.objects["surveys.emailtemplate"].items()
+        ]
     if arguments == {"pk", "kind"}:  # a wave's example emails
         return [
             (f"{state}, {kind}", url(pk=wave.pk, kind=kind))

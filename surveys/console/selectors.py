@@ -289,6 +289,17 @@ def delivery_rows(
     )
 
 
+def delivery_names_organisation(delivery: Delivery, *, identified: bool) -> bool:
+    """Whether a list of emails may show this one's organisation and contact. Admins see every
+    one. For Staff, who may not learn which organisation answered (docs/glossary.md, Roles),
+    only the invitations that were not cancelled: reminders stop once a response is submitted
+    (their number and their "partial" variant tell who answered), and a cancelled email says
+    why (`response already submitted`)."""
+    return identified or (
+        delivery.kind == Delivery.Kind.INVITATION and delivery.status != Delivery.Status.CANCELLED
+    )
+
+
 # Organisations ----------------------------------------------------------------------------------
 
 # Where an invitation stands. Admins see whether its organisation answered; Staff see only what
@@ -343,6 +354,16 @@ def invited_organisations(
             contact_count=Count("contacts", distinct=True),
             emails_sent=Count(
                 "deliveries", filter=Q(deliveries__status=Delivery.Status.SENT), distinct=True
+            ),
+            # Without the reminders, which stop once a response is submitted: what Staff see
+            # (delivery_names_organisation).
+            invitations_sent=Count(
+                "deliveries",
+                filter=Q(
+                    deliveries__status=Delivery.Status.SENT,
+                    deliveries__kind=Delivery.Kind.INVITATION,
+                ),
+                distinct=True,
             ),
         )
         .order_by("organisation__name", "pk")

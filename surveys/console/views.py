@@ -40,8 +40,9 @@ from surveys.questionnaire.structure import (
 from surveys.results.charts import bar_chart_svg
 from surveys.results.disclosure import small_cell_minimum_for, statistics_small_cells_suppress
 from surveys.results.filters import StatsFilterError, stats_filter_check, stats_filter_from_params
-from surveys.results.report import timeline_chart
-from surveys.results.statistics import percent, survey_filter_options, survey_statistics
+from surveys.results.report import timeline_caption, timeline_chart
+from surveys.results.statistics import percent, survey_filter_options
+from surveys.results.summaries import survey_statistics_current
 
 SURVEYS_PER_PAGE = 25
 ROWS_PER_PAGE = 50
@@ -100,7 +101,9 @@ def home(request: HttpRequest) -> HttpResponse:
 def survey_overview(request: HttpRequest, slug: str) -> HttpResponse:
     survey = get_object_or_404(Survey, slug=slug)
     stats = statistics_small_cells_suppress(
-        stats=survey_statistics(survey=survey), minimum=small_cell_minimum_for(request.user)
+        # The unfiltered figures from the summaries (exact: tests/results/test_summaries_exact.py).
+        stats=survey_statistics_current(survey=survey),
+        minimum=small_cell_minimum_for(request.user),
     )
     invited = stats["invited"]
     funnel = [
@@ -128,6 +131,7 @@ def survey_overview(request: HttpRequest, slug: str) -> HttpResponse:
         "funnel": funnel,
         "funnel_chart": funnel_chart,
         "timeline": timeline_chart(stats),
+        "timeline_caption": timeline_caption(stats),
         "attention": selectors.survey_attention(survey=survey, now=timezone.now()),
         "may_act": user_has_role(request.user, ADMIN, STAFF),
         "now": timezone.now(),
@@ -349,9 +353,25 @@ def survey_wave(request: HttpRequest, slug: str, wave_id: int) -> HttpResponse:
         "row": row,
         "statuses": selectors.DELIVERY_STATUSES,
         "page": page,
+        **_delivery_rows_shown(request, page),
         "filters": _wave_filters_described(wave),
     }
     return render(request, "staff/console/wave.html", context)
+
+
+def _delivery_rows_shown(request: HttpRequest, page: Page) -> dict[str, Any]:
+    """A page of emails (`deliveries`), each with whether its organisation and contact may be
+    shown to this member (selectors.delivery_names_organisation), and whether any is not
+    (`withheld`)."""
+    identified = _is_admin(request)
+    rows = [
+        {
+            "delivery": delivery,
+            "named": selectors.delivery_names_organisation(delivery, identified=identified),
+        }
+        for delivery in page
+    ]
+    return {"deliveries": rows, "withheld": any(not row["named"] for row in rows)}
 
 
 def _wave_filters_described(wave: Wave) -> list[str]:
@@ -398,6 +418,7 @@ def survey_deliveries(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "survey": survey,
         "page": page,
+        **_delivery_rows_shown(request, page),
         "error": error,
         "statuses": [(value, label) for value, label in Delivery.Status.choices],
         "kinds": Delivery.Kind.choices,

@@ -18,13 +18,14 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django_countries import countries
 
 from accounts.models import User
+from accounts.roles import ADMIN, user_has_role
 from surveys.models import (
     Contact,
     Delivery,
@@ -65,6 +66,16 @@ EMAIL_FRAME_POLICY = {
     "sandbox": True,
 }
 
+
+def _email_frame_response(html: str) -> HttpResponse:
+    """An example email's HTML for a sandboxed frame of our own pages: the email's inline
+    styles need a policy of their own (EMAIL_FRAME_POLICY), framed by our own pages only."""
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    response._csp_replace = EMAIL_FRAME_POLICY  # type: ignore[attr-defined]  # read by django-csp's middleware
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
 PLACEHOLDER_HELP = "Placeholders: " + ", ".join(
     f"{{{{ {name} }}}} ({meaning})" for name, meaning in PLACEHOLDERS.items()
 )
@@ -104,20 +115,44 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
     @admin.display(description="Preview (links open the staff preview of the survey)")
     def preview(self, template: EmailTemplate) -> str:
+        """The saved template's email as the wave's confirm pages show one: headers, the HTML
+        part in a sandboxed frame (email_html_view) and the text part."""
         if not template.pk:
             return "Save to see a preview."
-        shown = rendered_preview(
+        return render_to_string(
+            "admin/surveys/_email_parts.html",
+            {
+                "email": self._rendered(template),
+                "frame_url": reverse("admin:surveys_emailtemplate_email_html", args=[template.pk]),
+                "label": template.name,
+            },
+        )
+
+    def _rendered(self, template: EmailTemplate) -> dict[str, str]:
+        return rendered_preview(
             invitation=example_invitation(survey=template.survey),
             kind=template.kind,
             template=template,
         )
-        return format_html(
-            "<p><strong>To:</strong> {}<br><strong>Subject:</strong> {}</p>"
-            '<pre class="email-preview-text">{}</pre>',
-            shown["to"],
-            shown["subject"],
-            shown["text"],
-        )
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:template_id>/email/",
+                view(self.email_html_view),
+                name="surveys_emailtemplate_email_html",
+            ),
+            *super().get_urls(),
+        ]
+
+    def email_html_view(self, request: HttpRequest, template_id: int) -> HttpResponse:
+        """The HTML part of the template's example email, for the sandboxed frame of its admin
+        page, under the confirm pages' own policy (EMAIL_FRAME_POLICY)."""
+        template = get_object_or_404(EmailTemplate.objects.select_related("survey"), pk=template_id)
+        if not self.has_view_or_change_permission(request, template):
+            raise PermissionDenied
+        return _email_frame_response(self._rendered(template)["html"])
 
     @admin.action(description="Send a test of the selected templates to my own address")
     def send_test_to_myself(self, request: HttpRequest, queryset: QuerySet[EmailTemplate]) -> None:
@@ -335,6 +370,8 @@ class WaveAdmin(admin.ModelAdmin):
             self.message_user(request, f"{created} reminder emails queued.")
             return HttpResponseRedirect(change_url)
         recipients = wave_reminder_recipients(wave=wave, now=now)
+        # Who is reminded has not answered: for Admins only (docs/glossary.md, Roles).
+        identified = user_has_role(request.user, ADMIN)
         return TemplateResponse(
             request,
             "admin/surveys/wave/confirm.html",
@@ -345,9 +382,10 @@ class WaveAdmin(admin.ModelAdmin):
                 "title": f"Remind the wave {wave.name!r} now?",
                 "action": "remind",
                 "count": recipients.count(),
-                "recipients": [i.organisation for i in recipients[:50]],
+                "recipients": [i.organisation for i in recipients[:50]] if identified else [],
+                "recipients_withheld": not identified,
                 "change_url": change_url,
-                "previews": wave_reminder_previews(wave=wave, now=now),
+                "previews": wave_reminder_previews(wave=wave, now=now, identified=identified),
             },
         )
 
@@ -362,11 +400,14 @@ class WaveAdmin(admin.ModelAdmin):
         that page. The email's own inline styles need a policy of their own: styles inline,
         nothing else (no script, no plugin, no form), framed by our own pages only."""
         wave = self._wave(request, pk)
-        html = wave_email_html(wave=wave, kind=self._email_kind(kind), now=timezone.now())
-        response = HttpResponse(html, content_type="text/html; charset=utf-8")
-        response._csp_replace = EMAIL_FRAME_POLICY  # type: ignore[attr-defined]  # read by django-csp's middleware
-        response["X-Frame-Options"] = "SAMEORIGIN"
-        return response
+        return _email_frame_response(
+            wave_email_html(
+                wave=wave,
+                kind=self._email_kind(kind),
+                now=timezone.now(),
+                identified=user_has_role(request.user, ADMIN),
+            )
+        )
 
     def email_test_view(self, request: HttpRequest, pk: int, kind: str) -> HttpResponse:
         """POST: the example email of that kind to the staff member's own address."""
@@ -389,6 +430,7 @@ class WaveAdmin(admin.ModelAdmin):
                 name=user.get_full_name() or user.username,
                 address=user.email,
                 now=timezone.now(),
+                identified=user_has_role(request.user, ADMIN),
             )
         except TestEmailError as error:
             self.message_user(request, str(error), messages.ERROR)

@@ -34,6 +34,7 @@ from surveys.questionnaire.invitations import invitation_link, new_token_fields
 
 EXAMPLE_CONTACT_NAME = "Alex Example"
 EXAMPLE_CONTACT_EMAIL = "alex@example.org"
+EXAMPLE_ORGANISATION_NAME = "Example Cluster Organisation"
 
 
 def example_invitation(
@@ -48,7 +49,7 @@ def example_invitation(
         organisation = (
             first.organisation
             if first is not None
-            else ClusterOrganisation(name="Example Cluster Organisation", country="BE")
+            else ClusterOrganisation(name=EXAMPLE_ORGANISATION_NAME, country="BE")
         )
     return Invitation(survey=survey, organisation=organisation, **new_token_fields())
 
@@ -148,9 +149,19 @@ def _emails_to(organisations: QuerySet[ClusterOrganisation]) -> int:
 
 
 def _preview(
-    *, wave: Wave, kind: str, organisations: QuerySet[ClusterOrganisation]
+    *,
+    wave: Wave,
+    kind: str,
+    organisations: QuerySet[ClusterOrganisation],
+    named: bool = True,
 ) -> EmailPreview:
-    first = organisations.order_by("name", "pk").first()
+    """The email for the first of `organisations` (by name), or with `named` false for an
+    example organisation that is none of them."""
+    first = (
+        organisations.order_by("name", "pk").first()
+        if named
+        else ClusterOrganisation(name=EXAMPLE_ORGANISATION_NAME, country="BE")
+    )
     invitation = example_invitation(survey=wave.survey, organisation=first)
     return EmailPreview(
         kind=kind,
@@ -172,11 +183,15 @@ def wave_invitation_preview(*, wave: Wave) -> EmailPreview:
     return _preview(wave=wave, kind=EmailTemplate.Kind.INVITATION, organisations=organisations)
 
 
-def wave_reminder_previews(*, wave: Wave, now: datetime) -> list[EmailPreview]:
+def wave_reminder_previews(
+    *, wave: Wave, now: datetime, identified: bool = True
+) -> list[EmailPreview]:
     """The reminders "remind now" would queue, one preview per variant that somebody would
     get: "not started yet" and "started, not submitted" (the send path picks the variant by
     the respondent's state when it sends). With nobody to remind, the "not started" variant
-    for an example organisation, so that the page still shows the words."""
+    for an example organisation, so that the page still shows the words. Unless `identified`
+    (an Admin), every variant is shown for an example organisation: who gets a reminder, and
+    which, tells who has not answered (docs/glossary.md, Roles)."""
     recipients = wave_reminder_recipients(wave=wave, now=now)
     started = Response.objects.filter(invitation=OuterRef("pk"))
     previews = []
@@ -194,7 +209,9 @@ def wave_reminder_previews(*, wave: Wave, now: datetime) -> list[EmailPreview]:
             pk__in=invitations.values("organisation_id")
         )
         if organisations.exists():
-            previews.append(_preview(wave=wave, kind=kind, organisations=organisations))
+            previews.append(
+                _preview(wave=wave, kind=kind, organisations=organisations, named=identified)
+            )
     if not previews:
         previews.append(
             _preview(
@@ -206,11 +223,11 @@ def wave_reminder_previews(*, wave: Wave, now: datetime) -> list[EmailPreview]:
     return previews
 
 
-def wave_email_html(*, wave: Wave, kind: str, now: datetime) -> str:
+def wave_email_html(*, wave: Wave, kind: str, now: datetime, identified: bool = True) -> str:
     """The HTML part of the preview of one kind, for the confirm pages' frame."""
     if kind == EmailTemplate.Kind.INVITATION:
         return wave_invitation_preview(wave=wave).email["html"]
-    for preview in wave_reminder_previews(wave=wave, now=now):
+    for preview in wave_reminder_previews(wave=wave, now=now, identified=identified):
         if preview.kind == kind:
             return preview.email["html"]
     invitation = example_invitation(survey=wave.survey)
@@ -223,7 +240,9 @@ class TestEmailError(ValueError):
     """A test email that cannot go: the staff member's account has no address."""
 
 
-def wave_test_email_send(*, wave: Wave, kind: str, name: str, address: str, now: datetime) -> str:
+def wave_test_email_send(
+    *, wave: Wave, kind: str, name: str, address: str, now: datetime, identified: bool = True
+) -> str:
     """Send the wave's email of that kind, as the confirm page shows it (for the same example
     organisation), to `address` only; returns the subject. Its links are the example links
     (example_email): the staff preview and an opt-out that opts nobody out. Raises
@@ -233,7 +252,11 @@ def wave_test_email_send(*, wave: Wave, kind: str, name: str, address: str, now:
     if kind == EmailTemplate.Kind.INVITATION:
         previews = [wave_invitation_preview(wave=wave)]
     else:
-        previews = [p for p in wave_reminder_previews(wave=wave, now=now) if p.kind == kind]
+        previews = [
+            p
+            for p in wave_reminder_previews(wave=wave, now=now, identified=identified)
+            if p.kind == kind
+        ]
     organisation = previews[0].organisation if previews else None
     invitation = example_invitation(survey=wave.survey, organisation=organisation)
     me = Contact(name=name, email=address)

@@ -12,6 +12,7 @@ The file format (README, "Survey files"):
     contact_name: ECCP team      # optional: shown at the foot of every respondent page,
     contact_email: team@example.org              # with the privacy notice link
     privacy_notice_url: https://example.org/privacy
+    sender_name: ECCP Secretariat  # optional: the name the survey's emails come from
     pages:
       - title: The organisation
         introduction: ...        # optional
@@ -163,6 +164,7 @@ SURVEY_KEYS = {
     "contact_name",
     "contact_email",
     "privacy_notice_url",
+    "sender_name",
     "pages",
 }
 PAGE_KEYS = {"title", "introduction", "questions"}
@@ -229,6 +231,9 @@ def survey_file_validate(data: dict) -> list[str]:
         check.add("survey.status", f"must be one of {', '.join(Survey.Status.values)}")
     check.boolean(data, "allow_edit_after_submit", "survey")
     check.text(data, "contact_name", "survey", required=False, max_length=200)
+    sender = check.text(data, "sender_name", "survey", required=False, max_length=100)
+    if "\n" in sender or "\r" in sender:
+        check.add("survey.sender_name", "must be one line (it is the name in the From header)")
     _check_field(check, data, "contact_email", EmailValidator(), "must be an email address")
     _check_field(
         check,
@@ -467,6 +472,7 @@ def survey_import(*, data: dict, replace: bool = False) -> Survey:
         contact_name=data.get("contact_name") or "",
         contact_email=data.get("contact_email") or "",
         privacy_notice_url=data.get("privacy_notice_url") or "",
+        sender_name=data.get("sender_name") or "",
     )
     by_code: dict[str, Question] = {}
     for page_order, page_data in enumerate(data["pages"], start=1):
@@ -537,7 +543,7 @@ def survey_export(survey: Survey) -> dict:
         "allow_edit_after_submit": survey.allow_edit_after_submit,
         **{
             key: getattr(survey, key)
-            for key in ("contact_name", "contact_email", "privacy_notice_url")
+            for key in ("contact_name", "contact_email", "privacy_notice_url", "sender_name")
             if getattr(survey, key)
         },
         "pages": [],

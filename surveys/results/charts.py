@@ -167,7 +167,7 @@ def timeline_svg(
     for day in days:
         starts, completions = int(day.get("starts", 0)), int(day.get("completions", 0))
         by_day[_as_date(day["date"])] = (starts, completions)
-    known = list(by_day) + [_as_date(e["date"]) for e in events]
+    known = _timeline_dates(days, events)
     uid = _uid("timeline", title, days, events, width, height)
     if not known:
         desc = "No responses yet."
@@ -279,6 +279,22 @@ def timeline_svg(
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # event labels escaped above
+
+
+def _timeline_dates(
+    days: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]]
+) -> list[date]:
+    """Every day a timeline shows: its days with responses and its days with sends."""
+    return [_as_date(day["date"]) for day in days] + [_as_date(e["date"]) for e in events]
+
+
+def timeline_is_single_day(
+    days: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]] | None = None
+) -> bool:
+    """Whether timeline_svg draws the one-day chart (two bars in words) rather than the
+    columns and line of several days."""
+    known = _timeline_dates(days, events or [])
+    return bool(known) and min(known) == max(known)
 
 
 def _single_day_svg(

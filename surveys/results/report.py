@@ -35,7 +35,12 @@ from surveys.models import ClusterOrganisation, Survey
 from surveys.questionnaire.structure import questionnaire_load
 from surveys.questionnaire.survey_files import FINDING_KEY, finding_hint_errors
 from surveys.questionnaire.types import question_type
-from surveys.results.charts import bar_chart_svg, stacked_scale_svg, timeline_svg
+from surveys.results.charts import (
+    bar_chart_svg,
+    stacked_scale_svg,
+    timeline_is_single_day,
+    timeline_svg,
+)
 from surveys.results.disclosure import statistics_small_cells_suppress
 from surveys.results.figures import answer_header
 from surveys.results.filters import StatsFilter, filtered_answers
@@ -305,6 +310,23 @@ def timeline_chart(stats: SurveyStatistics) -> SafeString | None:
         for event in timeline.get("events", [])
     ]
     return timeline_svg(title="Responses started and completed per day", days=days, events=events)
+
+
+def timeline_caption(stats: SurveyStatistics) -> str:
+    """What timeline_chart draws, in words for the caption under it: one day's two bars, or
+    the columns and line of several days (with the sends' numbered lines when there are
+    sends)."""
+    timeline = stats.get("timeline") or {}
+    days, events = timeline.get("days") or [], timeline.get("events") or []
+    if timeline_is_single_day(days, events):
+        return (
+            "Everything so far happened on one day: the responses started and completed that "
+            "day as two bars on one scale"
+            + ("; the emails sent that day are listed under them." if events else ".")
+        )
+    return "Responses started (columns) and completed (line) per day" + (
+        "; numbered lines mark the days emails were sent." if events else "."
+    )
 
 
 # One question ----------------------------------------------------------------------------------

@@ -1,17 +1,34 @@
 """The staff console's pages (surveys/console): who sees organisations, the pseudonyms, the
 filters in the query string, bad filters as 400s, and a fixed number of queries per list."""
 
+import json
 import re
+from datetime import timedelta
+from typing import cast
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import URLPattern, reverse
 from django.utils import timezone
 
+from surveys.console import urls as console_urls
 from surveys.console.pseudonyms import response_id_from_pseudonym, response_pseudonym
-from surveys.models import Response, Survey
+from surveys.models import (
+    ClusterOrganisation,
+    Delivery,
+    Invitation,
+    Response,
+    Survey,
+    Wave,
+)
 from surveys.outreach.waves import wave_create, wave_launch
+from surveys.results.report import timeline_caption, timeline_chart
+from surveys.results.statistics import survey_statistics
+from surveys.results.stats_types import SurveyStatistics
+from surveys.results.summaries import stats_summaries_fold_pending
 from tests.factories import (
     invitation_with_token,
     open_survey,
@@ -156,6 +173,10 @@ def test_filters_narrow_the_responses_and_stay_in_the_links(client, staff_member
 
 
 def _queries(client: Client, url: str) -> int:
+    # The statistics (summaries.survey_statistics_current) measured folded but not cached:
+    # folding costs what changed since the last fold, not what the survey holds.
+    stats_summaries_fold_pending()
+    cache.clear()
     with CaptureQueriesContext(connection) as captured:
         assert client.get(url).status_code == 200
     return len(captured)
@@ -244,3 +265,195 @@ def test_staff_do_not_learn_which_organisation_answered_from_the_organisations_t
     row = admin[admin.index(SECRET_NAME) :].split("</tr>")[0]
     assert "Complete" in row and f"/staff/surveys/{survey.slug}/responses/R" in row
     assert "Partial org" not in admin
+
+
+# The overview's figures and timeline -----------------------------------------------------------
+
+
+def test_the_overview_shows_the_figures_of_the_full_computation(client, staff_member, survey):
+    """The overview reads the summaries (survey_statistics_current); its figures are those of
+    survey_statistics, the reference, after every kind of change the fixture made."""
+    client.force_login(staff_member)
+    Invitation.objects.filter(survey=survey, response__isnull=True).update(
+        opted_out_at=timezone.now()
+    )
+    for _ in range(2):  # computed, then from the cache
+        shown = client.get(f"/staff/surveys/{survey.slug}/overview/").context["stats"]
+        assert json.loads(json.dumps(shown)) == json.loads(
+            json.dumps(survey_statistics(survey=survey))
+        )
+    assert shown["started"] == 2 and shown["completed"] == 1
+
+
+TIMELINES = {
+    "one day": ([{"date": "2026-03-02", "starts": 2, "completions": 1}], []),
+    "one day with a send": (
+        [{"date": "2026-03-02", "starts": 2, "completions": 1}],
+        [{"date": "2026-03-02", "kind": "wave", "emails": 3, "name": "First"}],
+    ),
+    "days": (
+        [
+            {"date": "2026-03-02", "starts": 2, "completions": 0},
+            {"date": "2026-03-05", "starts": 1, "completions": 2},
+        ],
+        [],
+    ),
+    "a send on the day before": (
+        [{"date": "2026-03-02", "starts": 2, "completions": 1}],
+        [{"date": "2026-03-01", "kind": "wave", "emails": 3, "name": "First"}],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TIMELINES)
+def test_the_timeline_caption_says_what_is_drawn(case):
+    days, events = TIMELINES[case]
+    stats = cast(SurveyStatistics, {"timeline": {"days": days, "events": events}})
+    chart, caption = str(timeline_chart(stats)), timeline_caption(stats)
+    single = "single-day" in chart
+    assert single == ("one day" in case)
+    assert ("columns" in caption and "line" in caption) == (not single)
+    assert ("one day" in caption and "two bars" in caption) == single
+    assert ("emails sent" in caption or "emails were sent" in caption) == bool(events)
+
+
+def test_the_overview_of_a_single_day_says_so_under_its_chart(client, staff_member, survey):
+    client.force_login(staff_member)
+    page = client.get(f"/staff/surveys/{survey.slug}/overview/").content.decode()
+    caption = re.search(r"<figcaption[^>]*>(.*?)</figcaption>", page, re.S)
+    assert "single-day" in page and caption is not None
+    assert "one day" in caption.group(1) and "columns" not in caption.group(1)
+
+
+# Who answered stays hidden from Staff ------------------------------------------------------------
+
+FIRST, SECOND = "Alpha Cluster", "Beta Cluster"
+
+
+@pytest.fixture
+def reminded() -> Survey:
+    """Two organisations of one country, invited at the same moment, both opened their link:
+    the first submitted (its one reminder was cancelled: "response already submitted"), the
+    second saved a page and got two reminders."""
+    survey = open_survey(slug="reminded")
+    now = timezone.now()
+    wave = Wave.objects.create(
+        survey=survey, name="Only wave", status=Wave.Status.LAUNCHED, launched_at=now
+    )
+    first, second = (organisations_with_contacts(1, prefix=name)[0] for name in (FIRST, SECOND))
+    for organisation, pages in ((first, ALL_TYPES_ANSWERS), (second, {1: ALL_TYPES_ANSWERS[1]})):
+        invitation, token = invitation_with_token(survey, organisation)
+        contact = organisation.contacts.get()
+        invitation.contacts.add(contact)
+        person = Respondent(Client(), invitation)
+        person.open_link(token)
+        person.answer_all(pages)
+        if len(pages) > 1:
+            assert person.submit().status_code == 302
+        emails = [(Delivery.Kind.INVITATION, 0, Delivery.Status.SENT, "")]
+        emails += (
+            [(Delivery.Kind.REMINDER, 1, Delivery.Status.CANCELLED, "response already submitted")]
+            if len(pages) > 1
+            else [(Delivery.Kind.REMINDER, n, Delivery.Status.SENT, "") for n in (1, 2)]
+        )
+        for kind, number, status, error in emails:
+            when = now - timedelta(days=20 - 7 * number)
+            Delivery.objects.create(
+                invitation=invitation,
+                contact=contact,
+                wave=wave if kind == Delivery.Kind.INVITATION else None,  # as reminders_create_due
+                kind=kind,
+                reminder_number=number,
+                status=status,
+                last_error=error,
+                sent_at=when if status == Delivery.Status.SENT else None,
+                next_attempt_at=when,
+                created_at=when,
+                attempts=1,
+            )
+    return survey
+
+
+def _swap_organisations(first: str, second: str) -> None:
+    """Give each organisation (and its contact) the other's name and address: the world in
+    which the other one answered and was reminded. Through temporary values, for the
+    unique ones."""
+    one = ClusterOrganisation.objects.get(name__startswith=first)
+    two = ClusterOrganisation.objects.get(name__startswith=second)
+    one_contact, two_contact = one.contacts.get(), two.contacts.get()
+    swaps = [
+        (one, "name", two.name),
+        (two, "name", one.name),
+        (one_contact, "email", two_contact.email),
+        (two_contact, "email", one_contact.email),
+    ]
+    for number, (row, field, _) in enumerate(swaps):
+        setattr(row, field, f"swapping{number}@example.org")
+        row.save(update_fields=[field])
+    for row, field, value in swaps:
+        setattr(row, field, value)
+        row.save(update_fields=[field])
+
+
+def _console_pages(survey: Survey) -> list[str]:
+    """Every page of surveys/console/urls.py (generated from the URL conf: a new page is in),
+    for this survey, with the variants that list reminders."""
+    response = Response.objects.filter(survey=survey).first()
+    assert response is not None
+    values = {
+        "slug": survey.slug,
+        "wave_id": Wave.objects.get(survey=survey).pk,
+        "pseudonym": response_pseudonym(survey_id=survey.pk, response_id=response.pk),
+        "code": "suggestions",
+    }
+    urls = []
+    for pattern in console_urls.urlpatterns:
+        assert isinstance(pattern, URLPattern) and pattern.name
+        arguments = set(pattern.pattern.regex.groupindex)
+        assert arguments <= set(values), f"{pattern.name}: no value for {arguments}"
+        urls.append(reverse(f"surveys:{pattern.name}", kwargs={k: values[k] for k in arguments}))
+    deliveries = reverse("surveys:survey_deliveries", kwargs={"slug": survey.slug})
+    urls += [f"{deliveries}?kind=reminder", f"{deliveries}?status=cancelled"]
+    return urls
+
+
+def _as_seen(client: Client, url: str) -> tuple[str, list[str]]:
+    """The page, with its table rows taken out and sorted: rows in another order (by name,
+    by id) are the same page."""
+    response = client.get(url)
+    assert response.status_code == 200, url
+    body = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", response.content.decode())
+    # An organisation's admin page (its profile and contacts) is reached by its id, which the
+    # swap leaves with the other name.
+    body = re.sub(r"/clusterorganisation/\d+/", "/clusterorganisation/ID/", body)
+    rows = re.findall(r"<tr>.*?</tr>", body, re.S)
+    return re.sub(r"<tr>.*?</tr>", "", body, flags=re.S), sorted(
+        re.sub(r"\s+", " ", row) for row in rows
+    )
+
+
+def test_staff_cannot_tell_which_organisation_answered_from_its_emails(
+    client, staff_member, admin_member, reminded
+):
+    """Every console page, as Staff, is the same whichever of two like organisations answered
+    (and so stopped getting reminders): swapping their names changes nothing Staff see.
+    Admins, who may know, see the difference: the comparison has teeth."""
+    pages = _console_pages(reminded)
+    client.force_login(staff_member)
+    staff_before = {url: _as_seen(client, url) for url in pages}
+    client.force_login(admin_member)
+    admin_before = {url: _as_seen(client, url) for url in pages}
+    # The Staff pages do name both organisations: not a page that hides everything.
+    organisations = reverse("surveys:survey_organisations", kwargs={"slug": reminded.slug})
+    for name in (FIRST, SECOND):
+        assert name in "".join(staff_before[organisations][1])
+
+    _swap_organisations(FIRST, SECOND)
+
+    client.force_login(staff_member)
+    for url in pages:
+        assert _as_seen(client, url) == staff_before[url], url
+    client.force_login(admin_member)
+    changed = [url for url in pages if _as_seen(client, url) != admin_before[url]]
+    assert organisations in changed
+    assert any("/outreach/" in url for url in changed)

@@ -107,7 +107,11 @@ def test_the_html_part_is_served_for_the_frame_under_its_own_policy(staff_client
     assert staff_client.get(f"/admin/surveys/wave/{wave.pk}/email/nonsense/").status_code == 404
 
 
-def test_remind_confirm_shows_each_reminder_variant_with_its_count(staff_client, survey):
+def test_remind_confirm_shows_each_reminder_variant_with_its_count(
+    staff_client, admin_member, survey
+):
+    admin_client = Client()
+    admin_client.force_login(admin_member)
     organisations = organisations_with_contacts(3, prefix="de", country="DE")
     wave = wave_create(survey=survey, name="All", filters={})
     wave_launch(wave=wave, now=timezone.now())
@@ -116,7 +120,7 @@ def test_remind_confirm_shows_each_reminder_variant_with_its_count(staff_client,
     now = timezone.now()
     Response.objects.create(invitation=started, survey=survey, started_at=now, last_saved_at=now)
 
-    response = staff_client.get(f"/admin/surveys/wave/{wave.pk}/remind/")
+    response = admin_client.get(f"/admin/surveys/wave/{wave.pk}/remind/")
 
     assert response.status_code == 200
     page = page_text(response)
@@ -127,6 +131,21 @@ def test_remind_confirm_shows_each_reminder_variant_with_its_count(staff_client,
     assert "Thank you for starting" in page  # the partial variant's text
     assert "We have not yet received" in page  # the not-started variant's text
     assert "Yes, remind 3" in response.content.decode()
+    assert '<table class="recipients">' in response.content.decode()
+
+    # Staff may not learn who has not answered (docs/glossary.md, Roles): the same variants
+    # and counts, for an example organisation, and no list of the reminded.
+    response = staff_client.get(f"/admin/surveys/wave/{wave.pk}/remind/")
+    page = page_text(response)
+    assert "Reminder: started, not submitted: the email as Example Cluster Organisation" in page
+    assert "This email goes to 1 organisation: 1 email," in page
+    assert "Thank you for starting" in page
+    assert "Yes, remind 3" in response.content.decode()
+    assert "de 0000" not in page and '<table class="recipients">' not in page
+    assert "Which organisations are reminded is for Admins" in page
+    for kind in ("reminder_partial", "reminder_not_started"):
+        frame = staff_client.get(f"/admin/surveys/wave/{wave.pk}/email/{kind}/").content
+        assert b"de 0000" not in frame and b"Example Cluster Organisation" in frame
 
 
 def test_send_me_a_test_reaches_the_smtp_server_at_my_address_with_no_real_token(
@@ -255,3 +274,45 @@ def test_an_example_email_swaps_token_links_built_at_another_second(survey, sett
     )
     personal = _token_link_pattern("surveys:token_entry", f"{site}/s/abc/")
     assert personal.sub("PREVIEW", f"{site}/s/Zx-9_q/ {site}/staff/") == f"PREVIEW {site}/staff/"
+
+
+def test_the_email_template_page_shows_the_html_part_in_a_frame_under_its_own_policy(
+    staff_client, viewer_member, survey
+):
+    """The template's admin page shows the email as the confirm pages do: headers, the HTML
+    part in a sandboxed frame served under the frame's own policy, and the text part."""
+    (organisation,) = organisations_with_contacts(1, prefix="pt", country="PT")
+    invitation_with_token(survey, organisation)
+    template = EmailTemplate.objects.create(
+        survey=survey,
+        name="Spring",
+        kind="invitation",
+        subject="Your view, {{ organisation }}",
+        text_body="Dear {{ contact_name }},\n\nPlease answer: {{ link }}",
+        html_body='<p>Dear {{ contact_name }}, <a href="{{ link }}">answer for '
+        "{{ organisation }}</a></p>",
+    )
+
+    page = staff_client.get(f"/admin/surveys/emailtemplate/{template.pk}/change/")
+
+    assert page.status_code == 200
+    text = page_text(page)
+    assert "SubjectYour view, pt 000000" in text
+    assert "Dear Contact 0,\n\nPlease answer:" in text  # the text part
+    frame = re.search(r'<iframe class="email-frame" sandbox src="([^"]+)"', page.content.decode())
+    assert frame is not None
+    assert frame.group(1) == f"/admin/surveys/emailtemplate/{template.pk}/email/"
+    html = staff_client.get(frame.group(1))
+    assert html.status_code == 200
+    body = html.content.decode()
+    assert "answer for pt 000000</a>" in body  # the template's HTML part, filled in
+    assert f"/staff/surveys/{survey.slug}/preview/" in body and "/s/" not in body
+    policy = html["Content-Security-Policy"]
+    assert "sandbox" in policy and "script-src 'none'" in policy
+    assert "frame-ancestors 'self'" in policy and html["X-Frame-Options"] == "SAMEORIGIN"
+    # The page itself keeps the strict policy, which lets it frame its own site.
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+    viewer = Client()
+    viewer.force_login(viewer_member)
+    assert viewer.get(frame.group(1)).status_code in (302, 403)
+    assert staff_client.get("/admin/surveys/emailtemplate/999999/email/").status_code == 404

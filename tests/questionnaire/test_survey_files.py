@@ -7,7 +7,8 @@ import pytest
 import yaml
 from django.core.management import CommandError, call_command
 
-from surveys.models import Choice, Page, Question, Survey
+from surveys.models import Choice, EmailTemplate, Page, Question, Survey
+from surveys.outreach.emails import email_message_build
 from surveys.questionnaire.survey_files import (
     SurveyFileError,
     survey_dump,
@@ -273,3 +274,35 @@ def test_import_command_lists_a_bad_hint_with_its_question(tmp_path):
     message = str(raised.value)
     assert "nothing was imported" in message
     assert "pages[1].questions[1].finding.choices: 5 not a choice value of 'quality'" in message
+
+
+def test_the_sender_name_is_set_by_the_file_round_trips_and_signs_the_emails():
+    survey = survey_import(data={**load(), "sender_name": "ECCP Secretariat"})
+    assert survey.sender_name == "ECCP Secretariat"
+    assert survey_export(survey)["sender_name"] == "ECCP Secretariat"
+    invitation, _ = invitation_with_token(survey)
+    message = email_message_build(
+        invitation=invitation,
+        contact=invitation.organisation.contacts.get(),
+        kind=EmailTemplate.Kind.INVITATION,
+        template=None,
+    )
+    assert str(message.from_email).startswith("ECCP Secretariat <")
+    # Without it, nothing is exported and the service's default sender signs.
+    plain = survey_import(data={**load(), "slug": "no-sender"})
+    assert plain.sender_name == "" and "sender_name" not in survey_export(plain)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("x" * 101, "survey.sender_name: at most 100 characters"),
+        ("ECCP\nBcc: everyone@example.org", "survey.sender_name: must be one line"),
+        (42, "survey.sender_name: must be text"),
+    ],
+)
+def test_a_bad_sender_name_is_refused_and_nothing_is_imported(value, message):
+    with pytest.raises(SurveyFileError) as refused:
+        survey_import(data={**load(), "sender_name": value})
+    assert any(error.startswith(message) for error in refused.value.errors), refused.value.errors
+    assert not Survey.objects.exists()

@@ -10,12 +10,13 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.urls import path
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
+from accounts.roles import ADMIN, user_has_role
 from eccp_survey.api.errors import ApiError, ErrorSerializer
 from eccp_survey.api.idempotency import idempotent
 from eccp_survey.api.permissions import ADMIN_ONLY, STAFF_ROLES
@@ -358,16 +359,39 @@ class InvitationFilter(django_filters.FilterSet):
     def filter_status(
         self, queryset: QuerySet[Invitation], name: str, value: str
     ) -> QuerySet[Invitation]:
+        if value in ANSWER_STATE_STATUSES and not user_has_role(
+            getattr(self.request, "user", None), ADMIN
+        ):
+            raise ApiError(
+                f"Filtering by '{value}' tells which organisations answered: Admins only.",
+                field="status",
+                code="permission_denied",
+                status=403,
+            )
         return queryset.filter(_status_condition(value))
 
 
+# What tells whether an organisation answered (glossary, Roles: reminders stop once a response is
+# submitted): Admins only. Staff get null in these fields and may not filter by them.
+ANSWER_STATE_FIELDS = ("started", "submitted_at", "reminders_sent", "reminder_due_at")
+ANSWER_STATE_STATUSES = ("started", "not_started", "partial", "completed")
+
+
 class InvitationOutput(serializers.ModelSerializer):
-    """Never the personal link (docs/glossary.md: Admins resend it, nobody reads it here)."""
+    """Never the personal link (docs/glossary.md: Admins resend it, nobody reads it here).
+    Whether the organisation answered, and its reminders, are for Admins only (null for
+    Staff)."""
 
     organisation_name = serializers.CharField(source="organisation.name")
     external_id = serializers.CharField(source="organisation.external_id", allow_null=True)
     started = serializers.SerializerMethodField()
     submitted_at = serializers.SerializerMethodField()
+    reminders_sent = serializers.IntegerField(
+        allow_null=True, read_only=True, help_text="Admins only (null for Staff)."
+    )
+    reminder_due_at = serializers.DateTimeField(
+        allow_null=True, read_only=True, help_text="Admins only (null for Staff)."
+    )
 
     class Meta:
         model = Invitation
@@ -385,10 +409,14 @@ class InvitationOutput(serializers.ModelSerializer):
             "submitted_at",
         ]
 
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
     def get_started(self, invitation: Invitation) -> bool:
+        """Admins only (null for Staff)."""
         return getattr(invitation, "response", None) is not None
 
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_submitted_at(self, invitation: Invitation) -> Any:
+        """Admins only (null for Staff)."""
         response = getattr(invitation, "response", None)
         return (
             serializers.DateTimeField().to_representation(response.submitted_at)
@@ -397,7 +425,11 @@ class InvitationOutput(serializers.ModelSerializer):
         )
 
     def to_representation(self, instance: Invitation) -> dict[str, Any]:
-        return dict(super().to_representation(instance))
+        data = dict(super().to_representation(instance))
+        request = self.context.get("request")
+        if not user_has_role(getattr(request, "user", None), ADMIN):
+            data.update(dict.fromkeys(ANSWER_STATE_FIELDS))
+        return data
 
 
 class ResendOutput(serializers.Serializer):
@@ -458,7 +490,7 @@ class InvitationOptOut(InvitationView):
     def post(self, request: Request, slug: str, pk: int) -> Response:
         invitation = self.invitation()
         invitation_opt_out(invitation=invitation, now=timezone.now())
-        return Response(InvitationOutput(self.invitation()).data)
+        return Response(InvitationOutput(self.invitation(), context={"request": request}).data)
 
 
 # The reminder policy ----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ About 680 tests and 2,200 requests: 80 s on a busy 2-core machine (one data set 
 one test client: a new client would load the middleware, and WhiteNoise index the static files,
 each time)."""
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -974,4 +975,21 @@ def test_page(pattern: Pattern, role: str, world: World, page_client: Client, db
             status = response.status_code
             if status >= 500 or status != expected[column]:
                 wrong.append(f"{method} {url} [{state}]: {status}, expected {expected[column]}")
+            elif status == 200 and method == "GET" and _is_admin_page(response):
+                links = len(ADMIN_CSS.findall(response.content))
+                if links != 1:
+                    wrong.append(
+                        f"GET {url} [{state}]: links our admin.css {links} times, not once"
+                    )
     assert not wrong, "\n".join(wrong)
+
+
+# Every page of the admin carries our admin.css once (templates/admin/base_site.html): underlined
+# breadcrumb links (axe), change lists that never cut off, the email previews.
+ADMIN_CSS = re.compile(rb'<link rel="stylesheet" href="[^"]*/surveys/admin(?:\.[0-9a-f]+)?\.css"')
+
+
+def _is_admin_page(response: Any) -> bool:
+    return response.get("Content-Type", "").startswith("text/html") and (
+        b'<header id="header">' in response.content
+    )

@@ -110,9 +110,6 @@ class EmailTemplateAdmin(admin.ModelAdmin):
     readonly_fields = ["preview"]
     actions = ["send_test_to_myself"]
 
-    class Media:
-        css = {"all": ["surveys/admin.css"]}  # the preview's class (no style=: the CSP)
-
     @admin.display(description="Preview (links open the staff preview of the survey)")
     def preview(self, template: EmailTemplate) -> str:
         """The saved template's email as the wave's confirm pages show one: headers, the HTML

@@ -22,10 +22,10 @@ from surveys.models import Invitation, Survey
 from surveys.models import Response as SurveyResponse
 from surveys.questionnaire.forms import AnswerShapeError, PageForm, page_form_data
 from surveys.questionnaire.invitations import invitation_get_by_token, invitation_mark_opened
+from surveys.questionnaire.page_saving import response_save_page_form
 from surveys.questionnaire.responses import (
     ResponseLocked,
     response_is_editable,
-    response_save_page,
     response_submit,
 )
 from surveys.questionnaire.structure import (
@@ -322,32 +322,28 @@ class RespondentPage(RespondentView):
             )
         except AnswerShapeError as error:
             raise ApiError(str(error), field=f"answers.{error.code}") from None
-        # Exactly what the HTML page does with its POST (surveys.questionnaire.views.page).
+        # What the HTML page does with its POST (surveys.questionnaire.views.page): one function.
         form = PageForm(
             data, questions=questions, answers=answers, enforce_required=(action == "next")
         )
-        if not form.is_valid():
-            raise exceptions.ValidationError({"answers": _form_errors(form)})
-        merged = {**answers, **form.page_values}
-        for question in questions:
-            if question.code not in form.page_values:
-                merged.pop(question.code, None)
-        step = -1 if action == "previous" else 1
-        next_number = (
-            number if action == "save" else questionnaire.next_page_number(number, merged, step)
-        )
         try:
-            response_save_page(
+            outcome = response_save_page_form(
                 invitation=invitation,
                 questionnaire=questionnaire,
+                response=response,
+                answers=answers,
                 page=current,
-                page_values=form.page_values,
-                next_page=max(1, next_number),
+                number=number,
+                form=form,
+                action=action,
                 now=now,
             )
         except ResponseLocked:
             raise _locked() from None
-        return Response({**self.state(invitation), "next_page": max(1, next_number)})
+        if not outcome.valid:
+            # The page's valid answers are saved all the same (as the HTML form does).
+            raise exceptions.ValidationError({"answers": _form_errors(form)})
+        return Response({**self.state(invitation), "next_page": outcome.next_page})
 
 
 class SubmitOutput(RespondentState):

@@ -13,10 +13,8 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.decorators import method_decorator
-from django.views.decorators.cache import never_cache
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -84,22 +82,31 @@ class SurveyStatsView(APIView):
     def get(self, request: Request, slug: str) -> Response:
         survey = get_object_or_404(Survey, slug=slug)
         try:
-            filters = stats_filter_from_params(request.query_params)
-            stats_filter_check(survey=survey, filters=filters)
+            return statistics_answer(request, survey)
         except StatsFilterError as error:
             return Response({"detail": str(error)}, status=400)
-        minimum = small_cell_minimum_for(request.user)
-        version = statistics_version(survey=survey)
-        etag = statistics_etag(version=version, filters=filters, minimum=minimum)
-        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-        tags = _etags(request.headers.get("If-None-Match", ""))
-        if etag in tags or "*" in tags:
-            return Response(status=304, headers=headers)
-        stats = statistics_small_cells_suppress(
-            stats=survey_statistics_current(survey=survey, filters=filters, version=version),
-            minimum=minimum,
-        )
-        return Response(stats, headers=headers)
+
+
+def statistics_answer(request: Request, survey: Survey) -> Response:
+    """The stats JSON for the request's filters and reader, with its ETag; 304 without
+    computing anything when If-None-Match names it. Shared by the unversioned stats API and
+    /api/v1/; raises StatsFilterError for a filter that means nothing (checked first, so that
+    a bad filter is a 400 whatever the If-None-Match)."""
+    filters = stats_filter_from_params(request.query_params)
+    stats_filter_check(survey=survey, filters=filters)
+    minimum = small_cell_minimum_for(request.user)
+    version = statistics_version(survey=survey)
+    etag = statistics_etag(version=version, filters=filters, minimum=minimum)
+    # A browser or proxy may keep the answer but must ask again each time.
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    tags = _etags(request.headers.get("If-None-Match", ""))
+    if etag in tags or "*" in tags:
+        return Response(status=304, headers=headers)
+    stats = statistics_small_cells_suppress(
+        stats=survey_statistics_current(survey=survey, filters=filters, version=version),
+        minimum=minimum,
+    )
+    return Response(stats, headers=headers)
 
 
 def _etags(header: str) -> set[str]:
@@ -115,10 +122,10 @@ survey_stats = SurveyStatsView.as_view()
 # Statistics, responses (with their answers) and export jobs of one survey.
 
 
-@method_decorator(never_cache, name="dispatch")  # live figures: never from a cache
 class StatisticsV1(ApiView):
     """The stats JSON (surveys.results.stats_types.SurveyStatistics; the words of
-    docs/glossary.md), filtered as the dashboard; a Viewer's small cells without figures."""
+    docs/glossary.md), filtered as the dashboard; a Viewer's small cells without figures.
+    With its ETag: a request whose If-None-Match names it gets 304 (nothing computed)."""
 
     serializer_class = None
 
@@ -132,20 +139,34 @@ class StatisticsV1(ApiView):
                 "experience", str, many=True, description="Years-of-experience band(s)."
             ),
             OpenApiParameter("complete_only", bool, description="Complete responses only."),
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                location=OpenApiParameter.HEADER,
+                description="The ETag of an earlier answer: 304 if nothing changed since.",
+            ),
+            OpenApiParameter(
+                "ETag",
+                str,
+                location=OpenApiParameter.HEADER,
+                response=[200, 304],
+                description="The data version of the answer (with its filters and reader).",
+            ),
         ],
-        responses={200: OpenApiTypes.OBJECT, 400: ErrorSerializer},
+        responses={
+            200: OpenApiResponse(OpenApiTypes.OBJECT, description="The statistics."),
+            304: OpenApiResponse(
+                description="Not modified: the answer named by If-None-Match is current."
+            ),
+            400: ErrorSerializer,
+        },
     )
     def get(self, request: Request, slug: str) -> Response:
         survey = self.survey()
         try:
-            filters = stats_filter_from_params(request.query_params)
-            stats = statistics_small_cells_suppress(
-                stats=survey_statistics_current(survey=survey, filters=filters),
-                minimum=small_cell_minimum_for(request.user),
-            )
+            return statistics_answer(request, survey)
         except StatsFilterError as error:
             raise ApiError(str(error), code="invalid_filter") from None
-        return Response(stats)
 
 
 RESPONSE_STATUSES = ("partial", "completed")

@@ -98,15 +98,19 @@ class WebhookDeliveryOutput(serializers.ModelSerializer):
 # Input: the staff page's form, as JSON ----------------------------------------------------------
 
 
-class WebhookEndpointInput(serializers.Serializer):
-    """The fields of the staff page's form; checked by that form (EndpointForm)."""
+EVENTS_HELP = "Any of: " + ", ".join(WebhookEventType.values) + "."
 
-    url = serializers.CharField(max_length=2000, help_text="http:// or https://.")
-    description = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    events = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEventType.choices), max_length=20
+
+class WebhookEndpointInput(serializers.Serializer):
+    """The fields of the staff page's form, typed only: the form (EndpointForm) checks the
+    values, with its messages."""
+
+    url = serializers.CharField(help_text="http:// or https://, at most 2,000 characters.")
+    description = serializers.CharField(
+        required=False, allow_blank=True, help_text="At most 200 characters."
     )
-    survey = serializers.SlugField(
+    events = serializers.ListField(child=serializers.CharField(), help_text=EVENTS_HELP)
+    survey = serializers.CharField(
         required=False, allow_null=True, help_text="A survey's slug; null: every survey."
     )
     is_active = serializers.BooleanField(required=False, default=True)
@@ -116,11 +120,9 @@ class WebhookEndpointInput(serializers.Serializer):
 
 
 class WebhookEndpointPatch(WebhookEndpointInput):
-    url = serializers.CharField(required=False, max_length=2000, help_text="http:// or https://.")
+    url = serializers.CharField(required=False, help_text="http:// or https://.")
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=WebhookEventType.choices),
-        max_length=20,
-        required=False,
+        child=serializers.CharField(), required=False, help_text=EVENTS_HELP
     )
     is_active = serializers.BooleanField(required=False)
     identified = serializers.BooleanField(required=False, help_text="Admins only.")

@@ -33,7 +33,13 @@ from surveys.questionnaire.structure import (
     answers_for_response,
     questionnaire_load,
 )
-from surveys.questionnaire.survey_files import SurveyFileError, survey_export, survey_import
+from surveys.questionnaire.survey_files import (
+    SurveyFileError,
+    SurveyStructureChanged,
+    survey_export,
+    survey_import,
+    survey_reword,
+)
 
 # Surveys ----------------------------------------------------------------------------------------
 
@@ -149,6 +155,45 @@ class SurveyDetail(ApiView):
         except SurveyFileError as error:
             raise _file_errors(error) from None
         return Response(SurveyStructureOutput(survey).data)
+
+    @extend_schema(
+        summary="Change a survey's wording (also while open)",
+        description="The whole definition, as GET gives it, with new wording: the survey's "
+        "title and introduction, pages' titles and introductions, questions' texts and help "
+        "texts, choices' labels, matrix statements' texts, findings' texts. Anything else "
+        "(codes, types, order, required, options, choices or statements added or removed, "
+        "conditions, dates, status) is refused with 409, each change named in `field`. "
+        "Checked by the survey files' validation first (400).",
+        request=SurveyDefinitionInput,
+        responses={200: SurveyStructureOutput, 400: ErrorSerializer, 409: ErrorSerializer},
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        survey = self.survey()
+        serializer = SurveyDefinitionInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data["definition"]
+        if not isinstance(data, dict):
+            raise ApiError("A survey file is an object.", field="definition")
+        try:
+            survey = survey_reword(survey=survey, data=data)
+        except SurveyStructureChanged as error:
+            raise StructureChanged(
+                {
+                    f"definition.{path}": [
+                        exceptions.ErrorDetail(message, code="structure_changed")
+                    ]
+                    for path, message in zip(error.paths, error.errors, strict=True)
+                }
+            ) from None
+        except SurveyFileError as error:
+            raise _file_errors(error) from None
+        return Response(SurveyStructureOutput(survey).data)
+
+
+class StructureChanged(exceptions.APIException):
+    status_code = 409
+    default_code = "structure_changed"
+    default_detail = "Only wording may change."
 
 
 # The respondent API -----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "surveys_create": STAFF_ROLES,
     "surveys_retrieve": EVERY_ROLE,
     "surveys_update": STAFF_ROLES,
+    "surveys_partial_update": STAFF_ROLES,
     "surveys_exports_list": STAFF_ROLES,
     "surveys_exports_create": STAFF_ROLES,
     "surveys_exports_retrieve": STAFF_ROLES,

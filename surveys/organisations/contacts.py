@@ -6,8 +6,6 @@ from django.db import transaction
 from surveys.models import Contact
 from surveys.organisations.importing.planning import contact_cells_checked
 
-NAME_MAX_LENGTH = 200  # Contact.name
-
 
 class ContactError(Exception):
     """The contact cannot be changed as asked; `field` names the value at fault."""
@@ -36,10 +34,9 @@ def contact_update(
     }
     values, problems = contact_cells_checked(cells)
     if problems:
-        field = "email" if problems[0].startswith("email") else "language"
+        first = problems[0].split(" ", 1)[0]
+        field = {"email": "email", "contact_name": "name"}.get(first, "language")
         raise ContactError("; ".join(problems), field=field)
-    if len(values["name"]) > NAME_MAX_LENGTH:
-        raise ContactError("name is longer than 200 characters", field="name")
     taken = (
         Contact.objects.filter(
             organisation_id=contact.organisation_id, email__iexact=values["email"]

@@ -46,7 +46,8 @@ def _import_problems(email: str, language: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("email", "language"), [("not-an-email", "en"), ("a@b.example", "xx_yy_zz")]
+    ("email", "language"),
+    [("not-an-email", "en"), ("a@b.example", "xx_yy_zz"), ("a" * 250 + "@b.example", "en")],
 )
 def test_a_bad_value_is_refused_with_the_imports_words(
     api_world: ApiWorld, auth: dict[str, Any], email: str, language: str

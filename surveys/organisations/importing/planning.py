@@ -258,7 +258,11 @@ def _contact_checked(cells: dict[str, str], problems: list[str]) -> dict[str, st
 def contact_cells_checked(cells: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """A contact's cells (email, contact_name, language) as the import checks them: the
     contact's values and the problems, in the import's words. Also used by the contacts API."""
-    problems: list[str] = []
+    problems = [
+        f"{column} is longer than {MAX_LENGTHS[column]} characters"
+        for column in ("email", "contact_name")
+        if len(cells.get(column, "")) > MAX_LENGTHS[column]
+    ]
     _email_checked(cells, problems)
     return _contact_checked(cells, problems), problems
 

@@ -236,7 +236,9 @@ def api_call(server: GunicornServer, method: str, path: str, headers: dict[str, 
 
 
 def _token(user: User, scope: str = "write") -> str:
-    return api_token_create(user=user, name="multi-worker", scope=scope, now=timezone.now()).secret
+    return api_token_create(
+        user=user, name="multi-worker", scope=scope, survey=None, now=timezone.now()
+    ).secret
 
 
 def test_the_api_rate_limit_counts_every_workers_requests(api_server, admin):

@@ -197,8 +197,8 @@ def _refused(error: EndpointError) -> ApiError:
 
 
 class WebhookView(ApiView):
-    read_roles = STAFF_ROLES
-    write_roles = STAFF_ROLES
+    read_roles: tuple[str, ...] = STAFF_ROLES
+    write_roles: tuple[str, ...] = STAFF_ROLES
 
     def endpoint(self) -> WebhookEndpoint:
         endpoint = get_object_or_404(

@@ -115,7 +115,7 @@ def _reference_page(survey_slug: str, ids: list[int]) -> list[dict]:
                     "id": organisation.pk,
                     "name": organisation.name,
                     "external_id": organisation.external_id,
-                    "country": organisation.country.code,
+                    "country": str(getattr(organisation.country, "code", "")),
                 },
                 "status": "completed" if response.submitted_at else "partial",
                 "started_at": response.started_at,

@@ -312,6 +312,8 @@ SPECTACULAR_SETTINGS = {
         "ExportJobFormatEnum": "surveys.models.results.ExportJob.Format",
         "ResponseStatusEnum": ["partial", "completed"],
         "ApiTokenScopeEnum": "accounts.models.ApiToken.Scope",
+        "WebhookEventTypeEnum": "surveys.models.webhooks.WebhookEventType",
+        "WebhookDeliveryStatusEnum": "surveys.models.webhooks.WebhookEvent.Status",
     },
 }
 

@@ -4,16 +4,25 @@ request at least a set number of times, and goes on (checking every answer) unti
 have answered (the access log shows which did): which worker accepts a connection is the
 kernel's choice, and one worker may take a long run of them."""
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
+from accounts.api_tokens import api_token_create
 from accounts.models import User
-from surveys.models import ClusterOrganisation
+from surveys.models import ClusterOrganisation, Delivery, Invitation, Wave
+from surveys.outreach.waves import wave_create
 from tests.factories import ContactFactory, invitation_with_token, open_survey
 from tests.support.gunicorn_server import Browser, GunicornServer, server_env
 
@@ -169,3 +178,112 @@ def test_one_browser_keeps_two_organisations_personal_links_on_every_worker(serv
     assert rounds >= ROUNDS
     assert opened == {name: rounds for name in links}
     both_workers_answered(server)
+
+
+# The API's shared state: the per-token rate limit and idempotency keys are counted and kept in
+# the shared cache (here the database's cache table, as in the embedded run), so two workers
+# count the same requests and replay the same answers.
+
+API_LIMIT = 25
+
+
+def _api_server(tmp_path: Path, rate_limit: str) -> Iterator[GunicornServer]:
+    gunicorn = GunicornServer(
+        env={
+            **server_env(secret_key=settings.SECRET_KEY, var_dir=tmp_path),
+            "API_RATE_LIMIT": rate_limit,
+        },
+        log_path=tmp_path / "gunicorn.log",
+        workers=2,
+    )
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()
+    connection.close()
+
+
+@pytest.fixture
+def api_server(tmp_path: Path) -> Iterator[GunicornServer]:
+    # A day's window: a test does not straddle two windows (they begin at midnight UTC).
+    yield from _api_server(tmp_path, f"{API_LIMIT}/day")
+
+
+@pytest.fixture
+def api_server_unthrottled(tmp_path: Path) -> Iterator[GunicornServer]:
+    yield from _api_server(tmp_path, "1000000/day")
+
+
+@dataclass
+class ApiAnswer:
+    status: int
+    headers: dict[str, str]
+    body: Any
+
+
+def api_call(server: GunicornServer, method: str, path: str, headers: dict[str, str]) -> ApiAnswer:
+    request = urllib.request.Request(
+        server.base + path,
+        method=method,
+        data=b"" if method == "POST" else None,
+        headers={"Content-Type": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            status, answer_headers, content = answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as error:
+        status, answer_headers, content = error.code, dict(error.headers), error.read()
+    return ApiAnswer(status, answer_headers, json.loads(content) if content else None)
+
+
+def _token(user: User, scope: str = "write") -> str:
+    return api_token_create(
+        user=user, name="multi-worker", scope=scope, survey=None, now=timezone.now()
+    ).secret
+
+
+def test_the_api_rate_limit_counts_every_workers_requests(api_server, admin):
+    auth = {"Authorization": f"Bearer {_token(admin, 'read')}"}
+    statuses = []
+    for _ in repetitions(api_server, API_LIMIT + 10):
+        answer = api_call(api_server, "GET", "/api/v1/surveys/", auth)
+        statuses.append(answer.status)
+        if answer.status == 429:
+            assert 1 <= int(answer.headers["Retry-After"]) <= 86400
+            assert answer.body["errors"][0]["code"] == "throttled"
+    print(f"{statuses.count(200)} answered, {statuses.count(429)} refused")
+    # Counted once for both workers: exactly the limit answered, every request after refused.
+    assert statuses == [200] * API_LIMIT + [429] * (len(statuses) - API_LIMIT)
+    # Another token has its own count, on either worker.
+    other = {"Authorization": f"Bearer {_token(admin, 'read')}"}
+    assert api_call(api_server, "GET", "/api/v1/surveys/", other).status == 200
+    both_workers_answered(api_server)
+
+
+def test_an_idempotency_key_launches_one_wave_whatever_the_worker(api_server_unthrottled, admin):
+    api_server = api_server_unthrottled
+    survey = open_survey()
+    ContactFactory.create_batch(5, organisation__country="BE")
+    wave = wave_create(survey=survey, name="Both workers", filters={"countries": ["BE"]})
+    path = f"/api/v1/surveys/{survey.slug}/waves/{wave.pk}/launch/"
+    auth = {"Authorization": f"Bearer {_token(admin)}", "Idempotency-Key": "launch-once"}
+    # At once: one request launches; the others wait their turn (409) or get its answer.
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        burst = list(pool.map(lambda _: api_call(api_server, "POST", path, auth), range(6)))
+    launched = [a for a in burst if a.status == 200 and "Idempotent-Replayed" not in a.headers]
+    assert len(launched) == 1, [(a.status, a.headers.get("Idempotent-Replayed")) for a in burst]
+    first = launched[0].body
+    assert first["invitations_created"] == 5 and first["already_launched"] is False
+    for answer in burst:
+        assert answer.status in (200, 409), answer.body
+        if answer.status == 200:
+            assert answer.body == first
+    # One after another: every worker replays the first answer.
+    for _ in repetitions(api_server, 10):
+        again = api_call(api_server, "POST", path, auth)
+        assert again.status == 200 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.body == first
+    wave.refresh_from_db()
+    assert wave.status == Wave.Status.LAUNCHED and wave.launched_at is not None
+    assert Invitation.objects.filter(survey=survey).count() == 5
+    assert Delivery.objects.filter(wave=wave).count() == 5
+    both_workers_answered(api_server)

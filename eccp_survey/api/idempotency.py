@@ -52,15 +52,22 @@ def idempotent(request: Request, operation: Callable[[], Response]) -> Response:
                 status=409,
             )
         try:
-            response = operation()
-            if response.status_code < 500:
-                stored = {
-                    "fingerprint": fingerprint,
-                    "status": response.status_code,
-                    "data": response.data,
-                }
-                cache.set(done_key, stored, timeout=KEEP_SECONDS)
-            return response
+            # Read again under the running mark: a request that finished between the first
+            # read and the mark has stored its answer (and freed the mark) by now.
+            stored = cache.get(done_key)
+            if stored is None:
+                response = operation()
+                if response.status_code < 500:
+                    cache.set(
+                        done_key,
+                        {
+                            "fingerprint": fingerprint,
+                            "status": response.status_code,
+                            "data": response.data,
+                        },
+                        timeout=KEEP_SECONDS,
+                    )
+                return response
         finally:
             cache.delete(running_key)
     if stored["fingerprint"] != fingerprint:

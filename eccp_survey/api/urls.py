@@ -8,8 +8,9 @@ from surveys.organisations.api import api_urlpatterns as organisations_api
 from surveys.outreach.api import api_urlpatterns as outreach_api
 from surveys.questionnaire.api import api_urlpatterns as questionnaire_api
 from surveys.results.api import api_urlpatterns as results_api
+from surveys.webhooks.api import api_urlpatterns as webhooks_api
 
-v1 = [*organisations_api, *questionnaire_api, *outreach_api, *results_api]
+v1 = [*organisations_api, *questionnaire_api, *outreach_api, *results_api, *webhooks_api]
 
 urlpatterns = [
     path("api/v1/", include((v1, "api-v1"))),

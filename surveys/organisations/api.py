@@ -23,6 +23,7 @@ from eccp_survey.api.idempotency import idempotent
 from eccp_survey.api.permissions import STAFF_ROLES
 from eccp_survey.api.views import ApiListView, ApiView, input_data
 from surveys.models import ClusterOrganisation, Contact
+from surveys.organisations.contacts import ContactError, contact_delete, contact_update
 from surveys.organisations.importing import (
     COLUMNS,
     ImportPlan,
@@ -318,6 +319,51 @@ class OrganisationContacts(ApiView):
         return Response(ContactOutput(saved).data, status=201)
 
 
+class ContactPatchInput(serializers.Serializer):
+    email = serializers.CharField(required=False, max_length=1000)
+    name = serializers.CharField(required=False, allow_blank=True, max_length=1000)
+    language = serializers.CharField(required=False, allow_blank=True, max_length=20)
+
+
+class ContactDetail(ApiView):
+    """One contact: read, change (checked as the organisation import checks a contact) or
+    delete (with the records of its emails, as in the organisation admin)."""
+
+    read_roles = STAFF_ROLES
+    serializer_class = ContactOutput
+
+    def contact(self) -> Contact:
+        return get_object_or_404(Contact, pk=self.kwargs["pk"])
+
+    @extend_schema(summary="One contact")
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(ContactOutput(self.contact()).data)
+
+    @extend_schema(
+        summary="Change a contact's email, name or language",
+        request=ContactPatchInput,
+        responses={200: ContactOutput, 400: ErrorSerializer, 409: ErrorSerializer},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        contact = self.contact()
+        values = input_data(ContactPatchInput, request)
+        try:
+            contact = contact_update(contact=contact, **values)
+        except ContactError as error:
+            raise ApiError(
+                str(error),
+                field=error.field,
+                code="conflict" if error.conflict else "invalid",
+                status=409 if error.conflict else 400,
+            ) from None
+        return Response(ContactOutput(contact).data)
+
+    @extend_schema(summary="Delete a contact", responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        contact_delete(contact=self.contact())
+        return Response(status=204)
+
+
 class ContactFilter(django_filters.FilterSet):
     organisation = django_filters.NumberFilter()
     email = django_filters.CharFilter(lookup_expr="iexact")
@@ -383,4 +429,5 @@ api_urlpatterns = [
         name="organisation_contacts",
     ),
     path("contacts/", ContactList.as_view(), name="contacts"),
+    path("contacts/<int:pk>/", ContactDetail.as_view(), name="contact"),
 ]

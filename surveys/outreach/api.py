@@ -33,6 +33,8 @@ from surveys.outreach.waves import (
     organisations_matching,
     wave_create,
     wave_launch,
+    wave_pause_by_hand,
+    wave_resume,
     wave_schedule,
 )
 from surveys.questionnaire.invitations import invitation_opt_out
@@ -64,6 +66,10 @@ class WaveOutput(serializers.ModelSerializer):
             "status",
             "scheduled_at",
             "launched_at",
+            "paused_at",
+            "pause_reason",
+            "paused_automatically",
+            "finished_at",
             "created_at",
         ]
 
@@ -268,9 +274,57 @@ class WaveLaunch(WaveView):
         )
 
 
-# Pause and resume (issue 11) belong here: WavePause and WaveResume, POST
-# /api/v1/surveys/<slug>/waves/<pk>/pause/ and .../resume/, Staff and Admin, calling the
-# outreach service that pauses a wave, and returning WaveOutput.
+class PauseOutput(serializers.Serializer):
+    wave = WaveOutput()
+    changed = serializers.BooleanField(
+        help_text="Whether this call paused (or resumed) it; false: it was so already."
+    )
+    emails_queued = serializers.IntegerField(help_text="Resume: the emails queued again.")
+
+
+def _pause_state(wave: Wave, *, changed: bool, queued: int = 0) -> dict[str, Any]:
+    wave.refresh_from_db()
+    return {
+        "wave": WaveOutput(wave).data,
+        "changed": changed,
+        "emails_queued": queued,
+    }
+
+
+class WavePause(WaveView):
+    """Stop a launched wave's sending (as "Pause sending" on its admin page): emails being
+    sent finish, nothing more goes out until it is resumed. Idempotent."""
+
+    read_roles = ()
+    serializer_class = PauseOutput
+
+    @extend_schema(
+        summary="Pause a wave's sending",
+        request=None,
+        responses={200: PauseOutput, 409: ErrorSerializer},
+    )
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        wave = self.wave()
+        try:
+            paused = wave_pause_by_hand(wave=wave, now=timezone.now(), by=cast(User, request.user))
+        except WaveError as error:
+            raise _wave_error(error) from None
+        return Response(_pause_state(wave, changed=paused))
+
+
+class WaveResume(WaveView):
+    """Resume a paused wave (as "Resume sending" on its admin page): its queued emails are due
+    now. Idempotent: a wave that is not paused is left as it is."""
+
+    read_roles = ()
+    serializer_class = PauseOutput
+
+    @extend_schema(summary="Resume a paused wave", request=None, responses={200: PauseOutput})
+    def post(self, request: Request, slug: str, pk: int) -> Response:
+        wave = self.wave()
+        was_paused = wave.paused_at is not None
+        queued = wave_resume(wave=wave, now=timezone.now())
+        return Response(_pause_state(wave, changed=was_paused, queued=queued))
 
 
 class WaveProgress(WaveView):
@@ -533,6 +587,8 @@ api_urlpatterns = [
         name="wave_schedule",
     ),
     path("surveys/<slug:slug>/waves/<int:pk>/launch/", WaveLaunch.as_view(), name="wave_launch"),
+    path("surveys/<slug:slug>/waves/<int:pk>/pause/", WavePause.as_view(), name="wave_pause"),
+    path("surveys/<slug:slug>/waves/<int:pk>/resume/", WaveResume.as_view(), name="wave_resume"),
     path(
         "surveys/<slug:slug>/waves/<int:pk>/progress/",
         WaveProgress.as_view(),

@@ -22,10 +22,10 @@ from surveys.models import Invitation, Survey
 from surveys.models import Response as SurveyResponse
 from surveys.questionnaire.forms import AnswerShapeError, PageForm, page_form_data
 from surveys.questionnaire.invitations import invitation_get_by_token, invitation_mark_opened
+from surveys.questionnaire.page_saving import response_save_page_form
 from surveys.questionnaire.responses import (
     ResponseLocked,
     response_is_editable,
-    response_save_page,
     response_submit,
 )
 from surveys.questionnaire.structure import (
@@ -33,7 +33,13 @@ from surveys.questionnaire.structure import (
     answers_for_response,
     questionnaire_load,
 )
-from surveys.questionnaire.survey_files import SurveyFileError, survey_export, survey_import
+from surveys.questionnaire.survey_files import (
+    SurveyFileError,
+    SurveyStructureChanged,
+    survey_export,
+    survey_import,
+    survey_reword,
+)
 
 # Surveys ----------------------------------------------------------------------------------------
 
@@ -149,6 +155,45 @@ class SurveyDetail(ApiView):
         except SurveyFileError as error:
             raise _file_errors(error) from None
         return Response(SurveyStructureOutput(survey).data)
+
+    @extend_schema(
+        summary="Change a survey's wording (also while open)",
+        description="The whole definition, as GET gives it, with new wording: the survey's "
+        "title and introduction, pages' titles and introductions, questions' texts and help "
+        "texts, choices' labels, matrix statements' texts, findings' texts. Anything else "
+        "(codes, types, order, required, options, choices or statements added or removed, "
+        "conditions, dates, status) is refused with 409, each change named in `field`. "
+        "Checked by the survey files' validation first (400).",
+        request=SurveyDefinitionInput,
+        responses={200: SurveyStructureOutput, 400: ErrorSerializer, 409: ErrorSerializer},
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        survey = self.survey()
+        serializer = SurveyDefinitionInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data["definition"]
+        if not isinstance(data, dict):
+            raise ApiError("A survey file is an object.", field="definition")
+        try:
+            survey = survey_reword(survey=survey, data=data)
+        except SurveyStructureChanged as error:
+            raise StructureChanged(
+                {
+                    f"definition.{path}": [
+                        exceptions.ErrorDetail(message, code="structure_changed")
+                    ]
+                    for path, message in zip(error.paths, error.errors, strict=True)
+                }
+            ) from None
+        except SurveyFileError as error:
+            raise _file_errors(error) from None
+        return Response(SurveyStructureOutput(survey).data)
+
+
+class StructureChanged(exceptions.APIException):
+    status_code = 409
+    default_code = "structure_changed"
+    default_detail = "Only wording may change."
 
 
 # The respondent API -----------------------------------------------------------------------------
@@ -322,32 +367,28 @@ class RespondentPage(RespondentView):
             )
         except AnswerShapeError as error:
             raise ApiError(str(error), field=f"answers.{error.code}") from None
-        # Exactly what the HTML page does with its POST (surveys.questionnaire.views.page).
+        # What the HTML page does with its POST (surveys.questionnaire.views.page): one function.
         form = PageForm(
             data, questions=questions, answers=answers, enforce_required=(action == "next")
         )
-        if not form.is_valid():
-            raise exceptions.ValidationError({"answers": _form_errors(form)})
-        merged = {**answers, **form.page_values}
-        for question in questions:
-            if question.code not in form.page_values:
-                merged.pop(question.code, None)
-        step = -1 if action == "previous" else 1
-        next_number = (
-            number if action == "save" else questionnaire.next_page_number(number, merged, step)
-        )
         try:
-            response_save_page(
+            outcome = response_save_page_form(
                 invitation=invitation,
                 questionnaire=questionnaire,
+                response=response,
+                answers=answers,
                 page=current,
-                page_values=form.page_values,
-                next_page=max(1, next_number),
+                number=number,
+                form=form,
+                action=action,
                 now=now,
             )
         except ResponseLocked:
             raise _locked() from None
-        return Response({**self.state(invitation), "next_page": max(1, next_number)})
+        if not outcome.valid:
+            # The page's valid answers are saved all the same (as the HTML form does).
+            raise exceptions.ValidationError({"answers": _form_errors(form)})
+        return Response({**self.state(invitation), "next_page": outcome.next_page})
 
 
 class SubmitOutput(RespondentState):

@@ -77,6 +77,20 @@ class SurveyFileError(Exception):
         self.errors = errors
 
 
+class SurveyStructureChanged(SurveyFileError):
+    """A wording edit (survey_reword) that changes the structure; `paths` name each change."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__(
+            [
+                f"{path}: only wording may change in a survey in use (texts, help texts, "
+                "labels), not its structure"
+                for path in paths
+            ]
+        )
+        self.paths = paths
+
+
 @dataclass
 class _Checker:
     errors: list[str]
@@ -606,3 +620,128 @@ def survey_dump(data: dict, *, fmt: str = "yaml") -> str:
     if fmt == "json":
         return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+# Wording-only edits of a survey in use --------------------------------------------------------
+
+# What a wording edit may change; everything else of the file is structure (codes, types, order,
+# pages, required, options, choices and statements with their values, conditions, dates, status).
+SURVEY_WORDING = ("title", "introduction")
+PAGE_WORDING = ("title", "introduction")
+QUESTION_WORDING = ("text", "help_text")
+
+
+def _structure(data: dict) -> dict:
+    """The definition without its wording, in one canonical form (defaults filled in, moments
+    parsed), so that two files that differ only in wording, or in how they spell a default,
+    compare equal."""
+    pages = []
+    for page in data.get("pages") or []:
+        questions = []
+        for q in page.get("questions") or []:
+            kind = question_type(q["type"])
+            options = _options_with_finding(q)
+            finding = options.pop(FINDING_KEY, None)
+            show_if = q.get("show_if") or {}
+            questions.append(
+                {
+                    "code": q["code"],
+                    "type": q["type"],
+                    "required": bool(q.get("required", False)),
+                    "options": options,
+                    "choices": [
+                        {
+                            "value": c["value"],
+                            "other": bool(c.get("other", False)),
+                            "exclusive": bool(c.get("exclusive", False)),
+                        }
+                        for c in (q.get("choices") or kind.default_choices or [])
+                    ],
+                    "statements": [s["value"] for s in q.get("statements") or []],
+                    "show_if": (
+                        {"question": show_if["question"], "values": list(show_if["values"])}
+                        if show_if
+                        else None
+                    ),
+                    "finding": list(finding["choices"]) if finding else None,
+                }
+            )
+        pages.append({"questions": questions})
+    return {
+        "slug": data.get("slug"),
+        "opens_at": _as_datetime(data["opens_at"]),
+        "closes_at": _as_datetime(data["closes_at"]),
+        "status": data.get("status", Survey.Status.DRAFT),
+        "allow_edit_after_submit": bool(data.get("allow_edit_after_submit", False)),
+        **{
+            key: data.get(key) or ""
+            for key in ("contact_name", "contact_email", "privacy_notice_url")
+        },
+        "pages": pages,
+    }
+
+
+def _differences(old: Any, new: Any, path: str) -> Iterable[str]:
+    """The paths where two canonical structures differ (a list of another length: the list)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in old:
+            yield from _differences(old[key], new.get(key), f"{path}.{key}")
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for index, (before, after) in enumerate(zip(old, new, strict=True)):
+            yield from _differences(before, after, f"{path}[{index}]")
+    elif old != new:
+        yield path
+
+
+@transaction.atomic
+def survey_reword(*, survey: Survey, data: dict) -> Survey:
+    """Change the wording of a survey in use: its title and introduction, its pages' titles
+    and introductions, its questions' texts and help texts, its choices' labels, its matrix
+    statements' texts and its finding hints' texts. The definition must be a valid survey file
+    (the same validation as survey_import) whose structure is the survey's own: anything else
+    raises SurveyFileError naming each structural change and nothing is written. Answers are
+    kept (they refer to codes and values, which do not change)."""
+    errors = survey_file_validate(data)
+    if errors:
+        raise SurveyFileError(errors)
+    current = survey_export(survey)
+    changed = sorted(
+        set(_differences(_structure(current), _structure(data), "survey"))
+        | set(_differences(_structure(data), _structure(current), "survey"))
+    )
+    if changed:
+        raise SurveyStructureChanged([path.removeprefix("survey.") for path in changed])
+    survey.title = data["title"]
+    survey.introduction = data.get("introduction") or ""
+    survey.save(update_fields=["title", "introduction"])
+    questions = {
+        q.code: q
+        for q in Question.objects.filter(survey=survey).prefetch_related("choices", "statements")
+    }
+    for page, page_data in zip(survey.pages.order_by("order", "id"), data["pages"], strict=True):
+        page.title = page_data["title"]
+        page.introduction = page_data.get("introduction") or ""
+        page.save(update_fields=["title", "introduction"])
+        for q in page_data["questions"]:
+            question = questions[q["code"]]
+            question.text = q["text"]
+            question.help_text = q.get("help_text") or ""
+            hint = q.get(FINDING_KEY)
+            if hint is not None:
+                question.options = {
+                    **question.options,
+                    FINDING_KEY: {"choices": list(hint["choices"]), "text": hint["text"].strip()},
+                }
+            question.save(update_fields=["text", "help_text", "options"])
+            labels = {c["value"]: c["label"] for c in q.get("choices") or []}
+            for choice in question.choices.all():
+                if choice.value in labels and choice.label != labels[choice.value]:
+                    choice.label = labels[choice.value]
+                    choice.save(update_fields=["label"])
+            texts = {s["value"]: s["text"] for s in q.get("statements") or []}
+            for statement in question.statements.all():
+                if statement.value in texts and statement.text != texts[statement.value]:
+                    statement.text = texts[statement.value]
+                    statement.save(update_fields=["text"])
+    survey.refresh_from_db()
+    return survey

@@ -2,7 +2,6 @@
 later URL is token-free and only works in a session that opened the link."""
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Concatenate, ParamSpec
 from uuid import UUID
 
@@ -14,23 +13,22 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.roles import ADMIN, STAFF, VIEWER, role_required
-from surveys.models import Invitation, Page, Response, Survey
+from surveys.models import Invitation, Response, Survey
 from surveys.questionnaire.forms import PageForm
 from surveys.questionnaire.invitations import (
     invitation_get_by_token,
     invitation_mark_opened,
 )
+from surveys.questionnaire.page_saving import response_save_page_form
 from surveys.questionnaire.responses import (
     ResponseLocked,
     response_is_editable,
-    response_save_page,
     response_submit,
 )
 from surveys.questionnaire.structure import (
     Questionnaire,
     answers_for_response,
     display_value,
-    other_key,
     questionnaire_load,
     visible_answers,
 )
@@ -200,34 +198,31 @@ def page(request: HttpRequest, context: RespondentContext, number: int) -> HttpR
         answers=context.answers,
         enforce_required=(action == "next"),
     )
-    if request.method == "POST" and form.is_valid():
-        merged = {**context.answers, **form.page_values}
-        for question in questions:
-            if question.code not in form.page_values:
-                merged.pop(question.code, None)
-        step = -1 if action == "previous" else 1
-        next_number = (
-            number if action == "save" else questionnaire.next_page_number(number, merged, step)
-        )
+    kept = False
+    if form.is_bound:  # a POST with fields (an empty one shows the page again)
         try:
-            response_save_page(
+            outcome = response_save_page_form(
                 invitation=context.invitation,
                 questionnaire=questionnaire,
+                response=context.response,
+                answers=context.answers,
                 page=current,
-                page_values=form.page_values,
-                next_page=max(1, next_number),
+                number=number,
+                form=form,
+                action=action,
                 now=now,
             )
         except ResponseLocked:
             return _state_page(request, context.survey, context.response)
-        if action == "save":
+        if outcome.valid and action == "save":
             return render(
                 request,
                 "surveys/saved.html",
                 {"survey": context.survey, "resume_url": _page_url(context, number)},
             )
-        return redirect(_page_url(context, max(1, next_number)))
-    kept = form.is_bound and _keep_valid_answers(context, current, form, now)
+        if outcome.valid:
+            return redirect(_page_url(context, outcome.next_page))
+        kept = outcome.kept_valid_answers
     status = 400 if form.is_bound else 200
     return render(
         request,
@@ -246,36 +241,6 @@ def page(request: HttpRequest, context: RespondentContext, number: int) -> HttpR
         },
         status=status,
     )
-
-
-def _keep_valid_answers(
-    context: RespondentContext, page: Page, form: PageForm, now: datetime
-) -> bool:
-    """A page that failed validation still saves its valid answers (the respondent stays on
-    the page, and where they resume is unchanged). True when something was saved."""
-    kept = form.values_to_keep()
-    questions = context.questionnaire.page_questions(page)
-    stored = {
-        key: context.answers[key]
-        for question in questions
-        for key in (question.code, other_key(question))
-        if key in context.answers
-    }
-    if kept == stored:
-        return False
-    response = context.response
-    try:
-        response_save_page(
-            invitation=context.invitation,
-            questionnaire=context.questionnaire,
-            page=page,
-            page_values=kept,
-            next_page=response.current_page if response and response.current_page else 1,
-            now=now,
-        )
-    except ResponseLocked:
-        return False
-    return True
 
 
 def _review_sections(context: RespondentContext) -> list[dict]:

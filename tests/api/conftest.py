@@ -12,9 +12,10 @@ from django.utils import timezone
 
 from accounts.api_tokens import api_token_create
 from accounts.models import ApiToken, User
-from surveys.models import ExportJob, Invitation, Survey, Wave
+from surveys.models import ExportJob, Invitation, Survey, Wave, WebhookAttempt, WebhookEvent
 from surveys.outreach.waves import wave_create
 from surveys.results.export_jobs import export_jobs_dir
+from surveys.webhooks.endpoints import webhook_endpoint_create
 from tests.factories import ContactFactory, invitation_with_token, open_survey, survey_from_file
 from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
 
@@ -28,6 +29,8 @@ class ApiWorld:
     wave: Wave
     export_job: ExportJob  # done, requested by staff_member
     organisation_id: int
+    contact_id: int
+    webhook_id: int  # Staff's endpoint, with the submitted response's event and an attempt
 
 
 def _respond(invitation: Invitation, token: str, *, submit: bool) -> None:
@@ -43,6 +46,13 @@ def api_world(db: None, staff_member: User, settings: Any, tmp_path: Any) -> Api
     settings.VAR_DIR = tmp_path
     survey = open_survey(slug="api-survey")
     other = survey_from_file(slug="api-draft", status="draft")
+    endpoint = webhook_endpoint_create(
+        url="https://receiver.example/hooks",
+        events=["response.submitted"],
+        created_by=staff_member,
+        now=timezone.now(),
+        survey=survey,
+    )
     submitted, submitted_token = invitation_with_token(survey)
     _respond(submitted, submitted_token, submit=True)
     partial, partial_token = invitation_with_token(survey)
@@ -60,7 +70,16 @@ def api_world(db: None, staff_member: User, settings: Any, tmp_path: Any) -> Api
         file_name="api-test.xlsx",
         row_count=2,
     )
-    organisation = ContactFactory.create(organisation__external_id="crm-1").organisation
+    contact = ContactFactory.create(organisation__external_id="crm-1")
+    event = WebhookEvent.objects.get(endpoint=endpoint)
+    WebhookAttempt.objects.create(
+        event=event,
+        number=1,
+        attempted_at=timezone.now(),
+        status_code=503,
+        error="HTTP 503",
+        duration_ms=40,
+    )
     return ApiWorld(
         survey=survey,
         other_survey=other,
@@ -68,7 +87,9 @@ def api_world(db: None, staff_member: User, settings: Any, tmp_path: Any) -> Api
         token=fresh_token,
         wave=wave,
         export_job=job,
-        organisation_id=organisation.pk,
+        organisation_id=contact.organisation_id,
+        contact_id=contact.pk,
+        webhook_id=endpoint.pk,
     )
 
 

@@ -22,6 +22,9 @@ RESPONDENT = ("respondent",)
 # Who may call each operation (by operationId). Tokens follow their owner's role and scope.
 ACCESS: dict[str, tuple[str, ...]] = {
     "contacts_list": STAFF_ROLES,
+    "contacts_retrieve": STAFF_ROLES,
+    "contacts_partial_update": STAFF_ROLES,
+    "contacts_destroy": STAFF_ROLES,
     "organisations_list": STAFF_ROLES,
     "organisations_create": STAFF_ROLES,
     "organisations_retrieve": STAFF_ROLES,
@@ -35,6 +38,7 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "surveys_create": STAFF_ROLES,
     "surveys_retrieve": EVERY_ROLE,
     "surveys_update": STAFF_ROLES,
+    "surveys_partial_update": STAFF_ROLES,
     "surveys_exports_list": STAFF_ROLES,
     "surveys_exports_create": STAFF_ROLES,
     "surveys_exports_retrieve": STAFF_ROLES,
@@ -58,6 +62,16 @@ ACCESS: dict[str, tuple[str, ...]] = {
     "surveys_waves_remind_create": STAFF_ROLES,
     "surveys_waves_reminder_recipients_retrieve": STAFF_ROLES,
     "surveys_waves_schedule_create": STAFF_ROLES,
+    "surveys_waves_pause_create": STAFF_ROLES,
+    "surveys_waves_resume_create": STAFF_ROLES,
+    # As the staff webhook pages: Admins and Staff.
+    "webhooks_list": STAFF_ROLES,
+    "webhooks_create": STAFF_ROLES,
+    "webhooks_retrieve": STAFF_ROLES,
+    "webhooks_partial_update": STAFF_ROLES,
+    "webhooks_destroy": STAFF_ROLES,
+    "webhooks_secret_create": STAFF_ROLES,
+    "webhooks_deliveries_list": STAFF_ROLES,
 }
 
 CALLERS = (
@@ -119,6 +133,8 @@ def _url(path: str, world: ApiWorld, operation_id: str) -> str:
         "invitations": world.invitation.pk,
         "responses": Response.objects.get(invitation=world.invitation).pk,
         "exports": world.export_job.pk,
+        "contacts": world.contact_id,
+        "webhooks": world.webhook_id,
     }
     kind = next((k for k in ids if f"/{k}/{{id}}" in path), None)
     return (

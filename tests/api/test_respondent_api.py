@@ -6,8 +6,13 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from surveys.models import Response
+from surveys.models import Invitation, Response
 from surveys.questionnaire.invitations import invitation_get_by_token
+from surveys.questionnaire.structure import (
+    answers_as_json,
+    answers_for_response,
+    questionnaire_load,
+)
 from tests.api.conftest import ApiWorld
 from tests.factories import invitation_with_token
 from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
@@ -132,3 +137,50 @@ def test_the_respondent_api_needs_a_valid_personal_link(api_world: ApiWorld) -> 
     wrong = client.get("/api/v1/respondent/", HTTP_AUTHORIZATION="Invitation not-a-token")
     assert wrong.status_code == 401
     assert wrong.json()["errors"][0]["message"] == "This personal link is not valid."
+
+
+def _saved(invitation: Invitation) -> dict[str, Any]:
+    questionnaire = questionnaire_load(invitation.survey)
+    response = Response.objects.get(invitation=invitation)
+    return answers_as_json(answers_for_response(response, questionnaire))
+
+
+def _answered_everything(api_world: ApiWorld) -> tuple[Invitation, Respondent, str]:
+    invitation, token = invitation_with_token(api_world.survey)
+    respondent = Respondent(Client(), invitation)
+    respondent.open_link(token)
+    respondent.answer_all(ALL_TYPES_ANSWERS)
+    return invitation, respondent, token
+
+
+@pytest.mark.parametrize(("number", "form_data", "answers"), CASES)
+def test_a_refused_page_saves_the_same_answers_through_the_api_and_the_html_form(
+    api_world: ApiWorld, number: int, form_data: dict, answers: dict
+) -> None:
+    """One code path (surveys.questionnaire.page_saving): a page that fails validation still
+    saves its valid answers, a refused answer keeps the one saved before, through both."""
+    html_invitation, html_respondent, _ = _answered_everything(api_world)
+    api_invitation, _, api_token = _answered_everything(api_world)
+    before = _saved(api_invitation)
+    assert before == _saved(html_invitation)
+    html = _html_errors(html_respondent, number, form_data)
+    api = _api_errors(Client(), api_token, number, answers)
+    assert html and api == html
+    assert _saved(api_invitation) == _saved(html_invitation)
+
+
+def test_a_refused_page_keeps_its_valid_answers_through_the_api(api_world: ApiWorld) -> None:
+    html_invitation, html_respondent, _ = _answered_everything(api_world)
+    api_invitation, _, api_token = _answered_everything(api_world)
+    before = _saved(api_invitation)
+    # A new size (valid), too many services and a founding year out of range (refused).
+    html = _html_errors(
+        html_respondent, 1, {"size": "3", "services": ["1", "2", "9"], "founded": "1700"}
+    )
+    api = _api_errors(Client(), api_token, 1, {"size": 3, "services": [1, 2, 9], "founded": 1700})
+    assert api == html
+    assert {"services", "founded"} <= set(api) and "size" not in api
+    after = _saved(api_invitation)
+    assert after == _saved(html_invitation)
+    assert after["size"] == 3 != before["size"]
+    assert after["services"] == before["services"] and after["founded"] == before["founded"]

@@ -62,6 +62,8 @@ def api_calls(
             "invitations": api_world.invitation.pk,
             "responses": Response.objects.get(invitation=api_world.invitation).pk,
             "exports": api_world.export_job.pk,
+            "contacts": api_world.contact_id,
+            "webhooks": api_world.webhook_id,
         },
         "world": api_world,
     }

@@ -255,6 +255,18 @@ def _contact_checked(cells: dict[str, str], problems: list[str]) -> dict[str, st
     return contact
 
 
+def contact_cells_checked(cells: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """A contact's cells (email, contact_name, language) as the import checks them: the
+    contact's values and the problems, in the import's words. Also used by the contacts API."""
+    problems = [
+        f"{column} is longer than {MAX_LENGTHS[column]} characters"
+        for column in ("email", "contact_name")
+        if len(cells.get(column, "")) > MAX_LENGTHS[column]
+    ]
+    _email_checked(cells, problems)
+    return _contact_checked(cells, problems), problems
+
+
 def _sectors_checked(cells: dict[str, str], problems: list[str]) -> list[str]:
     """The row's sector names, each once (compared case-insensitively), in the row's order."""
     sectors: dict[str, str] = {}

@@ -14,10 +14,9 @@ from surveys.webhooks.events import webhooks_waves_finished
 def deliveries_send(delivery_ids: list[int]) -> dict:
     report = deliveries.deliveries_send(ids=delivery_ids)
     webhooks_waves_finished(delivery_ids=delivery_ids, now=timezone.now())
-    if report.retry_in is not None and report.retry_in < 300:
-        # A short backoff is retried by a countdown; longer ones wait for the sweep (long
-        # countdowns are redelivered twice by Redis).
-        deliveries_send.apply_async((report.retry_ids,), countdown=report.retry_in)
+    countdown = deliveries.retry_countdown(report)
+    if countdown is not None:
+        deliveries_send.apply_async((report.retry_ids,), countdown=countdown)
     return {
         "sent": report.sent,
         "retried": report.retried,

@@ -1,5 +1,6 @@
 """Invitation waves sent by a real Celery worker through a real SMTP server, exactly once."""
 
+import json
 import time
 from collections import Counter
 from datetime import timedelta
@@ -12,7 +13,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from surveys.models import Delivery, Invitation, Wave
+from surveys.models import Contact, Delivery, Invitation, Wave, WebhookEndpoint, WebhookEvent
 from surveys.outreach.deliveries import DELIVERIES_SEND_TASK, deliveries_claim, deliveries_send
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.tasks import deliveries_send as deliveries_send_task
@@ -135,19 +136,36 @@ def test_smtp_server_down_then_up_delivers_everything_once(celery_worker_factory
 
 @pytest.mark.django_db
 def test_permanent_refusal_fails_the_delivery_and_suppresses_the_address(smtp_sink):
+    """A 5xx refusal: the delivery fails for good, the address is suppressed from then on (the
+    time of the send), and a subscribed webhook gets `delivery.bounced` with reason "refused"."""
     survey = open_survey()
     organisations = organisations_with_contacts(3)
     refused = organisations[1].contacts.get()
     smtp_sink.handler.refused.add(refused.email)
-    wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())
+    now = timezone.now()
+    WebhookEndpoint.objects.create(
+        url="https://hooks.example.org/in",
+        events=["delivery.bounced"],
+        secret="whsec_refusal",
+        pseudonym_key="0" * 64,
+        identified=True,
+        created_at=now,
+    )
+    wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=now)
     ids = list(Delivery.objects.values_list("pk", flat=True))
-    report = deliveries_send(ids=ids)
+    report = deliveries_send(ids=ids, now=now)
     assert (report.sent, report.failed) == (2, 1)
     failed = Delivery.objects.get(contact=refused)
     assert failed.status == Delivery.Status.FAILED
+    assert failed.last_error.startswith("permanent: SMTPRecipientsRefused")
     assert "550" in failed.last_error
     refused.refresh_from_db()
-    assert refused.suppressed_at is not None
+    assert refused.suppressed_at == now
+    assert Contact.objects.filter(suppressed_at__isnull=False).count() == 1
+    event = WebhookEvent.objects.get()
+    assert event.event_type == "delivery.bounced"
+    body = json.loads(event.body)
+    assert (body["data"]["reason"], body["data"]["delivery_id"]) == ("refused", failed.pk)
     # A second send of the same ids sends nothing: nothing is queued any more.
     assert deliveries_send(ids=ids).sent == 0
     assert len(smtp_sink.messages) == 2

@@ -70,6 +70,19 @@ class SendReport:
     retry_ids: list[int] = field(default_factory=list)
 
 
+# A backoff shorter than this is retried by a countdown on the send task; longer ones wait for
+# the sweep (Redis redelivers long countdowns twice: docs/architecture.md).
+RETRY_COUNTDOWN_UNDER_SECONDS = 300.0
+
+
+def retry_countdown(report: SendReport) -> float | None:
+    """The countdown after which the send task retries the deliveries this batch put back, or
+    None when there are none, or their backoff is long enough for the sweep to take them."""
+    if report.retry_in is not None and report.retry_in < RETRY_COUNTDOWN_UNDER_SECONDS:
+        return report.retry_in
+    return None
+
+
 def backoff_seconds(attempts: int) -> float:
     """Exponential backoff with full jitter: base * 2^(attempts-1), then a random share of it
     (so that many deliveries failing together do not retry together), capped at an hour."""
@@ -543,21 +556,21 @@ def _retry_later(
     return delay
 
 
-@transaction.atomic
 def _fail_permanently(
     delivery: Delivery, claim_id: uuid.UUID, error: Exception, *, now: datetime
 ) -> None:
-    _finish(
-        delivery,
-        claim_id,
-        status=Delivery.Status.FAILED,
-        last_error=f"permanent: {type(error).__name__}: {error}"[:2000],
-    )
-    # The address is refused for good: no email of any survey goes to it any more.
-    Contact.objects.filter(pk=delivery.contact_id, suppressed_at__isnull=True).update(
-        suppressed_at=now
-    )
-    webhooks_delivery_bounced(delivery_id=delivery.pk, reason="refused", now=now)
+    with transaction.atomic():
+        _finish(
+            delivery,
+            claim_id,
+            status=Delivery.Status.FAILED,
+            last_error=f"permanent: {type(error).__name__}: {error}"[:2000],
+        )
+        # The address is refused for good: no email of any survey goes to it any more.
+        Contact.objects.filter(pk=delivery.contact_id, suppressed_at__isnull=True).update(
+            suppressed_at=now
+        )
+        webhooks_delivery_bounced(delivery_id=delivery.pk, reason="refused", now=now)
 
 
 def _close_quietly(connection: BaseEmailBackend) -> None:

@@ -12,10 +12,9 @@ from surveys.outreach import sweep as outreach
 @shared_task(name=deliveries.DELIVERIES_SEND_TASK, acks_late=True)
 def deliveries_send(delivery_ids: list[int]) -> dict:
     report = deliveries.deliveries_send(ids=delivery_ids)
-    if report.retry_in is not None and report.retry_in < 300:
-        # A short backoff is retried by a countdown; longer ones wait for the sweep (long
-        # countdowns are redelivered twice by Redis).
-        deliveries_send.apply_async((report.retry_ids,), countdown=report.retry_in)
+    countdown = deliveries.retry_countdown(report)
+    if countdown is not None:
+        deliveries_send.apply_async((report.retry_ids,), countdown=countdown)
     return {
         "sent": report.sent,
         "retried": report.retried,

@@ -272,19 +272,19 @@ def waves_launch_due(*, now: datetime) -> int:
     return launched
 
 
-@transaction.atomic
 def wave_schedule(*, wave: Wave, scheduled_at: datetime | None, now: datetime) -> Wave:
     """Schedule a draft or scheduled wave for `scheduled_at` (the periodic task launches it),
     or with None take it back to draft. A launched wave cannot be rescheduled."""
-    wave = Wave.objects.select_for_update().get(pk=wave.pk)
-    if wave.status == Wave.Status.LAUNCHED:
-        raise WaveError("This wave was launched already: it cannot be scheduled.")
-    if scheduled_at is not None and scheduled_at <= now:
-        raise WaveError("Schedule the wave in the future, or launch it now.")
-    wave.scheduled_at = scheduled_at
-    wave.status = Wave.Status.SCHEDULED if scheduled_at else Wave.Status.DRAFT
-    wave.save(update_fields=["scheduled_at", "status"])
-    return wave
+    with transaction.atomic():
+        wave = Wave.objects.select_for_update().get(pk=wave.pk)
+        if wave.status == Wave.Status.LAUNCHED:
+            raise WaveError("This wave was launched already: it cannot be scheduled.")
+        if scheduled_at is not None and scheduled_at <= now:
+            raise WaveError("Schedule the wave in the future, or launch it now.")
+        wave.scheduled_at = scheduled_at
+        wave.status = Wave.Status.SCHEDULED if scheduled_at else Wave.Status.DRAFT
+        wave.save(update_fields=["scheduled_at", "status"])
+        return wave
 
 
 def wave_pause_by_hand(*, wave: Wave, now: datetime, by: User) -> bool:
@@ -295,19 +295,19 @@ def wave_pause_by_hand(*, wave: Wave, now: datetime, by: User) -> bool:
     return wave_pause(wave_id=wave.pk, now=now, reason=f"Paused by {name}.")
 
 
-@transaction.atomic
 def wave_resume(*, wave: Wave, now: datetime) -> int:
     """Resume a paused wave: its queued deliveries are due now (a paused wave's backoffs are
     moot) and get tasks once this commits. Returns how many were queued; 0 when the wave was
     not paused. Idempotent: the wave row is locked, and only queued rows can be claimed."""
-    wave = Wave.objects.select_for_update().get(pk=wave.pk)
-    if wave.paused_at is None:
-        return 0
-    wave.paused_at = None
-    wave.pause_reason = ""
-    wave.paused_automatically = False
-    wave.save(update_fields=["paused_at", "pause_reason", "paused_automatically"])
-    queued = Delivery.objects.filter(wave=wave, status=Delivery.Status.QUEUED)
-    queued.update(next_attempt_at=now, enqueued_at=now)
-    ids = list(queued.order_by("pk").values_list("pk", flat=True))
-    return deliveries_enqueue(ids=ids, now=now, mark=False)
+    with transaction.atomic():
+        wave = Wave.objects.select_for_update().get(pk=wave.pk)
+        if wave.paused_at is None:
+            return 0
+        wave.paused_at = None
+        wave.pause_reason = ""
+        wave.paused_automatically = False
+        wave.save(update_fields=["paused_at", "pause_reason", "paused_automatically"])
+        queued = Delivery.objects.filter(wave=wave, status=Delivery.Status.QUEUED)
+        queued.update(next_attempt_at=now, enqueued_at=now)
+        ids = list(queued.order_by("pk").values_list("pk", flat=True))
+        return deliveries_enqueue(ids=ids, now=now, mark=False)

@@ -82,19 +82,19 @@ def invitation_mark_opened(*, invitation: Invitation, now: datetime) -> None:
         invitation.first_opened_at = now
 
 
-@transaction.atomic
 def invitation_opt_out(*, invitation: Invitation, now: datetime) -> bool:
     """No more email for this survey. Idempotent: the first opt-out time is kept (and only
     that one emits `invitation.opted_out`); queued deliveries are dropped at send time by the
     eligibility check."""
-    opted_out = bool(
-        Invitation.objects.filter(pk=invitation.pk, opted_out_at__isnull=True).update(
-            opted_out_at=now, reminder_due_at=None
+    with transaction.atomic():
+        opted_out = bool(
+            Invitation.objects.filter(pk=invitation.pk, opted_out_at__isnull=True).update(
+                opted_out_at=now, reminder_due_at=None
+            )
         )
-    )
-    if opted_out:
-        webhooks_invitation_opted_out(invitation=invitation, now=now)
-    return opted_out
+        if opted_out:
+            webhooks_invitation_opted_out(invitation=invitation, now=now)
+        return opted_out
 
 
 def invitation_create(

@@ -16,7 +16,13 @@ from django.db import connections
 from django.utils import timezone
 
 from surveys.models import Contact, Delivery, Survey
-from surveys.outreach.deliveries import DELIVERIES_SEND_TASK, deliveries_send
+from surveys.outreach.deliveries import (
+    DELIVERIES_SEND_TASK,
+    RETRY_COUNTDOWN_UNDER_SECONDS,
+    SendReport,
+    deliveries_send,
+    retry_countdown,
+)
 from surveys.outreach.rate_limit import BURST_SECONDS
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.waves import wave_create, wave_launch
@@ -169,6 +175,30 @@ def test_the_backoff_is_capped_at_an_hour(smtp_sink, settings):
     delivery.refresh_from_db()
     # 2 x 2400 s would be 80 minutes: capped at 3600 s, minus up to half of it for jitter.
     assert 1800 <= (delivery.next_attempt_at - now).total_seconds() <= 3600
+
+
+@pytest.mark.django_db
+def test_a_short_backoff_is_retried_by_the_tasks_countdown_and_a_long_one_by_the_sweep(
+    smtp_sink, settings
+):
+    """The send task retries the deliveries it put back after a countdown of their backoff when
+    that is under RETRY_COUNTDOWN_UNDER_SECONDS (5 minutes); longer backoffs, and a batch that
+    put nothing back, leave it to the sweep (Redis redelivers long countdowns twice)."""
+    settings.EMAIL_RETRY_BASE_SECONDS = 60
+    launched_wave(1)
+    smtp_sink.stop()
+    report = deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)))
+    delivery = Delivery.objects.get()
+    assert report.retry_ids == [delivery.pk]
+    assert report.retry_in is not None
+    assert 30 <= report.retry_in <= 60
+    assert retry_countdown(report) == report.retry_in
+
+    assert RETRY_COUNTDOWN_UNDER_SECONDS == 300
+    assert retry_countdown(SendReport(retry_in=299.5, retry_ids=[1])) == 299.5
+    assert retry_countdown(SendReport(retry_in=300.0, retry_ids=[1])) is None
+    assert retry_countdown(SendReport(retry_in=1800.0, retry_ids=[1])) is None
+    assert retry_countdown(SendReport(sent=3)) is None
 
 
 @pytest.mark.django_db

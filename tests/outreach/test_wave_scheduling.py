@@ -12,7 +12,13 @@ from django.utils import timezone
 
 from surveys.models import ClusterOrganisation, Delivery, Invitation, Response, Sector, Wave
 from surveys.outreach.sweep import outreach_sweep
-from surveys.outreach.waves import organisations_matching, wave_create, wave_launch
+from surveys.outreach.waves import (
+    WaveError,
+    organisations_matching,
+    wave_create,
+    wave_launch,
+    wave_schedule,
+)
 from tests.factories import open_survey, organisations_with_contacts
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +63,42 @@ def test_a_scheduled_wave_of_a_survey_closed_meanwhile_goes_back_to_draft_and_se
     wave.refresh_from_db()
     assert wave.status == Wave.Status.DRAFT
     assert not Delivery.objects.exists()
+
+
+def test_a_wave_is_scheduled_only_in_the_future_taken_back_to_draft_and_never_once_launched():
+    """wave_schedule (what the API's schedule action runs): a time in the future schedules the
+    wave, none takes it back to draft, a time now or past is refused (launch it instead), and a
+    launched wave keeps its launch."""
+    survey = open_survey()
+    organisations_with_contacts(1)
+    now = timezone.now()
+    wave = wave_create(survey=survey, name="Later", filters={})
+    at = now + timedelta(hours=2)
+
+    scheduled = wave_schedule(wave=wave, scheduled_at=at, now=now)
+    wave.refresh_from_db()
+    assert (scheduled.status, scheduled.scheduled_at) == (Wave.Status.SCHEDULED, at)
+    assert (wave.status, wave.scheduled_at) == (Wave.Status.SCHEDULED, at)
+
+    for past in (now, now - timedelta(seconds=1)):
+        with pytest.raises(WaveError, match="in the future"):
+            wave_schedule(wave=wave, scheduled_at=past, now=now)
+    wave.refresh_from_db()
+    assert (wave.status, wave.scheduled_at) == (Wave.Status.SCHEDULED, at)
+
+    wave_schedule(wave=wave, scheduled_at=None, now=now)
+    wave.refresh_from_db()
+    assert (wave.status, wave.scheduled_at) == (Wave.Status.DRAFT, None)
+    assert outreach_sweep(now=at).waves_launched == 0  # a draft does not fire
+
+    wave_schedule(wave=wave, scheduled_at=now + timedelta(seconds=1), now=now)
+    wave_launch(wave=wave, now=now)
+    with pytest.raises(WaveError, match="launched already"):
+        wave_schedule(wave=wave, scheduled_at=at, now=now)
+    with pytest.raises(WaveError, match="launched already"):
+        wave_schedule(wave=wave, scheduled_at=None, now=now)
+    wave.refresh_from_db()
+    assert wave.status == Wave.Status.LAUNCHED
 
 
 # Filters --------------------------------------------------------------------------------------

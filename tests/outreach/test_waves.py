@@ -1,20 +1,30 @@
 """Invitation waves sent by a real Celery worker through a real SMTP server, exactly once."""
 
+import json
 import time
 from collections import Counter
 from datetime import timedelta
+from functools import partial
 
 import pytest
+from celery import current_app
 from django.db import DatabaseError, connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from surveys.models import Delivery, Invitation, Wave
-from surveys.outreach.deliveries import deliveries_claim, deliveries_send
+from surveys.models import Contact, Delivery, Invitation, Wave, WebhookEndpoint, WebhookEvent
+from surveys.outreach.deliveries import DELIVERIES_SEND_TASK, deliveries_claim, deliveries_send
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.tasks import deliveries_send as deliveries_send_task
-from surveys.outreach.waves import WaveError, organisations_matching, wave_create, wave_launch
+from surveys.outreach.waves import (
+    WaveError,
+    organisations_matching,
+    wave_create,
+    wave_launch,
+    wave_pause_by_hand,
+    wave_resume,
+)
 from tests.factories import open_survey, organisations_with_contacts
 from tests.support.celery_worker import wait_for
 
@@ -126,19 +136,36 @@ def test_smtp_server_down_then_up_delivers_everything_once(celery_worker_factory
 
 @pytest.mark.django_db
 def test_permanent_refusal_fails_the_delivery_and_suppresses_the_address(smtp_sink):
+    """A 5xx refusal: the delivery fails for good, the address is suppressed from then on (the
+    time of the send), and a subscribed webhook gets `delivery.bounced` with reason "refused"."""
     survey = open_survey()
     organisations = organisations_with_contacts(3)
     refused = organisations[1].contacts.get()
     smtp_sink.handler.refused.add(refused.email)
-    wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=timezone.now())
+    now = timezone.now()
+    WebhookEndpoint.objects.create(
+        url="https://hooks.example.org/in",
+        events=["delivery.bounced"],
+        secret="whsec_refusal",
+        pseudonym_key="0" * 64,
+        identified=True,
+        created_at=now,
+    )
+    wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=now)
     ids = list(Delivery.objects.values_list("pk", flat=True))
-    report = deliveries_send(ids=ids)
+    report = deliveries_send(ids=ids, now=now)
     assert (report.sent, report.failed) == (2, 1)
     failed = Delivery.objects.get(contact=refused)
     assert failed.status == Delivery.Status.FAILED
+    assert failed.last_error.startswith("permanent: SMTPRecipientsRefused")
     assert "550" in failed.last_error
     refused.refresh_from_db()
-    assert refused.suppressed_at is not None
+    assert refused.suppressed_at == now
+    assert Contact.objects.filter(suppressed_at__isnull=False).count() == 1
+    event = WebhookEvent.objects.get()
+    assert event.event_type == "delivery.bounced"
+    body = json.loads(event.body)
+    assert (body["data"]["reason"], body["data"]["delivery_id"]) == ("refused", failed.pk)
     # A second send of the same ids sends nothing: nothing is queued any more.
     assert deliveries_send(ids=ids).sent == 0
     assert len(smtp_sink.messages) == 2
@@ -283,3 +310,59 @@ def test_the_claim_is_one_conditional_update_on_the_rows_themselves():
     assert len(updates) == 1
     assert "SELECT" not in updates[0].upper(), updates[0]
     assert '"status" = ' in updates[0]
+
+
+@pytest.mark.django_db
+def test_a_wave_paused_by_hand_sends_nothing_until_resumed_then_its_rows_are_due_at_once(
+    smtp_sink, django_user_model, django_capture_on_commit_callbacks
+):
+    """Staff pause a sending wave: no worker claims its rows (they stay queued, no attempt
+    counted). Resuming clears the pause, makes every queued row due at the resume time, backoffs
+    included, and queues them once it commits; a second resume does nothing. A finished wave
+    cannot be paused."""
+    survey = open_survey()
+    organisations_with_contacts(3)
+    now = timezone.now()
+    wave = wave_create(survey=survey, name="W", filters={})
+    wave_launch(wave=wave, now=now)
+    wave.refresh_from_db()
+    ana = django_user_model.objects.create_user("ana", first_name="Ana", last_name="Martins")
+    nameless = django_user_model.objects.create_user("staff2")
+
+    assert wave_pause_by_hand(wave=wave, now=now, by=ana) is True
+    assert wave_pause_by_hand(wave=wave, now=now, by=nameless) is False  # paused already
+    wave.refresh_from_db()
+    assert (wave.paused_at, wave.pause_reason) == (now, "Paused by Ana Martins.")
+    ids = list(Delivery.objects.order_by("pk").values_list("pk", flat=True))
+    assert deliveries_send(ids=ids, now=now).sent == 0
+    assert set(Delivery.objects.values_list("status", "attempts")) == {(Delivery.Status.QUEUED, 0)}
+    assert smtp_sink.messages == []
+
+    # One row waits for a backoff: a resume makes it due at once all the same.
+    Delivery.objects.filter(pk=ids[0]).update(next_attempt_at=now + timedelta(hours=1))
+    Wave.objects.filter(pk=wave.pk).update(paused_automatically=True)
+    later = now + timedelta(minutes=5)
+    send_task = current_app.tasks[DELIVERIES_SEND_TASK]
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert wave_resume(wave=wave, now=later) == 3
+    queued = [c.args[0] for c in callbacks if isinstance(c, partial) and c.func == send_task.delay]
+    assert queued == [ids]
+    wave.refresh_from_db()
+    assert (wave.paused_at, wave.pause_reason, wave.paused_automatically) == (None, "", False)
+    assert set(Delivery.objects.values_list("next_attempt_at", "enqueued_at")) == {(later, later)}
+    assert wave_resume(wave=wave, now=later) == 0  # not paused: nothing to do
+
+    assert deliveries_send(ids=ids, now=later).sent == 3
+    assert len(smtp_sink.messages) == 3
+    wave.refresh_from_db()
+    assert wave.finished_at is not None
+    with pytest.raises(WaveError, match="sending can be paused"):
+        wave_pause_by_hand(wave=wave, now=later, by=ana)
+
+    # A user without a name pauses under their username.
+    other = wave_create(survey=survey, name="Other", filters={})
+    wave_launch(wave=other, now=later)
+    other.refresh_from_db()
+    assert wave_pause_by_hand(wave=other, now=later, by=nameless) is True
+    other.refresh_from_db()
+    assert other.pause_reason == "Paused by staff2."

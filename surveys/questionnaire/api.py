@@ -90,6 +90,16 @@ def _file_errors(error: SurveyFileError) -> exceptions.ValidationError:
     return exceptions.ValidationError({"definition": detail})
 
 
+def _definition(request: Request) -> dict[str, Any]:
+    """The survey file of a create, replace or reword request (400 unless an object)."""
+    serializer = SurveyDefinitionInput(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data["definition"]
+    if not isinstance(data, dict):
+        raise ApiError("A survey file is an object.", field="definition")
+    return data
+
+
 class SurveyList(ApiListView):
     survey_listing = True
     serializer_class = SurveyOutput
@@ -106,11 +116,7 @@ class SurveyList(ApiListView):
         responses={201: SurveyStructureOutput, 400: ErrorSerializer},
     )
     def post(self, request: Request) -> Response:
-        serializer = SurveyDefinitionInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data["definition"]
-        if not isinstance(data, dict):
-            raise ApiError("A survey file is an object.", field="definition")
+        data = _definition(request)
         try:
             survey = survey_import(data=data, replace=False)
         except SurveyFileError as error:
@@ -133,11 +139,7 @@ class SurveyDetail(ApiView):
     )
     def put(self, request: Request, slug: str) -> Response:
         survey = self.survey()
-        serializer = SurveyDefinitionInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data["definition"]
-        if not isinstance(data, dict):
-            raise ApiError("A survey file is an object.", field="definition")
+        data = _definition(request)
         if survey.status != Survey.Status.DRAFT:
             raise ApiError(
                 "Only a draft survey can be edited through the API.", code="not_draft", status=409
@@ -169,11 +171,7 @@ class SurveyDetail(ApiView):
     )
     def patch(self, request: Request, slug: str) -> Response:
         survey = self.survey()
-        serializer = SurveyDefinitionInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data["definition"]
-        if not isinstance(data, dict):
-            raise ApiError("A survey file is an object.", field="definition")
+        data = _definition(request)
         try:
             survey = survey_reword(survey=survey, data=data)
         except SurveyStructureChanged as error:

@@ -13,8 +13,9 @@ Each type's module (surveys.questionnaire.types) converts its own values and row
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any
 
+from django.db import connection
 from django.db.models import Prefetch
 
 from surveys.models import Answer, Choice, MatrixStatement, Page, Question, Response, Survey
@@ -146,40 +147,7 @@ def answers_for_response(response: Response | None, questionnaire: Questionnaire
     return _answers_folded(rows, questionnaire).get(response.pk, {})
 
 
-def answers_for_responses(
-    response_ids: list[int], questionnaire: Questionnaire
-) -> dict[int, Answers]:
-    """Answer values of several responses of one survey, by response id, in one query (the
-    API's page of responses: a fixed number of queries whatever the page size)."""
-    if not response_ids:
-        return {}
-    # Plain rows, not model instances: building 15,000 Answer objects a page took most of the
-    # time of the API's responses list (bench/api.py); the types read only these attributes.
-    rows = (
-        AnswerRow(*values)
-        for values in Answer.objects.filter(response_id__in=response_ids)
-        .order_by("response_id", "question_id", "rank", "id")
-        .values_list(*AnswerRow._fields)
-    )
-    return _answers_folded(rows, questionnaire)
-
-
-class AnswerRow(NamedTuple):
-    """An answer row's columns that the question types' add_row_value reads."""
-
-    response_id: int
-    question_id: int
-    choice_id: int | None
-    statement_id: int | None
-    rank: int | None
-    country: str
-    text: str
-    number: Decimal | None
-
-
-def _answers_folded(
-    rows: Iterable[Answer] | Iterable[AnswerRow], questionnaire: Questionnaire
-) -> dict[int, Answers]:
+def _answers_folded(rows: Iterable[Answer], questionnaire: Questionnaire) -> dict[int, Answers]:
     by_id = {q.pk: q for q in questionnaire.questions}
     # Keyed by the rows' nullable foreign keys: a row of the question's kind has them set.
     choices: dict[int | None, Choice] = {
@@ -199,13 +167,105 @@ def _answers_folded(
         question_type(question.type).add_row_value(
             answers,
             question,
-            row,  # type: ignore[arg-type]  # an AnswerRow has every attribute the types read
+            row,
             choice,
             statement,
         )
         if row.choice_id and choices[row.choice_id].is_other and row.text:
             answers[other_key(question)] = row.text
     return result
+
+
+def answers_json_for_responses(
+    response_ids: list[int], questionnaire: Questionnaire
+) -> dict[int, dict[str, Any]]:
+    """answers_as_json of each response's answers (answers_for_response), by response id, in
+    one query: the API's page of responses. The rows are folded by the shape each type declares
+    (answer_json_shape) in one loop, straight into JSON values: going through add_row_value,
+    Decimal and answers_as_json was most of a page's time (bench/api.py).
+    tests/questionnaire/test_question_type_registry.py checks it against answers_for_response
+    for every type."""
+    if not response_ids:
+        return {}
+    questions = {
+        q.pk: (q.code, question_type(q.type).answer_json_shape(q), other_key(q))
+        for q in questionnaire.questions
+    }
+    choice_values = {c.pk: c.value for q in questionnaire.questions for c in q.choices.all()}
+    others = {c.pk for q in questionnaire.questions for c in q.choices.all() if c.is_other}
+    statement_values = {
+        s.pk: str(s.value) for q in questionnaire.questions for s in q.statements.all()
+    }
+    result: dict[int, dict[str, Any]] = {}
+    answers: dict[str, Any] = {}
+    current = None
+    for response_id, question_id, choice_id, statement_id, country, text, number in _json_rows(
+        response_ids
+    ):
+        question = questions.get(question_id)
+        if question is None:
+            continue
+        if response_id != current:
+            current = response_id
+            answers = result[response_id] = {}
+        code, shape, other = question
+        if shape == "choice":
+            answers[code] = choice_values[choice_id]
+        elif shape == "choices":
+            answers.setdefault(code, []).append(choice_values[choice_id])
+        elif shape == "matrix":
+            answers.setdefault(code, {})[statement_values[statement_id]] = choice_values[choice_id]
+        elif shape == "text":
+            answers[code] = text
+        elif shape == "country":
+            answers[code] = str(country)
+        elif shape == "countries":
+            answers.setdefault(code, []).append(str(country))
+        else:  # number
+            answers[code] = _number_json(number)
+        if choice_id in others and text:
+            answers[other] = text
+    return result
+
+
+_JSON_ROW_COLUMNS = (
+    "response_id",
+    "question_id",
+    "choice_id",
+    "statement_id",
+    "country",
+    "text",
+    "number",
+)
+
+
+def _json_rows(response_ids: list[int]) -> Iterable[tuple[Any, ...]]:
+    """The answer rows of the responses in add_row_value's order. On PostgreSQL a plain
+    cursor with the ids as one array: Django's IN list of 1,000 parameters and its row
+    converters took as long as the query (bench/api.py)."""
+    ordered = ("response_id", "question_id", "rank", "id")
+    if connection.vendor != "postgresql":
+        return (
+            Answer.objects.filter(response_id__in=response_ids)
+            .order_by(*ordered)
+            .values_list(*_JSON_ROW_COLUMNS)
+        )
+    column = {field.attname: str(field.column) for field in Answer._meta.concrete_fields}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(column[name] for name in _JSON_ROW_COLUMNS)} "
+            f"FROM {Answer._meta.db_table} WHERE {column['response_id']} = ANY(%s) "
+            f"ORDER BY {', '.join(column[name] for name in ordered)}",
+            [list(response_ids)],
+        )
+        return cursor.fetchall()
+
+
+def _number_json(number: Decimal | None) -> int | float | None:
+    """answers_as_json(plain_number(number))."""
+    if number is None:
+        return None
+    return int(number) if number == number.to_integral_value() else float(number)
 
 
 def answers_as_json(answers: Answers) -> dict[str, Any]:

@@ -3,9 +3,11 @@ number of queries per page whatever its size."""
 
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.db import connection
+from django.db.models import F
+from django.db.models.functions import Trunc
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -137,6 +139,11 @@ def test_the_list_gives_each_response_as_the_plain_way_does(
         Response.objects.filter(survey=api_world.survey).values_list("pk", flat=True)
     )
     Response.objects.filter(pk__in=every_other[::2]).update(submitted_at=None)  # some partial
+    # Moments with and without a fraction of a second (isoformat leaves out ".000000").
+    Response.objects.filter(pk__in=every_other[1::3]).update(
+        started_at=Trunc("started_at", "second", tzinfo=UTC),
+        last_saved_at=F("last_saved_at") + timedelta(microseconds=5),
+    )
     client = Client()
     url: str | None = f"/api/v1/surveys/{api_world.survey.slug}/responses/?page_size=5"
     secret = make_token(admin_member, "read")
@@ -150,3 +157,27 @@ def test_the_list_gives_each_response_as_the_plain_way_does(
         seen += len(ids)
         url = page["next"]
     assert seen == Response.objects.filter(survey=api_world.survey).count() == 14
+
+
+def test_the_list_ordered_by_a_moment_follows_its_cursor_to_the_end(
+    api_world: ApiWorld, admin_member: User, make_token: Callable[..., str]
+) -> None:
+    """The cursor of a list ordered by a moment is read from the page's last row, which holds
+    the moment as text for the output and as itself for the cursor; rows sharing a moment
+    come once each, in id order."""
+    respond_in_bulk(api_world.survey, 12)
+    secret = make_token(admin_member, "read")
+    url: str | None = (
+        f"/api/v1/surveys/{api_world.survey.slug}/responses/?page_size=5&ordering=-last_saved_at"
+    )
+    seen: list[int] = []
+    while url:
+        answer = Client().get(url, **bearer(secret))
+        assert answer.status_code == 200
+        seen += [row["id"] for row in answer.json()["results"]]
+        url = answer.json()["next"]
+    # The bulk responses share one moment: among them, the newest id first.
+    newest_first = Response.objects.filter(survey=api_world.survey).order_by(
+        "-last_saved_at", "-id"
+    )
+    assert seen == [r.pk for r in newest_first]

@@ -7,6 +7,7 @@ import csv
 import importlib
 import io
 import pkgutil
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,14 @@ import pyreadstat
 import pytest
 from django.template.loader import get_template
 
-from surveys.models import Question, QuestionType
+from surveys.models import Answer, Question, QuestionType, Response
 from surveys.questionnaire import types
+from surveys.questionnaire.structure import (
+    answers_as_json,
+    answers_for_response,
+    answers_json_for_responses,
+    questionnaire_load,
+)
 from surveys.questionnaire.survey_files import (
     survey_dump,
     survey_export,
@@ -174,3 +181,47 @@ def test_answered_type_is_in_every_export_and_the_statistics(code, answered, tmp
     )
     assert entry["type"] == code
     assert entry["base"] == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("code", TYPES)
+def test_answered_type_reads_the_same_in_the_api_fold_as_in_its_own(code, answered):
+    """The API's page of responses folds answer rows by the type's answer_json_shape in one
+    loop; it must give what the type's add_row_value and answers_as_json give."""
+    name = file_of(code)
+    question_code = types_in_file(name)[code]["code"]
+    survey = answered(name)
+    questionnaire = questionnaire_load(survey)
+    responses = list(Response.objects.filter(survey=survey))
+
+    folded = answers_json_for_responses([r.pk for r in responses], questionnaire)
+
+    assert folded == {
+        r.pk: answers_as_json(answers_for_response(r, questionnaire)) for r in responses
+    }
+    assert question_code in folded[responses[0].pk]
+
+
+@pytest.mark.django_db
+def test_api_fold_keeps_fractions_drops_zeros_and_lets_the_last_row_win(answered):
+    """Rows the forms do not write but the database may hold: a number with a fraction or with
+    trailing zeros, and two rows for a one-row question (the last in rank then id order wins,
+    as in add_row_value)."""
+    survey = answered("all_types.yaml")
+    questionnaire = questionnaire_load(survey)
+    response = Response.objects.get(survey=survey)
+    number = Answer.objects.get(response=response, question__type="number")
+    single = Answer.objects.get(response=response, question__code="size")
+    other_choice = single.question.choices.exclude(value=single.choice.value).first()
+    assert other_choice is not None
+    Answer.objects.create(response=response, question=single.question, choice=other_choice)
+
+    for stored, shown in ((Decimal("12.50"), 12.5), (Decimal("7.000"), 7), (None, None)):
+        number.number = stored
+        number.save()
+        folded = answers_json_for_responses([response.pk], questionnaire)[response.pk]
+        own = answers_as_json(answers_for_response(response, questionnaire))
+        assert folded == own
+        assert folded[number.question.code] == shown
+        assert type(folded[number.question.code]) is type(shown)
+        assert folded["size"] == other_choice.value

@@ -24,6 +24,8 @@ Answers = dict[str, Any]
 OptionTypes = dict[str, type | tuple[type, ...]]
 # (field name or None for the question's first field, message)
 FormErrors = list[tuple[str | None, str]]
+# How a question's answer rows fold into its JSON value (QuestionKind.answer_json_shape).
+AnswerJsonShape = Literal["text", "number", "country", "choice", "choices", "countries", "matrix"]
 
 REQUIRED_MESSAGE = "Please answer this question."
 CHOSEN_LABELS: dict[int | str, str] = {0: "Not chosen", 1: "Chosen"}
@@ -248,6 +250,13 @@ class QuestionKind:
         """Put one stored answer row's part of the answer value into `answers`."""
         answers[question.code] = row.text
 
+    def answer_json_shape(self, question: Question) -> AnswerJsonShape:
+        """How add_row_value folds the rows into the value, so that the API's pages fold them
+        the same way in one loop (structure.answers_json_for_responses): "text", "number",
+        "country" (the last row's column), "choice" (the last row's choice value), "choices" or
+        "countries" (a list in row order), "matrix" (statement value -> choice value)."""
+        return "text"
+
     def answer_rows(
         self, question: Question, value: Any, choice_row: Callable[..., Answer]
     ) -> list[Answer]:
@@ -323,6 +332,9 @@ class ChoiceKind(QuestionKind):
         assert choice is not None
         answers[question.code] = choice.value
 
+    def answer_json_shape(self, question: Question) -> AnswerJsonShape:
+        return "choice"
+
     def answer_rows(
         self, question: Question, value: Any, choice_row: Callable[..., Answer]
     ) -> list[Answer]:
@@ -364,6 +376,9 @@ class ChoicesKind(ChoiceKind):
     ) -> None:
         assert choice is not None
         answers.setdefault(question.code, []).append(choice.value)
+
+    def answer_json_shape(self, question: Question) -> AnswerJsonShape:
+        return "choices"
 
     def display_lines(
         self, question: Question, value: Any, label: Callable[[int], str]

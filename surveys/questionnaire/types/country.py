@@ -13,6 +13,7 @@ from surveys.models import Answer, Choice, MatrixStatement, Question
 from surveys.questionnaire.types.base import (
     CHOSEN_LABELS,
     AnswerFigures,
+    AnswerJsonShape,
     Answers,
     ExportColumnSpec,
     FileCheck,
@@ -127,6 +128,9 @@ class Country(QuestionKind):
             answers.setdefault(question.code, []).append(str(row.country))
         else:
             answers[question.code] = str(row.country)
+
+    def answer_json_shape(self, question: Question) -> AnswerJsonShape:
+        return "countries" if is_multiple(question) else "country"
 
     def answer_rows(
         self, question: Question, value: Any, choice_row: Callable[..., Answer]

@@ -8,6 +8,7 @@ from django import forms
 from surveys.models import Answer, Choice, MatrixStatement, Question
 from surveys.questionnaire.types.base import (
     AnswerFigures,
+    AnswerJsonShape,
     Answers,
     ChoicesKind,
     ExportColumnSpec,
@@ -91,6 +92,9 @@ class Matrix(ChoicesKind):
     ) -> None:
         assert choice is not None and statement is not None
         answers.setdefault(question.code, {})[statement.value] = choice.value
+
+    def answer_json_shape(self, question: Question) -> AnswerJsonShape:
+        return "matrix"
 
     def answer_rows(
         self, question: Question, value: Any, choice_row: Callable[..., Answer]

@@ -10,6 +10,7 @@ from django import forms
 from surveys.models import Answer, Choice, MatrixStatement, Question
 from surveys.questionnaire.types.base import (
     AnswerFigures,
+    AnswerJsonShape,
     Answers,
     ExportColumnSpec,
     QuestionFigures,
@@ -60,6 +61,9 @@ class Number(QuestionKind):
         statement: MatrixStatement | None,
     ) -> None:
         answers[question.code] = plain_number(row.number) if row.number is not None else None
+
+    def answer_json_shape(self, question: Question) -> AnswerJsonShape:
+        return "number"
 
     def answer_rows(
         self, question: Question, value: Any, choice_row: Callable[..., Answer]

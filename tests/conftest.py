@@ -256,6 +256,14 @@ def celery_worker_factory(
     workers: list[WorkerProcess] = []
 
     def start(**env: str) -> WorkerProcess:
+        if "VAR_DIR" in env and settings.CELERY_BROKER_URL.startswith("filesystem://"):
+            # A worker given a VAR_DIR of its own (a test's export folder) still reads this
+            # process's queue: the filesystem broker's folder is VAR_DIR/celery.
+            ours = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"]).parent
+            theirs = Path(env["VAR_DIR"]) / "celery"
+            if not theirs.exists():
+                theirs.parent.mkdir(parents=True, exist_ok=True)
+                theirs.symlink_to(ours, target_is_directory=True)
         worker = WorkerProcess(
             env={**base_env, **env}, log_path=tmp_path / f"worker-{len(workers)}.log"
         )

@@ -56,3 +56,18 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ApiRateCount(models.Model):
+    """Requests of one caller in one window of the API's rate limit, for installations without
+    Redis (the embedded run): counted by one upsert, so simultaneous requests on several
+    workers each get their own number (eccp_survey.api.throttling). With Redis the counts live
+    there instead."""
+
+    key = models.CharField(max_length=200, unique=True)
+    count = models.PositiveIntegerField(default=0)
+    # Seconds since the epoch when the window ends (rows past it are deleted).
+    expires_at = models.FloatField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -287,3 +287,20 @@ def test_an_idempotency_key_launches_one_wave_whatever_the_worker(api_server_unt
     assert Invitation.objects.filter(survey=survey).count() == 5
     assert Delivery.objects.filter(wave=wave).count() == 5
     both_workers_answered(api_server)
+
+
+def test_the_api_rate_limit_counts_a_burst_on_both_workers_exactly(api_server, admin):
+    """Requests at the same moment on two workers, without Redis: each is counted (one upsert),
+    so exactly the limit is answered (the database cache's incr, a read then a write, let
+    simultaneous requests share a number)."""
+    auth = {"Authorization": f"Bearer {_token(admin, 'read')}"}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        burst = list(
+            pool.map(
+                lambda _: api_call(api_server, "GET", "/api/v1/surveys/", auth),
+                range(API_LIMIT + 15),
+            )
+        )
+    statuses = [answer.status for answer in burst]
+    assert statuses.count(200) == API_LIMIT, statuses
+    assert statuses.count(429) == 15, statuses

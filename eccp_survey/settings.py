@@ -219,8 +219,11 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
-# The address is REMOTE_ADDR: behind a reverse proxy every login would share the proxy's, so
-# there AXES_CLIENT_IP_CALLABLE must read the header the proxy sets (README).
+# The address: REMOTE_ADDR, or behind TRUSTED_PROXIES reverse proxies the X-Forwarded-For entry
+# the outermost of them wrote (eccp_survey/addresses.py); without it every login behind a proxy
+# would share the proxy's address, and five wrong passwords anywhere would lock everyone out.
+TRUSTED_PROXIES = env_int("TRUSTED_PROXIES", 0)
+AXES_CLIENT_IP_CALLABLE = "eccp_survey.addresses.client_address"
 AXES_VERBOSE = False
 
 # Email: Django's own variable names. By default messages are written to files under var/mail/.

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from accounts.models import ApiRateCount
+from eccp_survey.addresses import client_address
 from eccp_survey.api.permissions import request_token
 
 
@@ -40,7 +41,7 @@ class ApiRateThrottle(BaseThrottle):
         invitation = getattr(request, "respondent_invitation_id", None)
         if invitation is not None:
             return f"invitation:{invitation}"
-        return f"address:{self.get_ident(request)}"
+        return f"address:{client_address(request)}"
 
     def allow_request(self, request: Request, view: Any) -> bool:
         rate = settings.API_RATE_LIMIT

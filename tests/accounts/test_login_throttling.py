@@ -119,3 +119,59 @@ def test_an_unknown_account_counts_too_and_its_password_is_never_stored(client):
     assert attempt.username == "nobody"
     assert "wrong password" not in attempt.post_data
     assert not User.objects.filter(username="nobody").exists()
+
+
+# Behind reverse proxies (TRUSTED_PROXIES, eccp_survey/addresses.py) ----------------------------
+
+PROXY = "192.0.2.10"
+
+
+def log_in_through_proxy(client: Client, username: str, password: str, *, forwarded: str):
+    return client.post(
+        LOGIN_URL,
+        {"username": username, "password": password, "next": "/admin/"},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+
+
+def test_behind_a_trusted_proxy_a_guessing_address_locks_only_itself(
+    client, settings, viewer_member
+):
+    settings.TRUSTED_PROXIES = 1
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        log_in_through_proxy(client, f"guess-{number}", "wrong", forwarded=HOME)
+
+    locked = log_in_through_proxy(Client(), viewer_member.username, "pw-viewer-member",
+                                  forwarded=HOME)  # fmt: skip
+    assert locked.status_code == 429
+    # Everyone else behind the same proxy still signs in.
+    elsewhere = log_in_through_proxy(
+        Client(), viewer_member.username, "pw-viewer-member", forwarded=ELSEWHERE
+    )
+    assert elsewhere.status_code == 302 and elsewhere["Location"] == "/admin/"
+
+
+def test_behind_a_trusted_proxy_an_address_the_client_wrote_is_ignored(client, settings):
+    """The proxy appends the address it saw; whatever the client put before it is ignored, so
+    a guesser cannot dodge its lock-out by writing a new address each time."""
+    settings.TRUSTED_PROXIES = 1
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        log_in_through_proxy(
+            client, f"guess-{number}", "wrong", forwarded=f"10.9.9.{number}, {HOME}"
+        )
+
+    response = log_in_through_proxy(Client(), "guess-x", "wrong", forwarded=f"10.9.9.99, {HOME}")
+    assert response.status_code == 429
+
+
+def test_without_a_trusted_proxy_the_forwarded_header_is_ignored(client, settings, viewer_member):
+    settings.TRUSTED_PROXIES = 0
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        log_in_through_proxy(client, f"guess-{number}", "wrong", forwarded=f"10.9.9.{number}")
+
+    # Counted against the connecting address: a new forwarded address does not get past it.
+    response = log_in_through_proxy(
+        Client(), viewer_member.username, "pw-viewer-member", forwarded=ELSEWHERE
+    )
+    assert response.status_code == 429

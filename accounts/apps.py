@@ -6,4 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import signals  # noqa: F401
+        from accounts import (
+            signals,  # noqa: F401
+            tasks,  # noqa: F401  # registered in every process (surveys/apps.py)
+        )

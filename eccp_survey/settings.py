@@ -434,6 +434,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "surveys.webhooks_sweep",
         "schedule": float(env_str("WEBHOOKS_SWEEP_SECONDS", "60")),
     },
+    "expired-rows-delete": {
+        "task": "accounts.expired_rows_delete",
+        "schedule": 86400.0,  # daily; expired sessions, ended API rate windows
+    },
 }
 
 # Webhooks (surveys/webhooks/): signed POSTs of events, retried with exponential backoff.

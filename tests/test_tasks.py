@@ -48,6 +48,7 @@ def test_every_task_a_service_queues_by_name_is_registered():
 def test_every_task_of_the_beat_schedule_is_registered():
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled == {
+        "accounts.expired_rows_delete",
         "surveys.export_jobs_clean",
         "surveys.outreach_sweep",
         "surveys.stats_summaries_fold",

@@ -275,10 +275,15 @@ def report() -> bool:
         scored = total - equivalent
         score_net = 100 * dead / scored if scored else 0.0
         all_good &= score_net >= TARGET and not counts["not checked"]
+        if counts["not checked"] == total:
+            shown, shown_net = "not run", "not run"
+        else:
+            partly = " (part checked)" if counts["not checked"] else ""
+            shown, shown_net = f"{score:.1f}%{partly}", f"{score_net:.1f}%{partly}"
         lines.append(
             f"| {module.title} | {total} | {counts['killed']} | {counts['timeout']} | "
             f"{counts['survived']} | {counts['no tests']} | {counts['not checked']} | "
-            f"{score:.1f}% | {equivalent} | {score_net:.1f}% |"
+            f"{shown} | {equivalent} | {shown_net} |"
         )
         details += ["", f"## {module.title}", ""]
         if module.rewritten_by:
@@ -290,7 +295,9 @@ def report() -> bool:
         details += [f"Note: {note}" for note in module.notes]
         if module.notes:
             details.append("")
-        if not alive:
+        if counts["not checked"] == total:
+            details.append("Not run.")
+        elif not alive:
             details.append("No survivor.")
         for name in alive:
             reason = explanations.get(name, "NOT EXPLAINED YET")

@@ -64,11 +64,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not MUTATION_RUN:
         return
-    # Runs of mutants (and the clean run before them), not mutmut's statistics run: only the
-    # tests of the module under mutation (ECCP_MUTATION_TESTS, set by tools/mutation.py) among
-    # those that mutmut chose by coverage.
+    # Runs of mutants (and the clean run before them), not mutmut's statistics run nor its
+    # listing of every test (which forgets the statistics of tests it does not list, and the
+    # next module's run would collect them again): only the tests of the module under mutation
+    # (ECCP_MUTATION_TESTS, set by tools/mutation.py) among those that mutmut chose by coverage.
     module_tests = os.environ.get("ECCP_MUTATION_TESTS", "").split()
-    narrowed = os.environ.get("MUTANT_UNDER_TEST") != "stats"
+    narrowed = os.environ.get("MUTANT_UNDER_TEST") not in {"stats", "list_all_tests"}
     in_process: list[pytest.Item] = []
     elsewhere: list[pytest.Item] = []
     for item in items:

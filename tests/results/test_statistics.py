@@ -28,6 +28,7 @@ from surveys.models import (
 )
 from surveys.questionnaire.invitations import invitation_create
 from surveys.questionnaire.structure import Answers, answer_rows, questionnaire_load
+from surveys.questionnaire.types.base import mean_rounded
 from surveys.results.filters import StatsFilter, StatsFilterError, stats_filter_from_params
 from surveys.results.statistics import percent, survey_statistics
 from surveys.results.stats_types import HeadlineName, QuestionStatistics, SurveyStatistics
@@ -340,6 +341,15 @@ def test_percentages_round_half_up_to_one_decimal():
     assert percent(2, 3) == 66.7
     assert percent(65, 240) == 27.1
     assert percent(0, 0) == 0.0
+
+
+def test_means_round_half_up_to_two_decimals():
+    # A choice scale's mean is a Decimal quotient, a number question's a float from the database.
+    assert mean_rounded(Decimal(17) / Decimal(8)) == 2.13  # 2.125: half even would give 2.12
+    assert mean_rounded(Decimal("1.245")) == 1.25  # half even: 1.24
+    assert mean_rounded(2.675) == 2.68  # round(2.675, 2) gives 2.67 (the float is below .675)
+    assert mean_rounded(Decimal(10) / Decimal(3)) == 3.33
+    assert mean_rounded(None) is None
 
 
 # A survey with outreach: deliveries, waves, reminders, countries, sectors, founding years ------

@@ -663,7 +663,9 @@ def _first_sends(*, survey: Survey, groups: list[tuple[date, str, int | None]]) 
     selects: list[str] = []
     params: list[Any] = []
     for day, kind, wave_id in groups:
-        start, end = _day_bounds(day)
+        # As the database compares its moments: on SQLite UTC text without an offset (a
+        # Brussels midnight with its "+01:00" missed the sends of the day's first hour).
+        start, end = map(connection.ops.adapt_datetimefield_value, _day_bounds(day))
         if wave_id is not None:
             selects.append(
                 "(SELECT d.sent_at FROM surveys_delivery d WHERE d.status = 'sent' "

@@ -252,3 +252,24 @@ def test_an_organisation_that_changes_country_founding_year_or_sectors_moves_its
     assert got == expected
     assert {row["code"] for row in got["by_country"]} >= {"NL"}
     assert "Power" in {row["name"] for row in got["by_sector"]}
+
+
+def test_emails_sent_in_the_first_hour_of_a_local_day_are_on_that_days_timeline() -> None:
+    """23:30 UTC is 00:30 the next day in Brussels: the first send of that local day is looked
+    up between its bounds, which on SQLite are compared as UTC text like the stored moments
+    (compared with their offset, the send fell outside its own day and the timeline failed)."""
+    with transaction.atomic():
+        survey, _ = _setup()
+        wave = wave_create(survey=survey, name="Late", filters={})
+        wave_launch(wave=wave, now=START)
+        late = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
+        queued = list(Delivery.objects.filter(wave=wave).values_list("pk", flat=True))
+        deliveries_send(ids=queued, now=late)
+        Delivery.objects.filter(pk__in=queued).update(sent_at=late)
+        Invitation.objects.filter(survey=survey).update(updated_at=late)  # marks them changed
+
+        expected = _normalised(survey_statistics(survey=survey))
+        assert _normalised(survey_statistics_from_summary(survey=survey)) == expected
+        sends = [e for e in expected["timeline"]["events"] if e["kind"] == "wave"]
+        assert sends and sends[0]["date"] == "2026-03-03", expected["timeline"]["events"]
+        transaction.set_rollback(True)

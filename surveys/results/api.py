@@ -265,11 +265,11 @@ def _pseudonym(user: Any, response_id: int) -> str:
 def _responses_out(
     responses: list[dict[str, Any]], survey: Survey, user: Any
 ) -> list[dict[str, Any]]:
-    """A page of responses with their answers: one query for all their answers, folded by
-    the database (the questionnaire comes from the process cache), so a page costs the same
-    queries whatever its size. The responses are rows of RESPONSE_COLUMNS (plain dicts, not
-    model instances: building three instances and a Country per response was a quarter of a
-    page's time, bench/api.py)."""
+    """A page of responses with their answers: one query for all their answer rows, folded by
+    each type's shape in one loop (answers_json_for_responses; the questionnaire comes from
+    the process cache), so a page costs the same queries whatever its size. The responses are
+    rows of RESPONSE_COLUMNS (plain dicts, not model instances: building three instances and a
+    Country per response was a quarter of a page's time, bench/api.py)."""
     questionnaire = questionnaire_load(survey)
     answers = answers_json_for_responses([r["id"] for r in responses], questionnaire)
     identified = user_has_role(user, ADMIN)

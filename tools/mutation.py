@@ -76,6 +76,7 @@ MODULES = [
         "Response save and submit",
         ["surveys.questionnaire.responses.*"],
         [
+            "tests/questionnaire/test_response_services.py",
             "tests/questionnaire/test_respondent_flow.py",
             "tests/questionnaire/test_concurrent_submit.py",
             "tests/questionnaire/test_conditional_display.py",

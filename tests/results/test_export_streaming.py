@@ -77,7 +77,11 @@ def test_the_postgresql_rows_are_the_portable_rows(bench_survey, identified, fil
 
 
 @pytest.mark.parametrize("identified", [True, False])
-def test_the_postgresql_csv_is_byte_for_byte_what_csv_writer_writes(bench_survey, identified):
+def test_the_postgresql_csv_is_byte_for_byte_what_csv_writer_writes(
+    bench_survey, identified, monkeypatch
+):
+    # Several chunks of lines (120 responses), and the last one short: each joined as written.
+    monkeypatch.setattr(exports, "CSV_ROWS_PER_CHUNK", 50)
     export = responses_export_prepare(
         survey=bench_survey, filters=StatsFilter(), identified=identified
     )

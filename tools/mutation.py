@@ -8,6 +8,7 @@ equivalent). Results stay in mutants/ between runs: `--report` rewrites the file
 
     python tools/mutation.py                    # every module, then the report
     python tools/mutation.py --module tokens    # one module (repeatable), then the report
+    python tools/mutation.py --survivors        # only the last run's survivors (new tests)
     python tools/mutation.py --report           # the report from the last results only
 """
 
@@ -226,9 +227,21 @@ def tests_selected_check() -> None:
         sys.exit(f"not in [tool.mutmut] pytest_add_cli_args_test_selection: {missing}")
 
 
-def run(module: Module) -> None:
+def run(module: Module, *, survivors_only: bool = False) -> None:
     env = {**os.environ, "ECCP_MUTATION": "1", "ECCP_MUTATION_TESTS": " ".join(module.tests)}
-    command = ["nice", "-n", "15", *MUTMUT, "run", "--max-children", "2", *module.patterns]
+    names = module.patterns
+    if survivors_only:
+        # The module's mutants that no test killed in the last run: after new tests, only
+        # those need running again (mutmut re-runs the mutants it is given by name).
+        names = [
+            name
+            for name, code in of_module(module, results()).items()
+            if status(code) in {"survived", "no tests", "not checked"}
+        ]
+        if not names:
+            print(f"== {module.title}: no survivor to run again", flush=True)
+            return
+    command = ["nice", "-n", "15", *MUTMUT, "run", "--max-children", "2", *names]
     print(f"== {module.title}: {' '.join(command)}", flush=True)
     started = time.monotonic()
     subprocess.run(command, cwd=ROOT, env=env, check=False)
@@ -323,13 +336,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", action="append", choices=[m.key for m in MODULES])
     parser.add_argument("--report", action="store_true", help="only rewrite the report")
+    parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run again only the mutants that survived the last run (after new tests)",
+    )
     options = parser.parse_args()
     if not options.report:
         tests_selected_check()
         database_prepare()
         for module in MODULES:
             if not options.module or module.key in options.module:
-                run(module)
+                run(module, survivors_only=options.survivors)
         database_prepare()
     return 0 if report() else 1
 

@@ -2,6 +2,7 @@
 and real Celery workers. Under CI (the CI variable set) the suite refuses to run anywhere but
 PostgreSQL, and nothing skips for a missing browser or server (tests/support/ci.py)."""
 
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -81,7 +82,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (elsewhere if another_process or another_module else in_process).append(item)
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
-        items[:] = in_process
+    if narrowed:
+        # Fastest first, by the durations mutmut's statistics run recorded: a mutant's run stops
+        # at its first failing test (-x), so a killed mutant then costs its fastest killing
+        # test, not the slow ones that happened to come first. Tests that empty the database
+        # (transactional) stay after the others, as pytest-django orders them.
+        durations = _mutmut_durations(Path(config.rootpath) / "mutmut-stats.json")
+        in_process.sort(key=lambda item: (_empties_database(item), durations.get(item.nodeid, 0)))
+    items[:] = in_process
+
+
+def _empties_database(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(
+        (marker and marker.kwargs.get("transaction"))
+        or fixtures & {"transactional_db", "live_server", "django_db_serialized_rollback"}
+    )
+
+
+def _mutmut_durations(path: Path) -> dict[str, float]:
+    try:
+        recorded = json.loads(path.read_text())["duration_by_test"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {str(nodeid): float(seconds) for nodeid, seconds in recorded.items()}
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -5,7 +5,6 @@ and how two sweeps at once share the work (time is passed in, never slept)."""
 import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 import pytest
@@ -78,8 +77,9 @@ def _submit(invitation: Invitation, now: datetime) -> None:
 def _queued_for_sending(callbacks: list[Callable[[], Any]]) -> list[int]:
     """The delivery ids that the send task will get once the transaction commits."""
     send = current_app.tasks[DELIVERIES_SEND_TASK].delay
-    calls = [call for call in callbacks if isinstance(call, partial) and call.func == send]
-    return sorted(pk for call in calls for pk in call.args[0])
+    return sorted(
+        pk for call in callbacks if getattr(call, "func", None) == send for pk in call.args[0]
+    )
 
 
 def _reminders(**lookups: Any) -> list[int]:

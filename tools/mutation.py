@@ -137,11 +137,7 @@ MODULES = [
         "reminders",
         "Reminders",
         ["surveys.outreach.reminders.*"],
-        [
-            "tests/outreach/test_reminders.py",
-            "tests/outreach/test_reminder_rules.py",
-            "tests/outreach/test_wave_scheduling.py",
-        ],
+        ["tests/outreach/test_reminders.py", "tests/outreach/test_wave_scheduling.py"],
     ),
     Module(
         "send",

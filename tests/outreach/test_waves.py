@@ -3,6 +3,7 @@
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
@@ -13,7 +14,16 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from surveys.models import Contact, Delivery, Invitation, Wave, WebhookEndpoint, WebhookEvent
+from surveys.models import (
+    Contact,
+    Delivery,
+    EmailTemplate,
+    Invitation,
+    Survey,
+    Wave,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from surveys.outreach.deliveries import DELIVERIES_SEND_TASK, deliveries_claim, deliveries_send
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.tasks import deliveries_send as deliveries_send_task
@@ -25,6 +35,7 @@ from surveys.outreach.waves import (
     wave_pause_by_hand,
     wave_resume,
 )
+from surveys.questionnaire.invitations import invitation_create
 from tests.factories import open_survey, organisations_with_contacts
 from tests.support.celery_worker import wait_for
 
@@ -356,8 +367,9 @@ def test_a_wave_paused_by_hand_sends_nothing_until_resumed_then_its_rows_are_due
     assert len(smtp_sink.messages) == 3
     wave.refresh_from_db()
     assert wave.finished_at is not None
-    with pytest.raises(WaveError, match="sending can be paused"):
+    with pytest.raises(WaveError) as refused:
         wave_pause_by_hand(wave=wave, now=later, by=ana)
+    assert str(refused.value) == "Only a wave that is sending can be paused."
 
     # A user without a name pauses under their username.
     other = wave_create(survey=survey, name="Other", filters={})
@@ -366,3 +378,155 @@ def test_a_wave_paused_by_hand_sends_nothing_until_resumed_then_its_rows_are_due
     assert wave_pause_by_hand(wave=other, now=later, by=nameless) is True
     other.refresh_from_db()
     assert other.pause_reason == "Paused by staff2."
+
+
+def refusal(create: Callable[[], object]) -> str:
+    """The message a WaveError shows staff (the API and `send_wave` show it as it is)."""
+    with pytest.raises(WaveError) as refused:
+        create()
+    return str(refused.value)
+
+
+@pytest.mark.django_db
+def test_a_wave_needs_a_name_unique_within_its_survey_only():
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    wave_create(survey=other, name="Spring", filters={})
+
+    # Another survey's wave of the same name does not stand in the way.
+    wave = wave_create(survey=survey, name="  Spring ", filters={})
+    assert (wave.survey, wave.name) == (survey, "Spring")
+
+    assert refusal(lambda: wave_create(survey=survey, name="Spring", filters={})) == (
+        f"Survey {survey.slug!r} already has a wave named 'Spring'."
+    )
+    assert refusal(lambda: wave_create(survey=survey, name="   ", filters={})) == (
+        "A wave needs a name."
+    )
+    assert Wave.objects.filter(name="Spring").count() == 2
+
+
+def invitation_template(survey: Survey, *, kind: str = "invitation") -> EmailTemplate:
+    return EmailTemplate.objects.create(
+        survey=survey,
+        name=f"{kind} {survey.slug}",
+        kind=kind,
+        subject=f"{kind} of {survey.slug} for {{{{ organisation }}}}",
+        text_body="Dear {{ contact_name }}, please answer: {{ link }}",
+    )
+
+
+@pytest.mark.django_db
+def test_a_wave_sends_its_own_surveys_invitation_template_and_refuses_any_other(
+    smtp_sink, django_user_model
+):
+    """The email a wave sends is its template's; only an invitation template of the wave's own
+    survey is accepted (not a reminder template, not another survey's). The wave also records
+    who created it."""
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    organisations_with_contacts(1, prefix="zeta")
+    ana = django_user_model.objects.create_user("ana")
+    refused = "The template must be an invitation template of the same survey."
+    for template in (
+        invitation_template(other),
+        invitation_template(survey, kind=EmailTemplate.Kind.REMINDER_NOT_STARTED),
+    ):
+        assert refusal(
+            lambda t=template: wave_create(survey=survey, name="W", filters={}, template=t)
+        ) == (refused)
+    assert not Wave.objects.exists()
+
+    template = invitation_template(survey)
+    wave = wave_create(survey=survey, name="W", filters={}, template=template, created_by=ana)
+    wave.refresh_from_db()
+    assert (wave.template, wave.created_by) == (template, ana)
+    now = timezone.now()
+    wave_launch(wave=wave, now=now)
+    ids = list(Delivery.objects.values_list("pk", flat=True))
+    assert deliveries_send(ids=ids, now=now).sent == 1
+    assert [str(m["Subject"]) for m in smtp_sink.messages] == [
+        f"invitation of {survey.slug} for zeta 000000"
+    ]
+
+
+@pytest.mark.django_db
+def test_a_wave_queues_one_delivery_per_reachable_contact_of_its_organisations_only():
+    """A launch addresses the organisations its filters choose (not those an earlier wave or
+    another survey invited), under the invitation to this survey, and each of their contacts
+    except the suppressed ones."""
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    now = timezone.now()
+    belgian = organisations_with_contacts(2, prefix="be", country="BE")
+    (french,) = organisations_with_contacts(1, prefix="fr", country="FR")
+    # A Belgian organisation with a second contact, suppressed (a bounce).
+    Contact.objects.create(
+        organisation=belgian[0], name="Gone", email="gone@example.org", suppressed_at=now
+    )
+    # Both invited to another survey first.
+    for organisation in (belgian[0], french):
+        invitation_create(survey=other, organisation=organisation, now=now)
+
+    first = wave_create(survey=survey, name="Belgium", filters={"countries": ["BE"]})
+    assert wave_launch(wave=first, now=now).deliveries_queued == 2
+    second = wave_create(survey=survey, name="France", filters={"countries": ["FR"]})
+    assert wave_launch(wave=second, now=now).deliveries_queued == 1
+
+    def addressed(wave: Wave) -> list[tuple[str, str]]:
+        deliveries = Delivery.objects.filter(wave=wave).order_by("contact__email")
+        return [(d.contact.email, d.invitation.survey.slug) for d in deliveries]
+
+    assert addressed(first) == [("be0@example.org", survey.slug), ("be1@example.org", survey.slug)]
+    assert addressed(second) == [("fr0@example.org", survey.slug)]
+    invited = Invitation.objects.get(survey=survey, organisation=belgian[0])
+    assert [c.email for c in invited.contacts.all()] == ["be0@example.org"]
+    assert not Delivery.objects.filter(invitation__survey=other).exists()
+
+
+@pytest.mark.django_db
+def test_resuming_a_wave_requeues_its_own_queued_deliveries_only(
+    smtp_sink, django_user_model, django_capture_on_commit_callbacks
+):
+    """Resuming makes the wave's queued rows due and queues them: not its rows sent already,
+    and nothing of another wave (here one waiting for a backoff)."""
+    survey = open_survey()
+    mine, theirs = (
+        organisations_with_contacts(3, prefix="mine"),
+        organisations_with_contacts(2, prefix="theirs"),
+    )
+    now = timezone.now()
+    paused = wave_create(
+        survey=survey, name="Paused", filters={"external_ids": [o.external_id for o in mine]}
+    )
+    running = wave_create(
+        survey=survey, name="Running", filters={"external_ids": [o.external_id for o in theirs]}
+    )
+    wave_launch(wave=paused, now=now)
+    wave_launch(wave=running, now=now)
+    own = list(Delivery.objects.filter(wave=paused).order_by("pk").values_list("pk", flat=True))
+    assert deliveries_send(ids=own[:1], now=now).sent == 1
+    backoff = now + timedelta(hours=1)
+    Delivery.objects.filter(wave=running).update(next_attempt_at=backoff)
+    paused.refresh_from_db()
+    wave_pause_by_hand(wave=paused, now=now, by=django_user_model.objects.create_user("ana"))
+    before = {
+        d.pk: (d.status, d.next_attempt_at, d.enqueued_at)
+        for d in Delivery.objects.exclude(pk__in=own[1:])
+    }
+
+    later = now + timedelta(minutes=5)
+    send_task = current_app.tasks[DELIVERIES_SEND_TASK]
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert wave_resume(wave=paused, now=later) == 2
+    queued = [c.args[0] for c in callbacks if isinstance(c, partial) and c.func == send_task.delay]
+    assert queued == [own[1:]]
+    assert set(
+        Delivery.objects.filter(pk__in=own[1:]).values_list("status", "next_attempt_at")
+    ) == {(Delivery.Status.QUEUED, later)}
+    after = {
+        d.pk: (d.status, d.next_attempt_at, d.enqueued_at)
+        for d in Delivery.objects.exclude(pk__in=own[1:])
+    }
+    assert after == before
+    assert len(smtp_sink.messages) == 1

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from surveys.models import (
+    ClusterOrganisation,
     Contact,
     Delivery,
     EmailTemplate,
@@ -28,6 +29,7 @@ from surveys.outreach.deliveries import DELIVERIES_SEND_TASK, deliveries_claim, 
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.tasks import deliveries_send as deliveries_send_task
 from surveys.outreach.waves import (
+    LaunchReport,
     WaveError,
     organisations_matching,
     wave_create,
@@ -35,7 +37,7 @@ from surveys.outreach.waves import (
     wave_pause_by_hand,
     wave_resume,
 )
-from surveys.questionnaire.invitations import invitation_create
+from surveys.questionnaire.invitations import invitation_create, invitation_opt_out
 from tests.factories import open_survey, organisations_with_contacts
 from tests.support.celery_worker import wait_for
 
@@ -530,3 +532,139 @@ def test_resuming_a_wave_requeues_its_own_queued_deliveries_only(
     }
     assert after == before
     assert len(smtp_sink.messages) == 1
+
+
+def emailed(wave: Wave) -> list[str]:
+    """The organisations a launched wave queued an email to, by name."""
+    deliveries = Delivery.objects.filter(wave=wave)
+    return sorted(deliveries.values_list("contact__organisation__name", flat=True))
+
+
+@pytest.mark.django_db
+def test_an_organisation_opted_out_of_a_survey_gets_none_of_its_waves_but_those_of_others():
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    out_here, out_there, silent = organisations_with_contacts(3)
+    now = timezone.now()
+    for organisation, opted in ((out_here, survey), (out_there, other)):
+        invitation_opt_out(
+            invitation=invitation_create(survey=opted, organisation=organisation, now=now), now=now
+        )
+
+    matching = organisations_matching(survey=survey, filters={})
+    assert [o.name for o in matching] == [out_there.name, silent.name]
+    wave = wave_create(survey=survey, name="W", filters={})
+    wave_launch(wave=wave, now=now)
+    assert emailed(wave) == [out_there.name, silent.name]
+
+
+@pytest.mark.django_db
+def test_an_organisation_whose_every_contact_is_suppressed_is_not_matched():
+    survey = open_survey()
+    gone, half = organisations_with_contacts(2)
+    now = timezone.now()
+    Contact.objects.filter(organisation=gone).update(suppressed_at=now)
+    Contact.objects.create(
+        organisation=half, name="Gone", email="gone@example.org", suppressed_at=now
+    )
+    assert [o.name for o in organisations_matching(survey=survey, filters={})] == [half.name]
+
+
+@pytest.mark.django_db
+def test_not_yet_invited_means_sent_no_invitation_email_of_this_survey():
+    """An organisation emailed another survey's invitation, or only reminded of this survey
+    (its invitation given by hand, never emailed), is still "not yet invited"."""
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    elsewhere, reminded, emailed_here = organisations_with_contacts(3)
+    now = timezone.now()
+    wave_launch(
+        wave=wave_create(
+            survey=other, name="Other", filters={"external_ids": [elsewhere.external_id]}
+        ),
+        now=now,
+    )
+    wave_launch(
+        wave=wave_create(
+            survey=survey, name="First", filters={"external_ids": [emailed_here.external_id]}
+        ),
+        now=now,
+    )
+    by_hand = invitation_create(survey=survey, organisation=reminded, now=now)
+    Delivery.objects.create(
+        invitation=by_hand,
+        contact=reminded.contacts.get(),
+        kind=Delivery.Kind.REMINDER,
+        reminder_number=1,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+    matching = organisations_matching(survey=survey, filters={"not_yet_invited": True})
+    assert [o.name for o in matching] == [elsewhere.name, reminded.name]
+
+
+@pytest.mark.django_db
+def test_the_organisations_a_wave_matches_are_listed_by_name():
+    survey = open_survey()
+    organisations_with_contacts(1, prefix="zulu")
+    organisations_with_contacts(2, prefix="alpha")
+    assert [o.name for o in organisations_matching(survey=survey, filters={})] == [
+        "alpha 000000",
+        "alpha 000001",
+        "zulu 000000",
+    ]
+
+
+@pytest.mark.django_db
+def test_launching_a_wave_twice_queues_nothing_more_and_says_it_was_launched():
+    survey = open_survey()
+    organisations_with_contacts(2)
+    wave = wave_create(survey=survey, name="W", filters={})
+    now = timezone.now()
+    assert wave_launch(wave=wave, now=now) == LaunchReport(2, 2)
+    assert wave_launch(wave=wave, now=now) == LaunchReport(0, 0, already_launched=True)
+    assert Delivery.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_wave_is_refused_from_the_closing_time_of_its_survey():
+    survey = open_survey()
+    organisations_with_contacts(1)
+    wave = wave_create(survey=survey, name="W", filters={})
+    assert refusal(lambda: wave_launch(wave=wave, now=survey.closes_at)) == (
+        f"Survey {survey.slug!r} is closed: no invitations can be sent."
+    )
+    assert not Delivery.objects.exists()
+    wave_launch(wave=wave, now=survey.closes_at - timedelta(seconds=1))
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_reminders_count_from_the_first_invitation_an_organisation_receives():
+    """The first reminder is due reminder_first_after_days after an organisation's first
+    invitation email; a later wave that reaches it again creates no invitation and keeps
+    that date. A launch reports the invitations it created."""
+    survey = open_survey()
+    survey.reminder_first_after_days = 5
+    survey.save()
+    # Ids far from the invitations' own: an organisation's id never equals its invitation's.
+    early, late = (
+        ClusterOrganisation.objects.create(pk=1_000_000 + n, name=name, external_id=name)
+        for n, name in enumerate(("early", "late"))
+    )
+    for organisation in (early, late):
+        Contact.objects.create(
+            organisation=organisation, name="C", email=f"{organisation.name}@example.org"
+        )
+    first_at = timezone.now() - timedelta(days=2)
+    first = wave_create(survey=survey, name="First", filters={"external_ids": [early.external_id]})
+    assert wave_launch(wave=first, now=first_at).invitations_created == 1
+
+    now = timezone.now()
+    again = wave_create(survey=survey, name="Everyone", filters={})
+    assert wave_launch(wave=again, now=now) == LaunchReport(
+        invitations_created=1, deliveries_queued=2
+    )
+    due = dict(Invitation.objects.values_list("organisation", "reminder_due_at"))
+    assert due == {early.pk: first_at + timedelta(days=5), late.pk: now + timedelta(days=5)}

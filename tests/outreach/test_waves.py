@@ -668,3 +668,72 @@ def test_reminders_count_from_the_first_invitation_an_organisation_receives():
     )
     due = dict(Invitation.objects.values_list("organisation", "reminder_due_at"))
     assert due == {early.pk: first_at + timedelta(days=5), late.pk: now + timedelta(days=5)}
+
+
+@pytest.mark.django_db
+def test_a_wave_starts_the_reminders_of_invitations_given_by_hand_and_of_no_other():
+    """An organisation invited by hand (its link given, no email yet) starts counting at the
+    first wave that emails it; one whose reminders are over is not reminded again, and
+    invitations outside the wave or to another survey are left as they are."""
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    by_hand, done, outside = organisations_with_contacts(3)
+    before = timezone.now() - timedelta(days=30)
+    for organisation in (by_hand, done, outside):
+        invitation_create(survey=survey, organisation=organisation, now=before)
+    invitation_create(survey=other, organisation=by_hand, now=before)
+    Invitation.objects.filter(organisation=done).update(reminders_sent=2)
+    assert not Invitation.objects.filter(reminder_due_at__isnull=False).exists()
+
+    now = timezone.now()
+    wave = wave_create(
+        survey=survey, name="W", filters={"external_ids": [by_hand.external_id, done.external_id]}
+    )
+    assert wave_launch(wave=wave, now=now) == LaunchReport(0, 2)
+    due = {
+        (i.survey.slug, i.organisation.name): i.reminder_due_at
+        for i in Invitation.objects.select_related("survey", "organisation")
+    }
+    assert due == {
+        (survey.slug, by_hand.name): now + timedelta(days=survey.reminder_first_after_days),
+        (survey.slug, done.name): None,
+        (survey.slug, outside.name): None,
+        (other.slug, by_hand.name): None,
+    }
+
+
+@pytest.mark.django_db
+def test_wave_filters_are_kept_as_a_wave_reads_them_and_wrong_ones_refused_with_why():
+    survey = open_survey()
+    wave = wave_create(
+        survey=survey,
+        name="W",
+        filters={
+            "countries": [" be", "fr "],
+            "is_cosme": 1,
+            "sectors": ["Health"],
+            "external_ids": [7],
+            "not_yet_invited": 1,
+            "not_responded": "yes",
+        },
+    )
+    wave.refresh_from_db()
+    assert wave.filters == {
+        "countries": ["BE", "FR"],
+        "is_cosme": True,
+        "sectors": ["Health"],
+        "external_ids": ["7"],
+        "not_yet_invited": True,
+        "not_responded": True,
+    }
+    assert wave_create(survey=survey, name="Non", filters={"is_cosme": False}).filters == {
+        "is_cosme": False
+    }
+    assert refusal(
+        lambda: wave_create(survey=survey, name="Bad", filters={"size": 1, "colour": "red"})
+    ) == ("Unknown filter(s): colour, size.")
+    for codes in (["B1"], ["BEL"]):
+        assert refusal(
+            lambda c=codes: wave_create(survey=survey, name="Bad", filters={"countries": c})
+        ) == ("Countries must be ISO 3166 two-letter codes.")
+    assert not Wave.objects.filter(name="Bad").exists()

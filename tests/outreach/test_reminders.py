@@ -1,11 +1,15 @@
 """Reminders follow the survey's policy; time is passed in (and travelled), never slept."""
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
 
 import pytest
 import time_machine
 from celery import current_app
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -281,3 +285,54 @@ def test_a_reminder_that_exists_already_is_not_created_twice(launched):
     )
     assert len(reminded(start + 7 * DAY)) == 3
     assert list(Delivery.objects.filter(invitation=first, kind="reminder")) == [existing]
+
+
+@contextmanager
+def held_by_another_transaction(lock: Callable[[], object]) -> Iterator[None]:
+    """Run `lock` in a transaction of another connection, kept open (its row locks held) until
+    the block ends; meanwhile a statement of ours that would wait for them fails after 5 s."""
+    ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                lock()
+                ready.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+        yield
+    finally:
+        release.set()
+        thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_skips_the_invitations_another_sweep_holds_and_waits_for_nothing(
+    require_postgresql, launched
+):
+    """Two sweeps at once share the work: the invitations one holds are skipped by the other
+    (not waited for), and only invitations are locked: a survey being saved meanwhile does not
+    hold its reminders back."""
+    survey, _, start, (held, *others) = launched
+    now = start + 7 * DAY
+    with held_by_another_transaction(
+        lambda: list(Invitation.objects.select_for_update().filter(pk=held.pk))
+    ):
+        assert reminded(now) == {i.organisation.name for i in others}
+    assert reminded(now) == {held.organisation.name}
+
+    Invitation.objects.update(reminder_due_at=start + 12 * DAY)
+    with held_by_another_transaction(
+        lambda: Survey.objects.filter(pk=survey.pk).update(reminder_min_gap_days=5)
+    ):
+        assert len(reminded(start + 12 * DAY)) == 4

@@ -434,9 +434,8 @@ def test_a_wave_sends_its_own_surveys_invitation_template_and_refuses_any_other(
         invitation_template(other),
         invitation_template(survey, kind=EmailTemplate.Kind.REMINDER_NOT_STARTED),
     ):
-        assert refusal(
-            lambda t=template: wave_create(survey=survey, name="W", filters={}, template=t)
-        ) == (refused)
+        create = partial(wave_create, survey=survey, name="W", filters={}, template=template)
+        assert refusal(create) == refused
     assert not Wave.objects.exists()
 
     template = invitation_template(survey)
@@ -733,7 +732,6 @@ def test_wave_filters_are_kept_as_a_wave_reads_them_and_wrong_ones_refused_with_
         lambda: wave_create(survey=survey, name="Bad", filters={"size": 1, "colour": "red"})
     ) == ("Unknown filter(s): colour, size.")
     for codes in (["B1"], ["BEL"]):
-        assert refusal(
-            lambda c=codes: wave_create(survey=survey, name="Bad", filters={"countries": c})
-        ) == ("Countries must be ISO 3166 two-letter codes.")
+        create = partial(wave_create, survey=survey, name="Bad", filters={"countries": codes})
+        assert refusal(create) == "Countries must be ISO 3166 two-letter codes."
     assert not Wave.objects.filter(name="Bad").exists()

@@ -88,9 +88,12 @@ def test_wave_preview_confirm_send_and_progress(admin_client, survey):
     assert "Yes, send 3 invitations" in confirm
     assert not Delivery.objects.exists()  # the preview sends nothing
 
-    admin_client.post(f"/admin/surveys/wave/{wave.pk}/send/")
+    sent = admin_client.post(f"/admin/surveys/wave/{wave.pk}/send/", follow=True)
+    assert [str(m) for m in sent.context["messages"]] == ["Wave 'Belgium first': 3 emails queued."]
     assert Delivery.objects.filter(wave=wave).count() == 3
-    admin_client.post(f"/admin/surveys/wave/{wave.pk}/send/")  # a second click
+    # A second click.
+    again = admin_client.post(f"/admin/surveys/wave/{wave.pk}/send/", follow=True)
+    assert [str(m) for m in again.context["messages"]] == ["This wave was already sent."]
     assert Delivery.objects.filter(wave=wave).count() == 3
 
     progress = admin_client.get(f"/admin/surveys/wave/{wave.pk}/progress/").json()

@@ -1,15 +1,25 @@
 """Reminders follow the survey's policy; time is passed in (and travelled), never slept."""
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 import time_machine
+from celery import current_app
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
-from surveys.models import Delivery, Invitation, Survey, Wave
-from surveys.outreach.deliveries import deliveries_send
-from surveys.outreach.reminders import wave_remind_now, wave_reminder_recipients
+from surveys.models import Contact, Delivery, Invitation, Survey, Wave
+from surveys.outreach.deliveries import DELIVERIES_SEND_TASK, deliveries_send
+from surveys.outreach.reminders import (
+    reminders_create_due,
+    wave_remind_now,
+    wave_reminder_recipients,
+)
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.waves import wave_create, wave_launch
 from surveys.questionnaire.invitations import invitation_token
@@ -141,3 +151,188 @@ def test_bounced_contact_gets_no_reminder(launched, smtp_sink):
     outreach_sweep(now=start + 7 * DAY)
     send_all_queued(start + 7 * DAY)
     assert contact.email not in [str(m["To"]) for m in smtp_sink.messages[4:]]
+
+
+def reminded(now: datetime, **options: int) -> set[str]:
+    """Create the due reminders at `now`; the organisations that got one then."""
+    before = set(Delivery.objects.filter(kind="reminder").values_list("pk", flat=True))
+    reminders_create_due(now=now, **options)
+    new = Delivery.objects.filter(kind="reminder").exclude(pk__in=before)
+    return set(new.values_list("invitation__organisation__name", flat=True))
+
+
+def test_reminders_go_only_to_invitations_whose_email_was_sent(launched):
+    """Not to one whose invitation email is still queued, nor to one whose invitation email
+    failed (a reminder sent before does not make it emailed)."""
+    _survey, _, start, (queued, failed, sent, also_sent) = launched
+    Delivery.objects.filter(invitation=queued).update(status=Delivery.Status.QUEUED)
+    Delivery.objects.filter(invitation=failed).update(status=Delivery.Status.FAILED)
+    Delivery.objects.create(
+        invitation=failed,
+        contact=failed.organisation.contacts.get(),
+        kind=Delivery.Kind.REMINDER,
+        reminder_number=1,
+        status=Delivery.Status.SENT,
+        next_attempt_at=start,
+        created_at=start,
+    )
+    Invitation.objects.filter(pk=failed.pk).update(reminders_sent=1)
+    assert reminded(start + 7 * DAY) == {sent.organisation.name, also_sent.organisation.name}
+
+
+def test_no_reminder_while_the_survey_is_closed_or_not_open_yet(launched):
+    survey, _, start, _invitations = launched
+    now = start + 7 * DAY
+    survey.status = "closed"
+    survey.save()
+    assert reminded(now) == set()
+    survey.status = "open"
+    survey.opens_at = now + DAY
+    survey.save()
+    Invitation.objects.update(reminder_due_at=now)
+    assert reminded(now) == set()
+    survey.opens_at = start - DAY
+    survey.save()
+    Invitation.objects.update(reminder_due_at=now)
+    assert len(reminded(now)) == 4
+
+
+def test_a_batch_of_reminders_takes_the_earliest_due_first(launched):
+    _survey, _, start, (first, second, *_) = launched
+    Invitation.objects.update(reminder_due_at=start + 8 * DAY)
+    Invitation.objects.filter(pk=second.pk).update(reminder_due_at=start + 7 * DAY)
+    assert reminded(start + 9 * DAY, limit=1) == {second.organisation.name}
+    assert reminded(start + 9 * DAY, limit=1) == {first.organisation.name}
+
+
+def test_reminders_reach_each_reachable_contact_and_are_queued_at_once(
+    launched, django_capture_on_commit_callbacks
+):
+    """A reminder goes to each contact of the invitation but the suppressed ones, and gets a
+    send task when it commits: only the new reminders (not an earlier reminder, not another
+    invitation's, not an invitation email still queued). After the last one allowed, no
+    reminder is due any more."""
+    _survey, _, start, (two_contacts, plain, other, not_due) = launched
+    assert len(reminded(start + 7 * DAY)) == 4
+    send_all_queued(start + 7 * DAY)
+    organisation = two_contacts.organisation
+    colleague = Contact.objects.create(
+        organisation=organisation, name="Colleague", email="colleague@example.org"
+    )
+    gone = Contact.objects.create(
+        organisation=organisation, name="Gone", email="gone@example.org", suppressed_at=start
+    )
+    two_contacts.contacts.add(colleague, gone)
+    # The colleague's invitation email waits for a retry.
+    Delivery.objects.create(
+        invitation=two_contacts,
+        contact=colleague,
+        kind=Delivery.Kind.INVITATION,
+        next_attempt_at=start + 12 * DAY,
+        created_at=start,
+    )
+    # Another invitation, not due, whose first reminder waits for a retry.
+    Invitation.objects.filter(pk=not_due.pk).update(reminder_due_at=start + 20 * DAY)
+    Delivery.objects.filter(invitation=not_due, kind="reminder").update(status="queued")
+
+    now = start + 12 * DAY
+    before = set(Delivery.objects.values_list("pk", flat=True))
+    send_task = current_app.tasks[DELIVERIES_SEND_TASK]
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert reminders_create_due(now=now) == 4
+    new = Delivery.objects.exclude(pk__in=before)
+    assert sorted(new.values_list("contact__email", "reminder_number", "enqueued_at")) == sorted(
+        [
+            (two_contacts.organisation.contacts.get(name="Contact 0").email, 2, now),
+            ("colleague@example.org", 2, now),
+            (plain.organisation.contacts.get().email, 2, now),
+            (other.organisation.contacts.get().email, 2, now),
+        ]
+    )
+    queued = [c.args[0] for c in callbacks if isinstance(c, partial) and c.func == send_task.delay]
+    assert sorted(pk for batch in queued for pk in batch) == sorted(
+        new.values_list("pk", flat=True)
+    )
+    # Two reminders allowed: none is due any more.
+    assert set(
+        Invitation.objects.filter(pk__in=[two_contacts.pk, plain.pk, other.pk]).values_list(
+            "reminders_sent", "reminder_due_at"
+        )
+    ) == {(2, None)}
+
+
+def test_no_reminder_is_due_at_the_closing_time(launched):
+    """The next reminder would fall exactly when the survey closes: none is due."""
+    survey, _, start, _invitations = launched
+    survey.closes_at = start + 12 * DAY  # the first reminder on day 7, the gap is 5 days
+    survey.save()
+    assert len(reminded(start + 7 * DAY)) == 4
+    assert set(Invitation.objects.values_list("reminders_sent", "reminder_due_at")) == {(1, None)}
+
+
+def test_a_reminder_that_exists_already_is_not_created_twice(launched):
+    """The (invitation, contact, reminder number) constraint backs up the count kept on the
+    invitation: a reminder found there already is left as it is, the others are created."""
+    _survey, _, start, (first, *_) = launched
+    contact = first.organisation.contacts.get()
+    existing = Delivery.objects.create(
+        invitation=first,
+        contact=contact,
+        kind=Delivery.Kind.REMINDER,
+        reminder_number=1,
+        next_attempt_at=start,
+        created_at=start,
+    )
+    assert len(reminded(start + 7 * DAY)) == 3
+    assert list(Delivery.objects.filter(invitation=first, kind="reminder")) == [existing]
+
+
+@contextmanager
+def held_by_another_transaction(lock: Callable[[], object]) -> Iterator[None]:
+    """Run `lock` in a transaction of another connection, kept open (its row locks held) until
+    the block ends; meanwhile a statement of ours that would wait for them fails after 5 s."""
+    ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                lock()
+                ready.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert ready.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+        yield
+    finally:
+        release.set()
+        thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_skips_the_invitations_another_sweep_holds_and_waits_for_nothing(
+    require_postgresql, launched
+):
+    """Two sweeps at once share the work: the invitations one holds are skipped by the other
+    (not waited for), and only invitations are locked: a survey being saved meanwhile does not
+    hold its reminders back."""
+    survey, _, start, (held, *others) = launched
+    now = start + 7 * DAY
+    with held_by_another_transaction(
+        lambda: list(Invitation.objects.select_for_update().filter(pk=held.pk))
+    ):
+        assert reminded(now) == {i.organisation.name for i in others}
+    assert reminded(now) == {held.organisation.name}
+
+    Invitation.objects.update(reminder_due_at=start + 12 * DAY)
+    with held_by_another_transaction(
+        lambda: Survey.objects.filter(pk=survey.pk).update(reminder_min_gap_days=5)
+    ):
+        assert len(reminded(start + 12 * DAY)) == 4

@@ -65,6 +65,46 @@ def test_a_scheduled_wave_of_a_survey_closed_meanwhile_goes_back_to_draft_and_se
     assert not Delivery.objects.exists()
 
 
+def test_waves_due_at_the_same_time_are_all_launched_and_counted():
+    survey = open_survey()
+    first, second = organisations_with_contacts(2)
+    at = timezone.now() + timedelta(hours=1)
+    for organisation in (first, second):
+        wave_create(
+            survey=survey,
+            name=organisation.name,
+            filters={"external_ids": [organisation.external_id]},
+            scheduled_at=at,
+        )
+    assert outreach_sweep(now=at).waves_launched == 2
+    assert set(Wave.objects.values_list("status", flat=True)) == {Wave.Status.LAUNCHED}
+    assert Delivery.objects.count() == 2
+
+
+def test_a_wave_the_sweep_took_back_to_draft_stays_a_draft_when_its_survey_reopens():
+    """Only scheduled waves fire: a wave taken back to draft (its survey had closed) keeps its
+    past time but waits for staff to launch or schedule it again, and a launched wave with a
+    past time is not launched twice."""
+    survey = open_survey()
+    organisations_with_contacts(1)
+    now = timezone.now()
+    at = now + timedelta(hours=1)
+    launched = wave_create(survey=survey, name="Launched", filters={}, scheduled_at=at)
+    assert outreach_sweep(now=at).waves_launched == 1
+    wave = wave_create(survey=survey, name="Too late", filters={}, scheduled_at=at)
+    survey.status = "closed"
+    survey.save()
+    assert outreach_sweep(now=at).waves_launched == 0
+    survey.status = "open"
+    survey.save()
+
+    assert outreach_sweep(now=at + timedelta(minutes=1)).waves_launched == 0
+    wave.refresh_from_db()
+    assert (wave.status, wave.scheduled_at) == (Wave.Status.DRAFT, at)
+    assert not Delivery.objects.filter(wave=wave).exists()
+    assert Delivery.objects.filter(wave=launched).count() == 1
+
+
 def test_a_wave_is_scheduled_only_in_the_future_taken_back_to_draft_and_never_once_launched():
     """wave_schedule (what the API's schedule action runs): a time in the future schedules the
     wave, none takes it back to draft, a time now or past is refused (launch it instead), and a
@@ -81,8 +121,9 @@ def test_a_wave_is_scheduled_only_in_the_future_taken_back_to_draft_and_never_on
     assert (wave.status, wave.scheduled_at) == (Wave.Status.SCHEDULED, at)
 
     for past in (now, now - timedelta(seconds=1)):
-        with pytest.raises(WaveError, match="in the future"):
+        with pytest.raises(WaveError) as refused:
             wave_schedule(wave=wave, scheduled_at=past, now=now)
+        assert str(refused.value) == "Schedule the wave in the future, or launch it now."
     wave.refresh_from_db()
     assert (wave.status, wave.scheduled_at) == (Wave.Status.SCHEDULED, at)
 
@@ -93,10 +134,10 @@ def test_a_wave_is_scheduled_only_in_the_future_taken_back_to_draft_and_never_on
 
     wave_schedule(wave=wave, scheduled_at=now + timedelta(seconds=1), now=now)
     wave_launch(wave=wave, now=now)
-    with pytest.raises(WaveError, match="launched already"):
-        wave_schedule(wave=wave, scheduled_at=at, now=now)
-    with pytest.raises(WaveError, match="launched already"):
-        wave_schedule(wave=wave, scheduled_at=None, now=now)
+    for again in (at, None):
+        with pytest.raises(WaveError) as refused:
+            wave_schedule(wave=wave, scheduled_at=again, now=now)
+        assert str(refused.value) == "This wave was launched already: it cannot be scheduled."
     wave.refresh_from_db()
     assert wave.status == Wave.Status.LAUNCHED
 

@@ -3,6 +3,7 @@
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
@@ -13,11 +14,22 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from surveys.models import Contact, Delivery, Invitation, Wave, WebhookEndpoint, WebhookEvent
+from surveys.models import (
+    ClusterOrganisation,
+    Contact,
+    Delivery,
+    EmailTemplate,
+    Invitation,
+    Survey,
+    Wave,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from surveys.outreach.deliveries import DELIVERIES_SEND_TASK, deliveries_claim, deliveries_send
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.tasks import deliveries_send as deliveries_send_task
 from surveys.outreach.waves import (
+    LaunchReport,
     WaveError,
     organisations_matching,
     wave_create,
@@ -25,6 +37,7 @@ from surveys.outreach.waves import (
     wave_pause_by_hand,
     wave_resume,
 )
+from surveys.questionnaire.invitations import invitation_create, invitation_opt_out
 from tests.factories import open_survey, organisations_with_contacts
 from tests.support.celery_worker import wait_for
 
@@ -356,8 +369,9 @@ def test_a_wave_paused_by_hand_sends_nothing_until_resumed_then_its_rows_are_due
     assert len(smtp_sink.messages) == 3
     wave.refresh_from_db()
     assert wave.finished_at is not None
-    with pytest.raises(WaveError, match="sending can be paused"):
+    with pytest.raises(WaveError) as refused:
         wave_pause_by_hand(wave=wave, now=later, by=ana)
+    assert str(refused.value) == "Only a wave that is sending can be paused."
 
     # A user without a name pauses under their username.
     other = wave_create(survey=survey, name="Other", filters={})
@@ -366,3 +380,358 @@ def test_a_wave_paused_by_hand_sends_nothing_until_resumed_then_its_rows_are_due
     assert wave_pause_by_hand(wave=other, now=later, by=nameless) is True
     other.refresh_from_db()
     assert other.pause_reason == "Paused by staff2."
+
+
+def refusal(create: Callable[[], object]) -> str:
+    """The message a WaveError shows staff (the API and `send_wave` show it as it is)."""
+    with pytest.raises(WaveError) as refused:
+        create()
+    return str(refused.value)
+
+
+@pytest.mark.django_db
+def test_a_wave_needs_a_name_unique_within_its_survey_only():
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    wave_create(survey=other, name="Spring", filters={})
+
+    # Another survey's wave of the same name does not stand in the way.
+    wave = wave_create(survey=survey, name="  Spring ", filters={})
+    assert (wave.survey, wave.name) == (survey, "Spring")
+
+    assert refusal(lambda: wave_create(survey=survey, name="Spring", filters={})) == (
+        f"Survey {survey.slug!r} already has a wave named 'Spring'."
+    )
+    assert refusal(lambda: wave_create(survey=survey, name="   ", filters={})) == (
+        "A wave needs a name."
+    )
+    assert Wave.objects.filter(name="Spring").count() == 2
+
+
+def invitation_template(survey: Survey, *, kind: str = "invitation") -> EmailTemplate:
+    return EmailTemplate.objects.create(
+        survey=survey,
+        name=f"{kind} {survey.slug}",
+        kind=kind,
+        subject=f"{kind} of {survey.slug} for {{{{ organisation }}}}",
+        text_body="Dear {{ contact_name }}, please answer: {{ link }}",
+    )
+
+
+@pytest.mark.django_db
+def test_a_wave_sends_its_own_surveys_invitation_template_and_refuses_any_other(
+    smtp_sink, django_user_model
+):
+    """The email a wave sends is its template's; only an invitation template of the wave's own
+    survey is accepted (not a reminder template, not another survey's). The wave also records
+    who created it."""
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    organisations_with_contacts(1, prefix="zeta")
+    ana = django_user_model.objects.create_user("ana")
+    refused = "The template must be an invitation template of the same survey."
+    for template in (
+        invitation_template(other),
+        invitation_template(survey, kind=EmailTemplate.Kind.REMINDER_NOT_STARTED),
+    ):
+        create = partial(wave_create, survey=survey, name="W", filters={}, template=template)
+        assert refusal(create) == refused
+    assert not Wave.objects.exists()
+
+    template = invitation_template(survey)
+    wave = wave_create(survey=survey, name="W", filters={}, template=template, created_by=ana)
+    wave.refresh_from_db()
+    assert (wave.template, wave.created_by) == (template, ana)
+    now = timezone.now()
+    wave_launch(wave=wave, now=now)
+    ids = list(Delivery.objects.values_list("pk", flat=True))
+    assert deliveries_send(ids=ids, now=now).sent == 1
+    assert [str(m["Subject"]) for m in smtp_sink.messages] == [
+        f"invitation of {survey.slug} for zeta 000000"
+    ]
+
+
+@pytest.mark.django_db
+def test_a_wave_queues_one_delivery_per_reachable_contact_of_its_organisations_only():
+    """A launch addresses the organisations its filters choose (not those an earlier wave or
+    another survey invited), under the invitation to this survey, and each of their contacts
+    except the suppressed ones."""
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    now = timezone.now()
+    belgian = organisations_with_contacts(2, prefix="be", country="BE")
+    (french,) = organisations_with_contacts(1, prefix="fr", country="FR")
+    # A Belgian organisation with a second contact, suppressed (a bounce).
+    Contact.objects.create(
+        organisation=belgian[0], name="Gone", email="gone@example.org", suppressed_at=now
+    )
+    # Both invited to another survey first.
+    for organisation in (belgian[0], french):
+        invitation_create(survey=other, organisation=organisation, now=now)
+
+    first = wave_create(survey=survey, name="Belgium", filters={"countries": ["BE"]})
+    assert wave_launch(wave=first, now=now).deliveries_queued == 2
+    second = wave_create(survey=survey, name="France", filters={"countries": ["FR"]})
+    assert wave_launch(wave=second, now=now).deliveries_queued == 1
+
+    def addressed(wave: Wave) -> list[tuple[str, str]]:
+        deliveries = Delivery.objects.filter(wave=wave).order_by("contact__email")
+        return [(d.contact.email, d.invitation.survey.slug) for d in deliveries]
+
+    assert addressed(first) == [("be0@example.org", survey.slug), ("be1@example.org", survey.slug)]
+    assert addressed(second) == [("fr0@example.org", survey.slug)]
+    invited = Invitation.objects.get(survey=survey, organisation=belgian[0])
+    assert [c.email for c in invited.contacts.all()] == ["be0@example.org"]
+    assert not Delivery.objects.filter(invitation__survey=other).exists()
+
+
+@pytest.mark.django_db
+def test_resuming_a_wave_requeues_its_own_queued_deliveries_only(
+    smtp_sink, django_user_model, django_capture_on_commit_callbacks
+):
+    """Resuming makes the wave's queued rows due and queues them: not its rows sent already,
+    and nothing of another wave (here one waiting for a backoff)."""
+    survey = open_survey()
+    mine, theirs = (
+        organisations_with_contacts(3, prefix="mine"),
+        organisations_with_contacts(2, prefix="theirs"),
+    )
+    now = timezone.now()
+    paused = wave_create(
+        survey=survey, name="Paused", filters={"external_ids": [o.external_id for o in mine]}
+    )
+    running = wave_create(
+        survey=survey, name="Running", filters={"external_ids": [o.external_id for o in theirs]}
+    )
+    wave_launch(wave=paused, now=now)
+    wave_launch(wave=running, now=now)
+    own = list(Delivery.objects.filter(wave=paused).order_by("pk").values_list("pk", flat=True))
+    assert deliveries_send(ids=own[:1], now=now).sent == 1
+    backoff = now + timedelta(hours=1)
+    Delivery.objects.filter(wave=running).update(next_attempt_at=backoff)
+    paused.refresh_from_db()
+    wave_pause_by_hand(wave=paused, now=now, by=django_user_model.objects.create_user("ana"))
+    before = {
+        d.pk: (d.status, d.next_attempt_at, d.enqueued_at)
+        for d in Delivery.objects.exclude(pk__in=own[1:])
+    }
+
+    later = now + timedelta(minutes=5)
+    send_task = current_app.tasks[DELIVERIES_SEND_TASK]
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert wave_resume(wave=paused, now=later) == 2
+    queued = [c.args[0] for c in callbacks if isinstance(c, partial) and c.func == send_task.delay]
+    assert queued == [own[1:]]
+    assert set(
+        Delivery.objects.filter(pk__in=own[1:]).values_list("status", "next_attempt_at")
+    ) == {(Delivery.Status.QUEUED, later)}
+    after = {
+        d.pk: (d.status, d.next_attempt_at, d.enqueued_at)
+        for d in Delivery.objects.exclude(pk__in=own[1:])
+    }
+    assert after == before
+    assert len(smtp_sink.messages) == 1
+
+
+def emailed(wave: Wave) -> list[str]:
+    """The organisations a launched wave queued an email to, by name."""
+    deliveries = Delivery.objects.filter(wave=wave)
+    return sorted(deliveries.values_list("contact__organisation__name", flat=True))
+
+
+@pytest.mark.django_db
+def test_an_organisation_opted_out_of_a_survey_gets_none_of_its_waves_but_those_of_others():
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    out_here, out_there, silent = organisations_with_contacts(3)
+    now = timezone.now()
+    for organisation, opted in ((out_here, survey), (out_there, other)):
+        invitation_opt_out(
+            invitation=invitation_create(survey=opted, organisation=organisation, now=now), now=now
+        )
+
+    matching = organisations_matching(survey=survey, filters={})
+    assert [o.name for o in matching] == [out_there.name, silent.name]
+    wave = wave_create(survey=survey, name="W", filters={})
+    wave_launch(wave=wave, now=now)
+    assert emailed(wave) == [out_there.name, silent.name]
+
+
+@pytest.mark.django_db
+def test_an_organisation_whose_every_contact_is_suppressed_is_not_matched():
+    survey = open_survey()
+    gone, half = organisations_with_contacts(2)
+    now = timezone.now()
+    Contact.objects.filter(organisation=gone).update(suppressed_at=now)
+    Contact.objects.create(
+        organisation=half, name="Gone", email="gone@example.org", suppressed_at=now
+    )
+    assert [o.name for o in organisations_matching(survey=survey, filters={})] == [half.name]
+
+
+@pytest.mark.django_db
+def test_not_yet_invited_means_sent_no_invitation_email_of_this_survey():
+    """An organisation emailed another survey's invitation, or only reminded of this survey
+    (its invitation given by hand, never emailed), is still "not yet invited"."""
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    elsewhere, reminded, emailed_here = organisations_with_contacts(3)
+    now = timezone.now()
+    wave_launch(
+        wave=wave_create(
+            survey=other, name="Other", filters={"external_ids": [elsewhere.external_id]}
+        ),
+        now=now,
+    )
+    wave_launch(
+        wave=wave_create(
+            survey=survey, name="First", filters={"external_ids": [emailed_here.external_id]}
+        ),
+        now=now,
+    )
+    by_hand = invitation_create(survey=survey, organisation=reminded, now=now)
+    Delivery.objects.create(
+        invitation=by_hand,
+        contact=reminded.contacts.get(),
+        kind=Delivery.Kind.REMINDER,
+        reminder_number=1,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+    matching = organisations_matching(survey=survey, filters={"not_yet_invited": True})
+    assert [o.name for o in matching] == [elsewhere.name, reminded.name]
+
+
+@pytest.mark.django_db
+def test_the_organisations_a_wave_matches_are_listed_by_name():
+    survey = open_survey()
+    organisations_with_contacts(1, prefix="zulu")
+    organisations_with_contacts(2, prefix="alpha")
+    assert [o.name for o in organisations_matching(survey=survey, filters={})] == [
+        "alpha 000000",
+        "alpha 000001",
+        "zulu 000000",
+    ]
+
+
+@pytest.mark.django_db
+def test_launching_a_wave_twice_queues_nothing_more_and_says_it_was_launched():
+    survey = open_survey()
+    organisations_with_contacts(2)
+    wave = wave_create(survey=survey, name="W", filters={})
+    now = timezone.now()
+    assert wave_launch(wave=wave, now=now) == LaunchReport(2, 2)
+    assert wave_launch(wave=wave, now=now) == LaunchReport(0, 0, already_launched=True)
+    assert Delivery.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_wave_is_refused_from_the_closing_time_of_its_survey():
+    survey = open_survey()
+    organisations_with_contacts(1)
+    wave = wave_create(survey=survey, name="W", filters={})
+    assert refusal(lambda: wave_launch(wave=wave, now=survey.closes_at)) == (
+        f"Survey {survey.slug!r} is closed: no invitations can be sent."
+    )
+    assert not Delivery.objects.exists()
+    wave_launch(wave=wave, now=survey.closes_at - timedelta(seconds=1))
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_reminders_count_from_the_first_invitation_an_organisation_receives():
+    """The first reminder is due reminder_first_after_days after an organisation's first
+    invitation email; a later wave that reaches it again creates no invitation and keeps
+    that date. A launch reports the invitations it created."""
+    survey = open_survey()
+    survey.reminder_first_after_days = 5
+    survey.save()
+    # Ids far from the invitations' own: an organisation's id never equals its invitation's.
+    early, late = (
+        ClusterOrganisation.objects.create(pk=1_000_000 + n, name=name, external_id=name)
+        for n, name in enumerate(("early", "late"))
+    )
+    for organisation in (early, late):
+        Contact.objects.create(
+            organisation=organisation, name="C", email=f"{organisation.name}@example.org"
+        )
+    first_at = timezone.now() - timedelta(days=2)
+    first = wave_create(survey=survey, name="First", filters={"external_ids": [early.external_id]})
+    assert wave_launch(wave=first, now=first_at).invitations_created == 1
+
+    now = timezone.now()
+    again = wave_create(survey=survey, name="Everyone", filters={})
+    assert wave_launch(wave=again, now=now) == LaunchReport(
+        invitations_created=1, deliveries_queued=2
+    )
+    due = dict(Invitation.objects.values_list("organisation", "reminder_due_at"))
+    assert due == {early.pk: first_at + timedelta(days=5), late.pk: now + timedelta(days=5)}
+
+
+@pytest.mark.django_db
+def test_a_wave_starts_the_reminders_of_invitations_given_by_hand_and_of_no_other():
+    """An organisation invited by hand (its link given, no email yet) starts counting at the
+    first wave that emails it; one whose reminders are over is not reminded again, and
+    invitations outside the wave or to another survey are left as they are."""
+    survey = open_survey()
+    other = open_survey(slug="other-survey")
+    by_hand, done, outside = organisations_with_contacts(3)
+    before = timezone.now() - timedelta(days=30)
+    for organisation in (by_hand, done, outside):
+        invitation_create(survey=survey, organisation=organisation, now=before)
+    invitation_create(survey=other, organisation=by_hand, now=before)
+    Invitation.objects.filter(organisation=done).update(reminders_sent=2)
+    assert not Invitation.objects.filter(reminder_due_at__isnull=False).exists()
+
+    now = timezone.now()
+    wave = wave_create(
+        survey=survey, name="W", filters={"external_ids": [by_hand.external_id, done.external_id]}
+    )
+    assert wave_launch(wave=wave, now=now) == LaunchReport(0, 2)
+    due = {
+        (i.survey.slug, i.organisation.name): i.reminder_due_at
+        for i in Invitation.objects.select_related("survey", "organisation")
+    }
+    assert due == {
+        (survey.slug, by_hand.name): now + timedelta(days=survey.reminder_first_after_days),
+        (survey.slug, done.name): None,
+        (survey.slug, outside.name): None,
+        (other.slug, by_hand.name): None,
+    }
+
+
+@pytest.mark.django_db
+def test_wave_filters_are_kept_as_a_wave_reads_them_and_wrong_ones_refused_with_why():
+    survey = open_survey()
+    wave = wave_create(
+        survey=survey,
+        name="W",
+        filters={
+            "countries": [" be", "fr "],
+            "is_cosme": 1,
+            "sectors": ["Health"],
+            "external_ids": [7],
+            "not_yet_invited": 1,
+            "not_responded": "yes",
+        },
+    )
+    wave.refresh_from_db()
+    assert wave.filters == {
+        "countries": ["BE", "FR"],
+        "is_cosme": True,
+        "sectors": ["Health"],
+        "external_ids": ["7"],
+        "not_yet_invited": True,
+        "not_responded": True,
+    }
+    assert wave_create(survey=survey, name="Non", filters={"is_cosme": False}).filters == {
+        "is_cosme": False
+    }
+    assert refusal(
+        lambda: wave_create(survey=survey, name="Bad", filters={"size": 1, "colour": "red"})
+    ) == ("Unknown filter(s): colour, size.")
+    for codes in (["B1"], ["BEL"]):
+        create = partial(wave_create, survey=survey, name="Bad", filters={"countries": codes})
+        assert refusal(create) == "Countries must be ISO 3166 two-letter codes."
+    assert not Wave.objects.filter(name="Bad").exists()

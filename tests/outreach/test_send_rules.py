@@ -15,11 +15,12 @@ from celery import current_app
 from django.db import connections
 from django.utils import timezone
 
-from surveys.models import Contact, Delivery, Survey
+from surveys.models import Contact, Delivery, Survey, Wave
 from surveys.outreach.deliveries import (
     DELIVERIES_SEND_TASK,
     RETRY_COUNTDOWN_UNDER_SECONDS,
     SendReport,
+    deliveries_claim,
     deliveries_send,
     retry_countdown,
 )
@@ -27,7 +28,8 @@ from surveys.outreach.rate_limit import BURST_SECONDS
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.waves import wave_create, wave_launch
 from tests.factories import open_survey, organisations_with_contacts
-from tests.support.smtp_sink import SmtpSink
+from tests.support.email_api import TOKEN, PostmarkApi
+from tests.support.smtp_sink import SmtpSink, free_port
 
 
 def launched_wave(organisations: int, *, now: datetime | None = None) -> Survey:
@@ -292,3 +294,290 @@ def test_a_long_batch_refreshes_its_claim_so_the_sweep_does_not_requeue_it(smtp_
     assert requeued == [0] * len(requeued)
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 40
     assert set(smtp_sink.count_by_recipient().values()) == {1}
+
+
+def send_tasks_queued(callbacks: list) -> list[list[int]]:
+    """The deliveries of each send task queued by the captured on-commit callbacks."""
+    send_task = current_app.tasks[DELIVERIES_SEND_TASK]
+    return [
+        callback.args[0]
+        for callback in callbacks
+        if isinstance(callback, partial) and callback.func == send_task.delay
+    ]
+
+
+# What a send records -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_sent_delivery_records_its_time_and_the_message_id_the_recipient_got(smtp_sink, settings):
+    """The "sent" write: the time the server accepted the message, and the Message-ID header the
+    recipient received (bounces and complaints are matched by it); the report counts the sent
+    and the cancelled."""
+    launched_wave(4)
+    opted_out = list(Delivery.objects.order_by("pk")[:2])
+    for delivery in opted_out:
+        delivery.invitation.opted_out_at = timezone.now()
+        delivery.invitation.save()
+    before = timezone.now()
+
+    report = deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)))
+
+    after = timezone.now()
+    assert (report.sent, report.cancelled, report.failed, report.retried) == (2, 2, 0, 0)
+    by_recipient = {str(message["To"]): message for message in smtp_sink.messages}
+    sent = Delivery.objects.filter(status=Delivery.Status.SENT).select_related("contact")
+    assert len(sent) == 2
+    for delivery in sent:
+        assert delivery.sent_at is not None and before <= delivery.sent_at <= after
+        assert delivery.message_id == str(by_recipient[delivery.contact.email]["Message-ID"])
+        assert delivery.message_id.endswith(f"@{settings.EMAIL_MESSAGE_ID_DOMAIN}>")
+    for delivery in opted_out:
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.last_error, delivery.sent_at, delivery.message_id) == (
+            Delivery.Status.CANCELLED,
+            "opted out of this survey",
+            None,
+            "",
+        )
+
+
+@pytest.mark.django_db
+def test_an_email_api_refusing_the_recipient_fails_it_for_good_and_gets_the_delivery_id(
+    smtp_sink, settings
+):
+    """Through an email service's API (django-anymail): the delivery id goes with each message as
+    metadata (its webhooks echo it back), a recipient the service refuses ("inactive") fails
+    for good and is suppressed, and a 500 of the service is temporary: retried."""
+    api = PostmarkApi().start()
+    try:
+        settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+        settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": TOKEN, "POSTMARK_API_URL": api.url}
+        settings.EMAIL_RETRY_BASE_SECONDS = 60
+        launched_wave(3)
+        inactive, flaky, fine = Contact.objects.order_by("pk")
+        api.inactive.add(inactive.email)
+        api.flaky.add(flaky.email)
+        now = timezone.now()
+
+        report = deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)), now=now)
+    finally:
+        api.stop()
+
+    assert (report.sent, report.failed, report.retried) == (1, 1, 1)
+    refused = Delivery.objects.get(contact=inactive)
+    assert refused.status == Delivery.Status.FAILED
+    assert refused.last_error.startswith("permanent: AnymailRecipientsRefused")
+    inactive.refresh_from_db()
+    assert inactive.suppressed_at == now
+    retried = Delivery.objects.get(contact=flaky)
+    assert (retried.status, retried.attempts) == (Delivery.Status.QUEUED, 1)
+    flaky.refresh_from_db()
+    assert flaky.suppressed_at is None
+    delivered = Delivery.objects.get(contact=fine)
+    assert delivered.status == Delivery.Status.SENT
+    [message] = api.accepted
+    assert message["To"] == fine.email
+    assert message["Metadata"] == {"delivery_id": str(delivered.pk)}
+
+
+# The sweep --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_sweep_requeues_deliveries_claimed_longer_ago_than_the_claim_timeout(
+    smtp_sink, settings, django_capture_on_commit_callbacks
+):
+    """A worker that died holding its claim: once the claim is older than DELIVERY_CLAIM_TIMEOUT
+    (not at the timeout exactly), the sweep puts the rows back in the queue, due from their
+    claim time and with their attempt counted, and queues a task for them at once. Sent rows
+    stay as they are. Each contact then gets its email once."""
+    settings.DELIVERY_CLAIM_TIMEOUT = 300
+    launched = timezone.now()
+    launched_wave(3, now=launched)
+    first, *stuck = Delivery.objects.order_by("pk")
+    claimed_at = launched + timedelta(seconds=10)
+    deliveries_send(ids=[first.pk], now=claimed_at)
+    # A worker claims the other two, then dies before sending them.
+    _, claimed = deliveries_claim(ids=[d.pk for d in stuck], now=claimed_at)
+    assert len(claimed) == 2
+
+    at_timeout = claimed_at + timedelta(seconds=300)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = outreach_sweep(now=at_timeout)
+    assert (report.requeued_stuck, report.deliveries_enqueued) == (0, 0)
+    assert send_tasks_queued(callbacks) == []
+    assert set(
+        Delivery.objects.filter(pk__in=[d.pk for d in stuck]).values_list("status", flat=True)
+    ) == {Delivery.Status.SENDING}
+
+    later = at_timeout + timedelta(seconds=1)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = outreach_sweep(now=later)
+    assert (report.requeued_stuck, report.deliveries_enqueued, report.waves_finished) == (2, 2, 0)
+    assert send_tasks_queued(callbacks) == [[d.pk for d in stuck]]
+    for delivery in stuck:
+        delivery.refresh_from_db()
+        assert (
+            delivery.status,
+            delivery.claim_id,
+            delivery.attempts,
+            delivery.next_attempt_at,
+            delivery.enqueued_at,
+        ) == (Delivery.Status.QUEUED, None, 1, claimed_at, later)
+    first.refresh_from_db()
+    assert (first.status, first.claimed_at) == (Delivery.Status.SENT, claimed_at)
+
+    assert deliveries_send(ids=[d.pk for d in stuck], now=later).sent == 2
+    assert set(smtp_sink.count_by_recipient().values()) == {1}
+    assert len(smtp_sink.messages) == 3
+    assert Delivery.objects.filter(attempts=2).count() == 2
+    # Finished by the batch: the sweep has nothing left to finish.
+    report = outreach_sweep(now=later + timedelta(minutes=1))
+    assert (report.requeued_stuck, report.deliveries_enqueued, report.waves_finished) == (0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_the_sweep_queues_due_deliveries_that_no_task_carries(
+    settings, django_capture_on_commit_callbacks
+):
+    """Due queued deliveries never queued, or queued longer ago than DELIVERY_REQUEUE_AFTER (a
+    lost broker message), get a task, the earliest due first; those queued recently, not yet
+    due, not queued any more or of a paused wave do not. The sweep marks when it queued them."""
+    settings.DELIVERY_REQUEUE_AFTER = 600
+    now = timezone.now()
+    survey = launched_wave(7, now=now - timedelta(hours=2))
+    rows = list(Delivery.objects.order_by("pk"))
+    never, lost, recent, not_due, sent, paused, lost_at_limit = rows
+    due = {
+        never: (now - timedelta(minutes=1), None),
+        lost: (now - timedelta(minutes=5), now - timedelta(seconds=601)),
+        recent: (now - timedelta(minutes=9), now - timedelta(seconds=599)),
+        not_due: (now + timedelta(seconds=1), None),
+        sent: (now - timedelta(minutes=9), None),
+        paused: (now - timedelta(minutes=9), None),
+        lost_at_limit: (now, now - timedelta(seconds=600)),
+    }
+    for delivery, (next_attempt_at, enqueued_at) in due.items():
+        Delivery.objects.filter(pk=delivery.pk).update(
+            next_attempt_at=next_attempt_at, enqueued_at=enqueued_at
+        )
+    Delivery.objects.filter(pk=sent.pk).update(status=Delivery.Status.SENT)
+    other = Wave.objects.create(
+        survey=survey, name="Paused", filters={}, status=Wave.Status.LAUNCHED, paused_at=now
+    )
+    Delivery.objects.filter(pk=paused.pk).update(wave=other)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = outreach_sweep(now=now)
+
+    # lost (due 5 minutes ago) before never (due a minute ago): the earliest due first.
+    assert send_tasks_queued(callbacks) == [[lost.pk, never.pk]]
+    assert report.deliveries_enqueued == 2
+    enqueued = dict(Delivery.objects.values_list("pk", "enqueued_at"))
+    assert enqueued[never.pk] == enqueued[lost.pk] == now
+    assert enqueued[recent.pk] == now - timedelta(seconds=599)
+    assert enqueued[lost_at_limit.pk] == now - timedelta(seconds=600)
+    assert enqueued[not_due.pk] is None and enqueued[paused.pk] is None
+
+
+# The automatic pause, within a batch -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_wave_pausing_itself_mid_batch_puts_its_unsent_rows_back_untouched(
+    smtp_sink, settings, django_capture_on_commit_callbacks
+):
+    """The relay refuses every connection while a rate-limited batch sends: the batch checks its
+    failures within about a second, the wave pauses itself (more than 5% of at least
+    EMAIL_PAUSE_MIN_ATTEMPTS failed), and the rows the batch has not attempted go back to the
+    queue as if never claimed (no attempt counted, no error, no task while the wave is paused).
+    The attempted ones wait for their backoff."""
+    settings.EMAIL_PAUSE_MIN_ATTEMPTS = 3
+    settings.EMAIL_PAUSE_FAILURE_RATE = 0.05
+    settings.EMAIL_RATE_PER_SECOND = 4  # one email every 0.25 s: 20 would take 5 s
+    settings.EMAIL_RETRY_BASE_SECONDS = 60
+    launched = timezone.now() - timedelta(minutes=1)
+    launched_wave(20, now=launched)
+    smtp_sink.stop()
+    now = timezone.now()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = deliveries_send(
+            ids=list(Delivery.objects.order_by("pk").values_list("pk", flat=True)), now=now
+        )
+
+    wave = Wave.objects.get()
+    attempted = list(Delivery.objects.filter(attempts=1).order_by("pk"))
+    put_back = list(Delivery.objects.filter(attempts=0).order_by("pk"))
+    # Paused at the first failure a second or more into the batch: 4 or 5 attempts at 4 a
+    # second, a few more on a slow machine, never the whole batch.
+    assert 3 <= len(attempted) <= 8, len(attempted)
+    assert len(attempted) + len(put_back) == 20
+    assert (report.sent, report.retried, report.failed) == (0, len(attempted), 0)
+    assert wave.paused_at is not None and wave.paused_automatically
+    n = len(attempted)
+    assert wave.pause_reason.startswith(
+        f"{n} of the last {n} emails failed (100%; the limit is 5%). "
+        "Latest error: attempt 1: ConnectionRefusedError"
+    )
+    for delivery in attempted:
+        assert delivery.status == Delivery.Status.QUEUED and delivery.claim_id is None
+        assert delivery.last_error.startswith("attempt 1: ConnectionRefusedError")
+        assert delivery.next_attempt_at >= now + timedelta(seconds=30)
+    assert [d.pk for d in attempted] == [d.pk for d in Delivery.objects.order_by("pk")[:n]]
+    assert {
+        (d.status, d.claim_id, d.enqueued_at, d.last_error, d.next_attempt_at) for d in put_back
+    } == {(Delivery.Status.QUEUED, None, None, "", launched)}
+    assert send_tasks_queued(callbacks) == []
+    assert wave.finished_at is None
+
+
+# SMTP connections ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_batches_reuse_an_open_smtp_connection_until_idle_too_long_or_settings_change(
+    smtp_sink, settings
+):
+    """A worker keeps its SMTP connection open between batches (one handshake, not one per
+    batch); one idle EMAIL_CONNECTION_IDLE_SECONDS or longer, or opened under other email
+    settings (another relay), is closed instead. After a failed message the connection is
+    closed: the next message of the batch goes over a new one."""
+    settings.EMAIL_CONNECTION_IDLE_SECONDS = 30
+    settings.EMAIL_RETRY_BASE_SECONDS = 60
+    launched_wave(7)
+    rows = list(Delivery.objects.order_by("pk").select_related("contact"))
+
+    def send(*deliveries: Delivery) -> None:
+        deliveries_send(ids=[d.pk for d in deliveries])
+
+    def peer(delivery: Delivery) -> object:
+        with smtp_sink.handler.lock:
+            messages = list(zip(smtp_sink.handler.messages, smtp_sink.handler.peers, strict=True))
+        return next(p for m, p in messages if str(m["To"]) == delivery.contact.email)
+
+    send(rows[0])
+    send(rows[1])
+    assert peer(rows[1]) == peer(rows[0])  # the same connection, kept open between batches
+
+    settings.EMAIL_CONNECTION_IDLE_SECONDS = 0
+    send(rows[2])
+    assert peer(rows[2]) != peer(rows[1])  # idle too long: a new connection
+    settings.EMAIL_CONNECTION_IDLE_SECONDS = 30
+
+    other = SmtpSink(port=free_port())
+    other.start()
+    try:
+        settings.EMAIL_PORT = other.port
+        send(rows[3])  # another relay: the open connection to the first is not used
+    finally:
+        other.stop()
+    assert [str(m["To"]) for m in other.messages] == [rows[3].contact.email]
+    settings.EMAIL_PORT = smtp_sink.port
+
+    smtp_sink.handler.deferred.add(rows[5].contact.email)
+    send(rows[4], rows[5], rows[6])
+    assert peer(rows[6]) != peer(rows[4])  # the failure closed the connection
+    assert Delivery.objects.get(pk=rows[5].pk).status == Delivery.Status.QUEUED
+    assert len(smtp_sink.messages) == 5

@@ -5,6 +5,7 @@ EMAIL_BATCH_SIZE over one connection each, and a long batch keeping its claim fr
 
 Each test names one rule; time is passed in (`now`) wherever the service takes it."""
 
+import random
 import threading
 import time
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from celery import current_app
 from django.db import connections
 from django.utils import timezone
 
-from surveys.models import Contact, Delivery, Survey, Wave
+from surveys.models import Contact, Delivery, EmailTemplate, Survey, Wave
 from surveys.outreach.deliveries import (
     DELIVERIES_SEND_TASK,
     RETRY_COUNTDOWN_UNDER_SECONDS,
@@ -25,6 +26,7 @@ from surveys.outreach.deliveries import (
     retry_countdown,
 )
 from surveys.outreach.rate_limit import BURST_SECONDS
+from surveys.outreach.reminders import wave_remind_now
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.waves import wave_create, wave_launch
 from tests.factories import open_survey, organisations_with_contacts
@@ -201,6 +203,88 @@ def test_a_short_backoff_is_retried_by_the_tasks_countdown_and_a_long_one_by_the
     assert retry_countdown(SendReport(retry_in=300.0, retry_ids=[1])) is None
     assert retry_countdown(SendReport(retry_in=1800.0, retry_ids=[1])) is None
     assert retry_countdown(SendReport(sent=3)) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("jitter", ["none drawn", "all drawn"])
+def test_each_backoff_doubles_the_last_up_to_an_hour_and_the_jitter_takes_at_most_half_off(
+    smtp_sink, settings, monkeypatch, jitter
+):
+    """Attempt n waits base x 2^(n-1), capped at an hour, of which the jitter draws between none
+    and half off: both extremes of the draw here (random.uniform at its bounds)."""
+    settings.EMAIL_MAX_ATTEMPTS = 5
+    settings.EMAIL_RETRY_BASE_SECONDS = 1000
+    draw = (lambda low, high: high) if jitter == "none drawn" else (lambda low, high: low)
+    monkeypatch.setattr(random, "uniform", draw)
+    launched_wave(1)
+    smtp_sink.stop()
+    delivery = Delivery.objects.get()
+    now = timezone.now()
+    waits = []
+    for _ in range(3):
+        deliveries_send(ids=[delivery.pk], now=now)
+        delivery.refresh_from_db()
+        waits.append((delivery.next_attempt_at - now).total_seconds())
+        now = delivery.next_attempt_at
+    full = [1000.0, 2000.0, 3600.0]
+    assert waits == (full if jitter == "none drawn" else [wait / 2 for wait in full])
+
+
+@pytest.mark.django_db
+def test_a_delivery_put_back_for_a_long_backoff_gets_its_task_from_the_sweep_once_due(
+    smtp_sink, settings, django_capture_on_commit_callbacks
+):
+    """A backoff of 5 minutes or more is left to the sweep (no countdown): the row put back is
+    carried by no task any more, so the sweep queues it as soon as it is due, not only
+    DELIVERY_REQUEUE_AFTER after it was first queued."""
+    settings.EMAIL_RETRY_BASE_SECONDS = 700  # a wait of 350 to 700 s
+    settings.DELIVERY_REQUEUE_AFTER = 1000
+    now = timezone.now()
+    launched_wave(1, now=now)
+    smtp_sink.stop()
+    delivery = Delivery.objects.get()
+    report = deliveries_send(ids=[delivery.pk], now=now)
+    assert retry_countdown(report) is None
+    delivery.refresh_from_db()
+    due = delivery.next_attempt_at  # within 1000 s of the first queuing
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert outreach_sweep(now=due - timedelta(seconds=1)).deliveries_enqueued == 0
+        assert outreach_sweep(now=due).deliveries_enqueued == 1
+    assert send_tasks_queued(callbacks) == [[delivery.pk]]
+
+
+@pytest.mark.django_db
+def test_any_5xx_answer_refuses_the_address_for_good_and_a_4xx_one_is_retried(smtp_sink, settings):
+    """Whether the relay answers at the recipient or at the end of the message: a 5xx (500
+    included) fails the delivery for good and suppresses the address, a 4xx puts it back."""
+    settings.EMAIL_RETRY_BASE_SECONDS = 60
+    launched_wave(4)
+    rcpt_500, data_500, data_554, data_451 = Contact.objects.order_by("pk")
+    smtp_sink.handler.answers[rcpt_500.email] = "500 5.5.2 Syntax error"
+    smtp_sink.handler.data_answers[data_500.email] = "500 5.5.2 Syntax error"
+    # Long answers (a relay's many-line explanation): the error kept is cut at 2,000 characters.
+    long_text = "".join(f"{{code}}-{n:02d} {'x' * 70}\r\n" for n in range(40))
+    smtp_sink.handler.data_answers[data_554.email] = long_text.format(code=554) + "554 rejected"
+    smtp_sink.handler.data_answers[data_451.email] = long_text.format(code=451) + "451 later"
+    now = timezone.now()
+
+    report = deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)), now=now)
+
+    assert (report.sent, report.failed, report.retried) == (0, 3, 1)
+    for contact, error in (
+        (rcpt_500, "permanent: SMTPRecipientsRefused"),
+        (data_500, "permanent: SMTPDataError"),
+        (data_554, "permanent: SMTPDataError"),
+    ):
+        assert status_of(contact)[0] == Delivery.Status.FAILED
+        assert status_of(contact)[1].startswith(error)
+        contact.refresh_from_db()
+        assert contact.suppressed_at == now
+    assert status_of(data_451)[0] == Delivery.Status.QUEUED
+    assert status_of(data_451)[1].startswith("attempt 1: SMTPDataError")
+    assert len(status_of(data_451)[1]) == len(status_of(data_554)[1]) == 2000
+    data_451.refresh_from_db()
+    assert data_451.suppressed_at is None
 
 
 @pytest.mark.django_db
@@ -438,6 +522,25 @@ def test_the_sweep_requeues_deliveries_claimed_longer_ago_than_the_claim_timeout
 
 
 @pytest.mark.django_db
+def test_the_sweep_finishes_a_launched_wave_with_nothing_left_to_send():
+    """A launched wave none of whose invitation emails is queued or being sent (here one whose
+    filters chose no organisation, so no batch ever checks it) is marked finished by the sweep,
+    at the sweep's time, once."""
+    survey = open_survey()
+    organisations_with_contacts(1)
+    now = timezone.now()
+    wave = wave_create(survey=survey, name="Nobody", filters={"countries": ["FR"]})
+    wave_launch(wave=wave, now=now)
+    later = now + timedelta(minutes=1)
+
+    assert outreach_sweep(now=later).waves_finished == 1
+
+    wave.refresh_from_db()
+    assert (wave.status, wave.finished_at) == (Wave.Status.LAUNCHED, later)
+    assert outreach_sweep(now=later + timedelta(minutes=1)).waves_finished == 0
+
+
+@pytest.mark.django_db
 def test_the_sweep_queues_due_deliveries_that_no_task_carries(
     settings, django_capture_on_commit_callbacks
 ):
@@ -581,3 +684,96 @@ def test_batches_reuse_an_open_smtp_connection_until_idle_too_long_or_settings_c
     assert peer(rows[6]) != peer(rows[4])  # the failure closed the connection
     assert Delivery.objects.get(pk=rows[5].pk).status == Delivery.Status.QUEUED
     assert len(smtp_sink.messages) == 5
+
+
+# Templates ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_each_email_of_a_batch_uses_its_waves_template_else_the_surveys_own_of_its_kind(smtp_sink):
+    """An invitation of a wave that chose a template uses it; one of a wave that chose none uses
+    the survey's own invitation template; a reminder the survey's own reminder template; all
+    in one batch, whatever came first in it."""
+    survey = open_survey()
+    organisations = organisations_with_contacts(4)
+    texts = {"text_body": "Please answer: {{ link }}", "html_body": ""}
+    # Not the survey's own: an older invitation template, chosen by wave A only.
+    chosen = EmailTemplate.objects.create(
+        survey=survey,
+        name="Wave A's",
+        kind=EmailTemplate.Kind.INVITATION,
+        subject="Wave A's",
+        **texts,
+    )
+    for name, kind in (
+        ("Survey invitation", EmailTemplate.Kind.INVITATION),
+        ("Survey reminder", EmailTemplate.Kind.REMINDER_NOT_STARTED),
+    ):
+        EmailTemplate.objects.create(survey=survey, name=name, kind=kind, subject=name, **texts)
+    now = timezone.now()
+
+    def launch(name: str, organisation_indexes: list[int], **kwargs: object) -> Wave:
+        ids = [organisations[n].external_id for n in organisation_indexes]
+        wave = wave_create(survey=survey, name=name, filters={"external_ids": ids}, **kwargs)
+        wave_launch(wave=wave, now=now)
+        return wave
+
+    launch("B", [0, 1])
+    launch("A", [2], template=chosen)
+    send_queued(now=now)
+    wave_remind_now(wave=Wave.objects.get(name="B"), now=now)  # reminders first in the batch
+    launch("C", [3])
+    send_queued(now=now)
+
+    subjects = {
+        str(m["To"]): str(m["Subject"])
+        for m in smtp_sink.messages
+        if str(m["Subject"]) != "Survey reminder"
+    }
+    reminders = sorted(
+        str(m["To"]) for m in smtp_sink.messages if str(m["Subject"]) == "Survey reminder"
+    )
+    email = [o.contacts.get().email for o in organisations]
+    assert subjects == {
+        email[0]: "Survey invitation",
+        email[1]: "Survey invitation",
+        email[2]: "Wave A's",
+        email[3]: "Survey invitation",
+    }
+    assert reminders == sorted([email[0], email[1]])
+
+
+# Only the claim holder writes ------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_the_sweep_took_back_mid_send_is_not_overwritten_by_its_old_holder(
+    smtp_sink, settings
+):
+    """While a relay is slow to answer, the sweep (another process, its clock past the claim
+    timeout) takes the row back as a dead worker's. The refusal that comes next is written by
+    no one: the row stays queued for a new claim, not failed by the old holder."""
+    settings.DELIVERY_CLAIM_TIMEOUT = 300
+    launched_wave(1)
+    delivery = Delivery.objects.get()
+    swept: list[int] = []
+
+    def sweep_meanwhile() -> None:
+        try:
+            later = timezone.now() + timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT + 1)
+            swept.append(outreach_sweep(now=later).requeued_stuck)
+        finally:
+            connections.close_all()
+
+    smtp_sink.handler.on_rcpt[delivery.contact.email] = sweep_meanwhile
+    smtp_sink.handler.answers[delivery.contact.email] = "550 5.1.1 No such user here"
+
+    deliveries_send(ids=[delivery.pk])
+
+    assert swept == [1]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.claim_id, delivery.last_error) == (
+        Delivery.Status.QUEUED,
+        None,
+        "",
+    )

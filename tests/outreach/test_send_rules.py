@@ -28,7 +28,7 @@ from surveys.outreach.deliveries import (
 from surveys.outreach.rate_limit import BURST_SECONDS
 from surveys.outreach.reminders import wave_remind_now
 from surveys.outreach.sweep import outreach_sweep
-from surveys.outreach.waves import wave_create, wave_launch
+from surveys.outreach.waves import wave_create, wave_launch, wave_pause_by_hand
 from tests.factories import open_survey, organisations_with_contacts
 from tests.support.email_api import TOKEN, PostmarkApi
 from tests.support.smtp_sink import SmtpSink, free_port
@@ -351,7 +351,11 @@ def test_a_long_batch_refreshes_its_claim_so_the_sweep_does_not_requeue_it(smtp_
     (they would go out twice)."""
     settings.DELIVERY_CLAIM_TIMEOUT = 2
     settings.EMAIL_RATE_PER_SECOND = 10
-    launched_wave(40)  # 4 s of sending, twice the timeout
+    launched_wave(41, now=timezone.now() - timedelta(hours=2))
+    # One row of a worker that died an hour ago: the live batch must not keep it fresh.
+    dead = Delivery.objects.order_by("pk").last()
+    assert dead is not None
+    deliveries_claim(ids=[dead.pk], now=timezone.now() - timedelta(hours=1))
     failures: list[BaseException] = []
 
     def send() -> None:
@@ -369,13 +373,19 @@ def test_a_long_batch_refreshes_its_claim_so_the_sweep_does_not_requeue_it(smtp_
     while sender.is_alive():
         time.sleep(0.2)
         if time.monotonic() - started > settings.DELIVERY_CLAIM_TIMEOUT + 0.5:
-            requeued.append(outreach_sweep(now=timezone.now()).requeued_stuck)
+            now = timezone.now()
+            requeued.append(outreach_sweep(now=now).requeued_stuck)
+            # Every row the live batch holds was claimed, or its claim renewed, lately.
+            held = Delivery.objects.filter(status=Delivery.Status.SENDING)
+            cutoff = now - timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT)
+            assert not held.exclude(claimed_at__gte=cutoff).exists()
     sender.join()
 
     assert failures == []
-    # The sweep did run while the batch was older than the timeout, and took nothing back.
+    # The sweep did run while the batch was older than the timeout, and took back only the
+    # dead worker's row.
     assert len(requeued) >= 2
-    assert requeued == [0] * len(requeued)
+    assert requeued == [1] + [0] * (len(requeued) - 1)
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 40
     assert set(smtp_sink.count_by_recipient().values()) == {1}
 
@@ -777,3 +787,40 @@ def test_a_row_the_sweep_took_back_mid_send_is_not_overwritten_by_its_old_holder
         None,
         "",
     )
+
+
+# A pause by hand, within a batch --------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wave_paused_by_hand_mid_batch_stops_sending_within_about_a_second(
+    smtp_sink, settings, django_user_model
+):
+    """Staff pause a wave while a batch of it is sending (here while the relay takes the third
+    message): the batch notices within about a second (8 more emails at 8 a second, a few for
+    a slow machine) and puts the rest back unsent, each row queued as never claimed."""
+    settings.EMAIL_CONNECTIONS = 1
+    settings.EMAIL_RATE_PER_SECOND = 8  # 40 emails: 5 s
+    launched_wave(40)
+    wave = Wave.objects.get()
+    third = Delivery.objects.order_by("pk").select_related("contact")[2]
+    staff = django_user_model.objects.create_user("ana", first_name="Ana", last_name="M")
+
+    def pause_meanwhile() -> None:
+        try:
+            assert wave_pause_by_hand(wave=wave, now=timezone.now(), by=staff)
+        finally:
+            connections.close_all()
+
+    smtp_sink.handler.on_rcpt[third.contact.email] = pause_meanwhile
+
+    send_queued()
+
+    sent = Delivery.objects.filter(status=Delivery.Status.SENT).count()
+    assert 3 <= sent <= 3 + 12, sent
+    assert len(smtp_sink.messages) == sent
+    assert set(
+        Delivery.objects.exclude(status=Delivery.Status.SENT).values_list(
+            "status", "attempts", "claim_id", "enqueued_at"
+        )
+    ) == {(Delivery.Status.QUEUED, 0, None, None)}

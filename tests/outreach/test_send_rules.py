@@ -722,9 +722,11 @@ def test_each_email_of_a_batch_uses_its_waves_template_else_the_surveys_own_of_i
         EmailTemplate.objects.create(survey=survey, name=name, kind=kind, subject=name, **texts)
     now = timezone.now()
 
-    def launch(name: str, organisation_indexes: list[int], **kwargs: object) -> Wave:
-        ids = [organisations[n].external_id for n in organisation_indexes]
-        wave = wave_create(survey=survey, name=name, filters={"external_ids": ids}, **kwargs)
+    def launch(name: str, indexes: list[int], template: EmailTemplate | None = None) -> Wave:
+        ids = [organisations[n].external_id for n in indexes]
+        wave = wave_create(
+            survey=survey, name=name, filters={"external_ids": ids}, template=template
+        )
         wave_launch(wave=wave, now=now)
         return wave
 

@@ -5,6 +5,7 @@ EMAIL_BATCH_SIZE over one connection each, and a long batch keeping its claim fr
 
 Each test names one rule; time is passed in (`now`) wherever the service takes it."""
 
+import random
 import threading
 import time
 from datetime import datetime, timedelta
@@ -15,19 +16,22 @@ from celery import current_app
 from django.db import connections
 from django.utils import timezone
 
-from surveys.models import Contact, Delivery, Survey
+from surveys.models import Contact, Delivery, EmailTemplate, Survey, Wave
 from surveys.outreach.deliveries import (
     DELIVERIES_SEND_TASK,
     RETRY_COUNTDOWN_UNDER_SECONDS,
     SendReport,
+    deliveries_claim,
     deliveries_send,
     retry_countdown,
 )
 from surveys.outreach.rate_limit import BURST_SECONDS
+from surveys.outreach.reminders import wave_remind_now
 from surveys.outreach.sweep import outreach_sweep
-from surveys.outreach.waves import wave_create, wave_launch
+from surveys.outreach.waves import wave_create, wave_launch, wave_pause_by_hand
 from tests.factories import open_survey, organisations_with_contacts
-from tests.support.smtp_sink import SmtpSink
+from tests.support.email_api import TOKEN, PostmarkApi
+from tests.support.smtp_sink import SmtpSink, free_port
 
 
 def launched_wave(organisations: int, *, now: datetime | None = None) -> Survey:
@@ -202,6 +206,88 @@ def test_a_short_backoff_is_retried_by_the_tasks_countdown_and_a_long_one_by_the
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("jitter", ["none drawn", "all drawn"])
+def test_each_backoff_doubles_the_last_up_to_an_hour_and_the_jitter_takes_at_most_half_off(
+    smtp_sink, settings, monkeypatch, jitter
+):
+    """Attempt n waits base x 2^(n-1), capped at an hour, of which the jitter draws between none
+    and half off: both extremes of the draw here (random.uniform at its bounds)."""
+    settings.EMAIL_MAX_ATTEMPTS = 5
+    settings.EMAIL_RETRY_BASE_SECONDS = 1000
+    draw = (lambda low, high: high) if jitter == "none drawn" else (lambda low, high: low)
+    monkeypatch.setattr(random, "uniform", draw)
+    launched_wave(1)
+    smtp_sink.stop()
+    delivery = Delivery.objects.get()
+    now = timezone.now()
+    waits = []
+    for _ in range(3):
+        deliveries_send(ids=[delivery.pk], now=now)
+        delivery.refresh_from_db()
+        waits.append((delivery.next_attempt_at - now).total_seconds())
+        now = delivery.next_attempt_at
+    full = [1000.0, 2000.0, 3600.0]
+    assert waits == (full if jitter == "none drawn" else [wait / 2 for wait in full])
+
+
+@pytest.mark.django_db
+def test_a_delivery_put_back_for_a_long_backoff_gets_its_task_from_the_sweep_once_due(
+    smtp_sink, settings, django_capture_on_commit_callbacks
+):
+    """A backoff of 5 minutes or more is left to the sweep (no countdown): the row put back is
+    carried by no task any more, so the sweep queues it as soon as it is due, not only
+    DELIVERY_REQUEUE_AFTER after it was first queued."""
+    settings.EMAIL_RETRY_BASE_SECONDS = 700  # a wait of 350 to 700 s
+    settings.DELIVERY_REQUEUE_AFTER = 1000
+    now = timezone.now()
+    launched_wave(1, now=now)
+    smtp_sink.stop()
+    delivery = Delivery.objects.get()
+    report = deliveries_send(ids=[delivery.pk], now=now)
+    assert retry_countdown(report) is None
+    delivery.refresh_from_db()
+    due = delivery.next_attempt_at  # within 1000 s of the first queuing
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert outreach_sweep(now=due - timedelta(seconds=1)).deliveries_enqueued == 0
+        assert outreach_sweep(now=due).deliveries_enqueued == 1
+    assert send_tasks_queued(callbacks) == [[delivery.pk]]
+
+
+@pytest.mark.django_db
+def test_any_5xx_answer_refuses_the_address_for_good_and_a_4xx_one_is_retried(smtp_sink, settings):
+    """Whether the relay answers at the recipient or at the end of the message: a 5xx (500
+    included) fails the delivery for good and suppresses the address, a 4xx puts it back."""
+    settings.EMAIL_RETRY_BASE_SECONDS = 60
+    launched_wave(4)
+    rcpt_500, data_500, data_554, data_451 = Contact.objects.order_by("pk")
+    smtp_sink.handler.answers[rcpt_500.email] = "500 5.5.2 Syntax error"
+    smtp_sink.handler.data_answers[data_500.email] = "500 5.5.2 Syntax error"
+    # Long answers (a relay's many-line explanation): the error kept is cut at 2,000 characters.
+    long_text = "".join(f"{{code}}-{n:02d} {'x' * 70}\r\n" for n in range(40))
+    smtp_sink.handler.data_answers[data_554.email] = long_text.format(code=554) + "554 rejected"
+    smtp_sink.handler.data_answers[data_451.email] = long_text.format(code=451) + "451 later"
+    now = timezone.now()
+
+    report = deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)), now=now)
+
+    assert (report.sent, report.failed, report.retried) == (0, 3, 1)
+    for contact, error in (
+        (rcpt_500, "permanent: SMTPRecipientsRefused"),
+        (data_500, "permanent: SMTPDataError"),
+        (data_554, "permanent: SMTPDataError"),
+    ):
+        assert status_of(contact)[0] == Delivery.Status.FAILED
+        assert status_of(contact)[1].startswith(error)
+        contact.refresh_from_db()
+        assert contact.suppressed_at == now
+    assert status_of(data_451)[0] == Delivery.Status.QUEUED
+    assert status_of(data_451)[1].startswith("attempt 1: SMTPDataError")
+    assert len(status_of(data_451)[1]) == len(status_of(data_554)[1]) == 2000
+    data_451.refresh_from_db()
+    assert data_451.suppressed_at is None
+
+
+@pytest.mark.django_db
 def test_a_transient_error_on_one_message_does_not_stop_the_others(smtp_sink, settings):
     """A 4xx for one recipient: that delivery is retried later, the batch goes on."""
     settings.EMAIL_RETRY_BASE_SECONDS = 60
@@ -265,7 +351,11 @@ def test_a_long_batch_refreshes_its_claim_so_the_sweep_does_not_requeue_it(smtp_
     (they would go out twice)."""
     settings.DELIVERY_CLAIM_TIMEOUT = 2
     settings.EMAIL_RATE_PER_SECOND = 10
-    launched_wave(40)  # 4 s of sending, twice the timeout
+    launched_wave(41, now=timezone.now() - timedelta(hours=2))
+    # One row of a worker that died an hour ago: the live batch must not keep it fresh.
+    dead = Delivery.objects.order_by("pk").last()
+    assert dead is not None
+    deliveries_claim(ids=[dead.pk], now=timezone.now() - timedelta(hours=1))
     failures: list[BaseException] = []
 
     def send() -> None:
@@ -283,12 +373,456 @@ def test_a_long_batch_refreshes_its_claim_so_the_sweep_does_not_requeue_it(smtp_
     while sender.is_alive():
         time.sleep(0.2)
         if time.monotonic() - started > settings.DELIVERY_CLAIM_TIMEOUT + 0.5:
-            requeued.append(outreach_sweep(now=timezone.now()).requeued_stuck)
+            now = timezone.now()
+            requeued.append(outreach_sweep(now=now).requeued_stuck)
+            # Every row the live batch holds was claimed, or its claim renewed, lately.
+            held = Delivery.objects.filter(status=Delivery.Status.SENDING)
+            cutoff = now - timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT)
+            assert not held.exclude(claimed_at__gte=cutoff).exists()
     sender.join()
 
     assert failures == []
-    # The sweep did run while the batch was older than the timeout, and took nothing back.
+    # The sweep did run while the batch was older than the timeout, and took back only the
+    # dead worker's row.
     assert len(requeued) >= 2
-    assert requeued == [0] * len(requeued)
+    assert requeued == [1] + [0] * (len(requeued) - 1)
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 40
     assert set(smtp_sink.count_by_recipient().values()) == {1}
+
+
+def send_tasks_queued(callbacks: list) -> list[list[int]]:
+    """The deliveries of each send task queued by the captured on-commit callbacks."""
+    send_task = current_app.tasks[DELIVERIES_SEND_TASK]
+    return [
+        callback.args[0]
+        for callback in callbacks
+        if isinstance(callback, partial) and callback.func == send_task.delay
+    ]
+
+
+# What a send records -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_sent_delivery_records_its_time_and_the_message_id_the_recipient_got(smtp_sink, settings):
+    """The "sent" write: the time the server accepted the message, and the Message-ID header the
+    recipient received (bounces and complaints are matched by it); the report counts the sent
+    and the cancelled."""
+    launched_wave(4)
+    opted_out = list(Delivery.objects.order_by("pk")[:2])
+    for delivery in opted_out:
+        delivery.invitation.opted_out_at = timezone.now()
+        delivery.invitation.save()
+    before = timezone.now()
+
+    report = deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)))
+
+    after = timezone.now()
+    assert (report.sent, report.cancelled, report.failed, report.retried) == (2, 2, 0, 0)
+    by_recipient = {str(message["To"]): message for message in smtp_sink.messages}
+    sent = Delivery.objects.filter(status=Delivery.Status.SENT).select_related("contact")
+    assert len(sent) == 2
+    for delivery in sent:
+        assert delivery.sent_at is not None and before <= delivery.sent_at <= after
+        assert delivery.message_id == str(by_recipient[delivery.contact.email]["Message-ID"])
+        assert delivery.message_id.endswith(f"@{settings.EMAIL_MESSAGE_ID_DOMAIN}>")
+    for delivery in opted_out:
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.last_error, delivery.sent_at, delivery.message_id) == (
+            Delivery.Status.CANCELLED,
+            "opted out of this survey",
+            None,
+            "",
+        )
+
+
+@pytest.mark.django_db
+def test_an_email_api_refusing_the_recipient_fails_it_for_good_and_gets_the_delivery_id(
+    smtp_sink, settings
+):
+    """Through an email service's API (django-anymail): the delivery id goes with each message as
+    metadata (its webhooks echo it back), a recipient the service refuses ("inactive") fails
+    for good and is suppressed, and a 500 of the service is temporary: retried."""
+    api = PostmarkApi().start()
+    try:
+        settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+        settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": TOKEN, "POSTMARK_API_URL": api.url}
+        settings.EMAIL_RETRY_BASE_SECONDS = 60
+        launched_wave(3)
+        inactive, flaky, fine = Contact.objects.order_by("pk")
+        api.inactive.add(inactive.email)
+        api.flaky.add(flaky.email)
+        now = timezone.now()
+
+        report = deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)), now=now)
+    finally:
+        api.stop()
+
+    assert (report.sent, report.failed, report.retried) == (1, 1, 1)
+    refused = Delivery.objects.get(contact=inactive)
+    assert refused.status == Delivery.Status.FAILED
+    assert refused.last_error.startswith("permanent: AnymailRecipientsRefused")
+    inactive.refresh_from_db()
+    assert inactive.suppressed_at == now
+    retried = Delivery.objects.get(contact=flaky)
+    assert (retried.status, retried.attempts) == (Delivery.Status.QUEUED, 1)
+    flaky.refresh_from_db()
+    assert flaky.suppressed_at is None
+    delivered = Delivery.objects.get(contact=fine)
+    assert delivered.status == Delivery.Status.SENT
+    [message] = api.accepted
+    assert message["To"] == fine.email
+    assert message["Metadata"] == {"delivery_id": str(delivered.pk)}
+
+
+# The sweep --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_sweep_requeues_deliveries_claimed_longer_ago_than_the_claim_timeout(
+    smtp_sink, settings, django_capture_on_commit_callbacks
+):
+    """A worker that died holding its claim: once the claim is older than DELIVERY_CLAIM_TIMEOUT
+    (not at the timeout exactly), the sweep puts the rows back in the queue, due from their
+    claim time and with their attempt counted, and queues a task for them at once. Sent rows
+    stay as they are. Each contact then gets its email once."""
+    settings.DELIVERY_CLAIM_TIMEOUT = 300
+    launched = timezone.now()
+    launched_wave(3, now=launched)
+    first, *stuck = Delivery.objects.order_by("pk")
+    claimed_at = launched + timedelta(seconds=10)
+    deliveries_send(ids=[first.pk], now=claimed_at)
+    # A worker claims the other two, then dies before sending them.
+    _, claimed = deliveries_claim(ids=[d.pk for d in stuck], now=claimed_at)
+    assert len(claimed) == 2
+
+    at_timeout = claimed_at + timedelta(seconds=300)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = outreach_sweep(now=at_timeout)
+    assert (report.requeued_stuck, report.deliveries_enqueued) == (0, 0)
+    assert send_tasks_queued(callbacks) == []
+    assert set(
+        Delivery.objects.filter(pk__in=[d.pk for d in stuck]).values_list("status", flat=True)
+    ) == {Delivery.Status.SENDING}
+
+    later = at_timeout + timedelta(seconds=1)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = outreach_sweep(now=later)
+    assert (report.requeued_stuck, report.deliveries_enqueued, report.waves_finished) == (2, 2, 0)
+    assert send_tasks_queued(callbacks) == [[d.pk for d in stuck]]
+    for delivery in stuck:
+        delivery.refresh_from_db()
+        assert (
+            delivery.status,
+            delivery.claim_id,
+            delivery.attempts,
+            delivery.next_attempt_at,
+            delivery.enqueued_at,
+        ) == (Delivery.Status.QUEUED, None, 1, claimed_at, later)
+    first.refresh_from_db()
+    assert (first.status, first.claimed_at) == (Delivery.Status.SENT, claimed_at)
+
+    assert deliveries_send(ids=[d.pk for d in stuck], now=later).sent == 2
+    assert set(smtp_sink.count_by_recipient().values()) == {1}
+    assert len(smtp_sink.messages) == 3
+    assert Delivery.objects.filter(attempts=2).count() == 2
+    # Finished by the batch: the sweep has nothing left to finish.
+    report = outreach_sweep(now=later + timedelta(minutes=1))
+    assert (report.requeued_stuck, report.deliveries_enqueued, report.waves_finished) == (0, 0, 0)
+
+
+@pytest.mark.django_db
+def test_the_sweep_finishes_a_launched_wave_with_nothing_left_to_send():
+    """A launched wave none of whose invitation emails is queued or being sent (here one whose
+    filters chose no organisation, so no batch ever checks it) is marked finished by the sweep,
+    at the sweep's time, once."""
+    survey = open_survey()
+    organisations_with_contacts(1)
+    now = timezone.now()
+    wave = wave_create(survey=survey, name="Nobody", filters={"countries": ["FR"]})
+    wave_launch(wave=wave, now=now)
+    later = now + timedelta(minutes=1)
+
+    assert outreach_sweep(now=later).waves_finished == 1
+
+    wave.refresh_from_db()
+    assert (wave.status, wave.finished_at) == (Wave.Status.LAUNCHED, later)
+    assert outreach_sweep(now=later + timedelta(minutes=1)).waves_finished == 0
+
+
+@pytest.mark.django_db
+def test_the_sweep_queues_due_deliveries_that_no_task_carries(
+    settings, django_capture_on_commit_callbacks
+):
+    """Due queued deliveries never queued, or queued longer ago than DELIVERY_REQUEUE_AFTER (a
+    lost broker message), get a task, the earliest due first; those queued recently, not yet
+    due, not queued any more or of a paused wave do not. The sweep marks when it queued them."""
+    settings.DELIVERY_REQUEUE_AFTER = 600
+    now = timezone.now()
+    survey = launched_wave(7, now=now - timedelta(hours=2))
+    rows = list(Delivery.objects.order_by("pk"))
+    never, lost, recent, not_due, sent, paused, lost_at_limit = rows
+    due = {
+        never: (now - timedelta(minutes=1), None),
+        lost: (now - timedelta(minutes=5), now - timedelta(seconds=601)),
+        recent: (now - timedelta(minutes=9), now - timedelta(seconds=599)),
+        not_due: (now + timedelta(seconds=1), None),
+        sent: (now - timedelta(minutes=9), None),
+        paused: (now - timedelta(minutes=9), None),
+        lost_at_limit: (now, now - timedelta(seconds=600)),
+    }
+    for delivery, (next_attempt_at, enqueued_at) in due.items():
+        Delivery.objects.filter(pk=delivery.pk).update(
+            next_attempt_at=next_attempt_at, enqueued_at=enqueued_at
+        )
+    Delivery.objects.filter(pk=sent.pk).update(status=Delivery.Status.SENT)
+    other = Wave.objects.create(
+        survey=survey, name="Paused", filters={}, status=Wave.Status.LAUNCHED, paused_at=now
+    )
+    Delivery.objects.filter(pk=paused.pk).update(wave=other)
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = outreach_sweep(now=now)
+
+    # lost (due 5 minutes ago) before never (due a minute ago): the earliest due first.
+    assert send_tasks_queued(callbacks) == [[lost.pk, never.pk]]
+    assert report.deliveries_enqueued == 2
+    enqueued = dict(Delivery.objects.values_list("pk", "enqueued_at"))
+    assert enqueued[never.pk] == enqueued[lost.pk] == now
+    assert enqueued[recent.pk] == now - timedelta(seconds=599)
+    assert enqueued[lost_at_limit.pk] == now - timedelta(seconds=600)
+    assert enqueued[not_due.pk] is None and enqueued[paused.pk] is None
+
+
+# The automatic pause, within a batch -------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_wave_pausing_itself_mid_batch_puts_its_unsent_rows_back_untouched(
+    smtp_sink, settings, django_capture_on_commit_callbacks
+):
+    """The relay refuses every connection while a rate-limited batch sends: the batch checks its
+    failures within about a second, the wave pauses itself (more than 5% of at least
+    EMAIL_PAUSE_MIN_ATTEMPTS failed), and the rows the batch has not attempted go back to the
+    queue as if never claimed (no attempt counted, no error, no task while the wave is paused).
+    The attempted ones wait for their backoff."""
+    settings.EMAIL_PAUSE_MIN_ATTEMPTS = 3
+    settings.EMAIL_PAUSE_FAILURE_RATE = 0.05
+    settings.EMAIL_RATE_PER_SECOND = 4  # one email every 0.25 s: 20 would take 5 s
+    settings.EMAIL_RETRY_BASE_SECONDS = 60
+    launched = timezone.now() - timedelta(minutes=1)
+    launched_wave(20, now=launched)
+    smtp_sink.stop()
+    now = timezone.now()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        report = deliveries_send(
+            ids=list(Delivery.objects.order_by("pk").values_list("pk", flat=True)), now=now
+        )
+
+    wave = Wave.objects.get()
+    attempted = list(Delivery.objects.filter(attempts=1).order_by("pk"))
+    put_back = list(Delivery.objects.filter(attempts=0).order_by("pk"))
+    # Paused at the first failure a second or more into the batch: 4 or 5 attempts at 4 a
+    # second, a few more on a slow machine, never the whole batch.
+    assert 3 <= len(attempted) <= 8, len(attempted)
+    assert len(attempted) + len(put_back) == 20
+    assert (report.sent, report.retried, report.failed) == (0, len(attempted), 0)
+    assert wave.paused_at is not None and wave.paused_automatically
+    n = len(attempted)
+    assert wave.pause_reason.startswith(
+        f"{n} of the last {n} emails failed (100%; the limit is 5%). "
+        "Latest error: attempt 1: ConnectionRefusedError"
+    )
+    for delivery in attempted:
+        assert delivery.status == Delivery.Status.QUEUED and delivery.claim_id is None
+        assert delivery.last_error.startswith("attempt 1: ConnectionRefusedError")
+        assert delivery.next_attempt_at >= now + timedelta(seconds=30)
+    assert [d.pk for d in attempted] == [d.pk for d in Delivery.objects.order_by("pk")[:n]]
+    assert {
+        (d.status, d.claim_id, d.enqueued_at, d.last_error, d.next_attempt_at) for d in put_back
+    } == {(Delivery.Status.QUEUED, None, None, "", launched)}
+    assert send_tasks_queued(callbacks) == []
+    assert wave.finished_at is None
+
+
+# SMTP connections ------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_batches_reuse_an_open_smtp_connection_until_idle_too_long_or_settings_change(
+    smtp_sink, settings
+):
+    """A worker keeps its SMTP connection open between batches (one handshake, not one per
+    batch); one idle EMAIL_CONNECTION_IDLE_SECONDS or longer, or opened under other email
+    settings (another relay), is closed instead. After a failed message the connection is
+    closed: the next message of the batch goes over a new one."""
+    settings.EMAIL_CONNECTION_IDLE_SECONDS = 30
+    settings.EMAIL_RETRY_BASE_SECONDS = 60
+    launched_wave(7)
+    rows = list(Delivery.objects.order_by("pk").select_related("contact"))
+
+    def send(*deliveries: Delivery) -> None:
+        deliveries_send(ids=[d.pk for d in deliveries])
+
+    def peer(delivery: Delivery) -> object:
+        with smtp_sink.handler.lock:
+            messages = list(zip(smtp_sink.handler.messages, smtp_sink.handler.peers, strict=True))
+        return next(p for m, p in messages if str(m["To"]) == delivery.contact.email)
+
+    send(rows[0])
+    send(rows[1])
+    assert peer(rows[1]) == peer(rows[0])  # the same connection, kept open between batches
+
+    settings.EMAIL_CONNECTION_IDLE_SECONDS = 0
+    send(rows[2])
+    assert peer(rows[2]) != peer(rows[1])  # idle too long: a new connection
+    settings.EMAIL_CONNECTION_IDLE_SECONDS = 30
+
+    other = SmtpSink(port=free_port())
+    other.start()
+    try:
+        settings.EMAIL_PORT = other.port
+        send(rows[3])  # another relay: the open connection to the first is not used
+    finally:
+        other.stop()
+    assert [str(m["To"]) for m in other.messages] == [rows[3].contact.email]
+    settings.EMAIL_PORT = smtp_sink.port
+
+    smtp_sink.handler.deferred.add(rows[5].contact.email)
+    send(rows[4], rows[5], rows[6])
+    assert peer(rows[6]) != peer(rows[4])  # the failure closed the connection
+    assert Delivery.objects.get(pk=rows[5].pk).status == Delivery.Status.QUEUED
+    assert len(smtp_sink.messages) == 5
+
+
+# Templates ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_each_email_of_a_batch_uses_its_waves_template_else_the_surveys_own_of_its_kind(smtp_sink):
+    """An invitation of a wave that chose a template uses it; one of a wave that chose none uses
+    the survey's own invitation template; a reminder the survey's own reminder template; all
+    in one batch, whatever came first in it."""
+    survey = open_survey()
+    organisations = organisations_with_contacts(4)
+    texts = {"text_body": "Please answer: {{ link }}", "html_body": ""}
+    # Not the survey's own: an older invitation template, chosen by wave A only.
+    chosen = EmailTemplate.objects.create(
+        survey=survey,
+        name="Wave A's",
+        kind=EmailTemplate.Kind.INVITATION,
+        subject="Wave A's",
+        **texts,
+    )
+    for name, kind in (
+        ("Survey invitation", EmailTemplate.Kind.INVITATION),
+        ("Survey reminder", EmailTemplate.Kind.REMINDER_NOT_STARTED),
+    ):
+        EmailTemplate.objects.create(survey=survey, name=name, kind=kind, subject=name, **texts)
+    now = timezone.now()
+
+    def launch(name: str, indexes: list[int], template: EmailTemplate | None = None) -> Wave:
+        ids = [organisations[n].external_id for n in indexes]
+        wave = wave_create(
+            survey=survey, name=name, filters={"external_ids": ids}, template=template
+        )
+        wave_launch(wave=wave, now=now)
+        return wave
+
+    launch("B", [0, 1])
+    launch("A", [2], template=chosen)
+    send_queued(now=now)
+    wave_remind_now(wave=Wave.objects.get(name="B"), now=now)  # reminders first in the batch
+    launch("C", [3])
+    send_queued(now=now)
+
+    subjects = {
+        str(m["To"]): str(m["Subject"])
+        for m in smtp_sink.messages
+        if str(m["Subject"]) != "Survey reminder"
+    }
+    reminders = sorted(
+        str(m["To"]) for m in smtp_sink.messages if str(m["Subject"]) == "Survey reminder"
+    )
+    email = [o.contacts.get().email for o in organisations]
+    assert subjects == {
+        email[0]: "Survey invitation",
+        email[1]: "Survey invitation",
+        email[2]: "Wave A's",
+        email[3]: "Survey invitation",
+    }
+    assert reminders == sorted([email[0], email[1]])
+
+
+# Only the claim holder writes ------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_the_sweep_took_back_mid_send_is_not_overwritten_by_its_old_holder(
+    smtp_sink, settings
+):
+    """While a relay is slow to answer, the sweep (another process, its clock past the claim
+    timeout) takes the row back as a dead worker's. The refusal that comes next is written by
+    no one: the row stays queued for a new claim, not failed by the old holder."""
+    settings.DELIVERY_CLAIM_TIMEOUT = 300
+    launched_wave(1)
+    delivery = Delivery.objects.get()
+    swept: list[int] = []
+
+    def sweep_meanwhile() -> None:
+        try:
+            later = timezone.now() + timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT + 1)
+            swept.append(outreach_sweep(now=later).requeued_stuck)
+        finally:
+            connections.close_all()
+
+    smtp_sink.handler.on_rcpt[delivery.contact.email] = sweep_meanwhile
+    smtp_sink.handler.answers[delivery.contact.email] = "550 5.1.1 No such user here"
+
+    deliveries_send(ids=[delivery.pk])
+
+    assert swept == [1]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.claim_id, delivery.last_error) == (
+        Delivery.Status.QUEUED,
+        None,
+        "",
+    )
+
+
+# A pause by hand, within a batch --------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wave_paused_by_hand_mid_batch_stops_sending_within_about_a_second(
+    smtp_sink, settings, django_user_model
+):
+    """Staff pause a wave while a batch of it is sending (here while the relay takes the third
+    message): the batch notices within about a second (8 more emails at 8 a second, a few for
+    a slow machine) and puts the rest back unsent, each row queued as never claimed."""
+    settings.EMAIL_CONNECTIONS = 1
+    settings.EMAIL_RATE_PER_SECOND = 8  # 40 emails: 5 s
+    launched_wave(40)
+    wave = Wave.objects.get()
+    third = Delivery.objects.order_by("pk").select_related("contact")[2]
+    staff = django_user_model.objects.create_user("ana", first_name="Ana", last_name="M")
+
+    def pause_meanwhile() -> None:
+        try:
+            assert wave_pause_by_hand(wave=wave, now=timezone.now(), by=staff)
+        finally:
+            connections.close_all()
+
+    smtp_sink.handler.on_rcpt[third.contact.email] = pause_meanwhile
+
+    send_queued()
+
+    sent = Delivery.objects.filter(status=Delivery.Status.SENT).count()
+    assert 3 <= sent <= 3 + 12, sent
+    assert len(smtp_sink.messages) == sent
+    assert set(
+        Delivery.objects.exclude(status=Delivery.Status.SENT).values_list(
+            "status", "attempts", "claim_id", "enqueued_at"
+        )
+    ) == {(Delivery.Status.QUEUED, 0, None, None)}

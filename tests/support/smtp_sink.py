@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -36,6 +37,13 @@ class RecordingHandler:
         self.refused: set[str] = set()
         # Addresses answered with a temporary refusal (451): a transient error.
         self.deferred: set[str] = set()
+        # Other answers: to RCPT for these addresses, or to the end of the message's data for
+        # these recipients (the message is then not recorded).
+        self.answers: dict[str, str] = {}
+        self.data_answers: dict[str, str] = {}
+        # Called (in the server's thread) when RCPT names one of these addresses, before the
+        # answer: what happens elsewhere while a relay is slow to answer.
+        self.on_rcpt: dict[str, Callable[[], None]] = {}
         self.delay = 0.0
         self.lock = threading.Lock()
 
@@ -63,6 +71,10 @@ class RecordingHandler:
     ) -> str:
         if self.delay:
             await asyncio.sleep(self.delay)
+        if address in self.on_rcpt:
+            self.on_rcpt[address]()
+        if address in self.answers:
+            return self.answers[address]
         if address in self.refused:
             return "550 5.1.1 No such user here"
         if address in self.deferred:
@@ -73,6 +85,11 @@ class RecordingHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         # aiosmtpd keeps the bytes as received (decode_data is off).
         assert isinstance(envelope.content, bytes)
+        answer = next(
+            (self.data_answers[r] for r in envelope.rcpt_tos if r in self.data_answers), ""
+        )
+        if answer:
+            return answer
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(message)

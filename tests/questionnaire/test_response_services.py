@@ -10,7 +10,12 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from surveys.models import Answer, Invitation, Response, Survey, WebhookEvent, WebhookEventType
-from surveys.questionnaire.responses import ResponseLocked, response_save_page, response_submit
+from surveys.questionnaire.responses import (
+    ResponseLocked,
+    SubmitResult,
+    response_save_page,
+    response_submit,
+)
 from surveys.questionnaire.structure import Answers, questionnaire_load
 from surveys.webhooks.endpoints import webhook_endpoint_create
 from tests.factories import invitation_with_token, open_survey
@@ -39,7 +44,7 @@ def _save(invitation: Invitation, number: int, values: Answers, now: datetime) -
     )
 
 
-def _submit(invitation: Invitation, now: datetime):  # type: ignore[no-untyped-def]
+def _submit(invitation: Invitation, now: datetime) -> SubmitResult:
     return response_submit(
         invitation=invitation, questionnaire=questionnaire_load(invitation.survey), now=now
     )

@@ -231,12 +231,16 @@ def run(module: Module, *, survivors_only: bool = False) -> None:
     env = {**os.environ, "ECCP_MUTATION": "1", "ECCP_MUTATION_TESTS": " ".join(module.tests)}
     names = module.patterns
     if survivors_only:
-        # The module's mutants that no test killed in the last run: after new tests, only
-        # those need running again (mutmut re-runs the mutants it is given by name).
+        # The module's mutants that no test killed in the last run, except those explained as
+        # equivalent: after new tests, only those need running again (mutmut re-runs the
+        # mutants it is given by name). Changing [tool.mutmut] in pyproject.toml (a test file
+        # added to the selection) makes mutmut forget every result: run everything then.
+        explanations = tomllib.loads(EXPLANATIONS.read_text()) if EXPLANATIONS.exists() else {}
         names = [
             name
             for name, code in of_module(module, results()).items()
-            if status(code) in {"survived", "no tests", "not checked"}
+            if status(code) in {"survived", "no tests"}
+            and not str(explanations.get(name, "")).startswith("equivalent")
         ]
         if not names:
             print(f"== {module.title}: no survivor to run again", flush=True)

@@ -29,6 +29,7 @@ from surveys.outreach.rate_limit import BURST_SECONDS
 from surveys.outreach.reminders import wave_remind_now
 from surveys.outreach.sweep import outreach_sweep
 from surveys.outreach.waves import wave_create, wave_launch, wave_pause_by_hand
+from surveys.questionnaire.invitations import invitation_opt_out
 from tests.factories import open_survey, organisations_with_contacts
 from tests.support.email_api import TOKEN, PostmarkApi
 from tests.support.smtp_sink import SmtpSink, free_port
@@ -826,3 +827,68 @@ def test_a_wave_paused_by_hand_mid_batch_stops_sending_within_about_a_second(
             "status", "attempts", "claim_id", "enqueued_at"
         )
     ) == {(Delivery.Status.QUEUED, 0, None, None)}
+
+
+@pytest.mark.django_db
+def test_a_claim_takes_its_due_rows_once_with_its_time_and_leaves_a_paused_waves_rows_queued(
+    smtp_sink, django_user_model
+):
+    """Two claims never share a row (a row sent twice), a claim records when (the sweep's
+    stuck-claim rule reads it), and a paused wave's rows stay queued for its resume."""
+    paused_survey = launched_wave(2)
+    staff = django_user_model.objects.create_user("ana", first_name="Ana", last_name="M")
+    wave = Wave.objects.get(survey=paused_survey)
+    assert wave_pause_by_hand(wave=wave, now=timezone.now(), by=staff)
+    sending = open_survey(slug="sending")
+    wave_launch(wave=wave_create(survey=sending, name="Wave", filters={}), now=timezone.now())
+    every = list(Delivery.objects.order_by("pk").values_list("pk", flat=True))
+    now = timezone.now()
+
+    claim_id, claimed = deliveries_claim(ids=every, now=now)
+    again_id, again = deliveries_claim(ids=every, now=now)
+
+    ours = Delivery.objects.filter(invitation__survey=sending)
+    assert sorted(d.pk for d in claimed) == sorted(ours.values_list("pk", flat=True)) != []
+    assert {(d.status, d.claim_id, d.claimed_at) for d in ours} == {
+        (Delivery.Status.SENDING, claim_id, now)
+    }
+    assert again == [] and again_id != claim_id
+    paused_rows = Delivery.objects.filter(invitation__survey=paused_survey)
+    assert set(paused_rows.values_list("status", "claim_id")) == {(Delivery.Status.QUEUED, None)}
+
+
+@pytest.mark.django_db
+def test_the_send_report_counts_the_cancelled_and_the_failed_deliveries(smtp_sink, settings):
+    settings.EMAIL_MAX_ATTEMPTS = 1
+    survey = launched_wave(5)
+    opted_out = list(survey.invitations.order_by("pk")[:2])
+    for invitation in opted_out:
+        invitation_opt_out(invitation=invitation, now=timezone.now())
+    smtp_sink.stop()  # the other three fail at their first and last attempt
+
+    report = deliveries_send(ids=list(Delivery.objects.values_list("pk", flat=True)))
+
+    assert (report.sent, report.cancelled, report.failed, report.retried) == (0, 2, 3, 0)
+    cancelled = Delivery.objects.filter(invitation__in=opted_out)
+    assert set(cancelled.values_list("status", "last_error")) == {
+        (Delivery.Status.CANCELLED, "opted out of this survey")
+    }
+
+
+@pytest.mark.django_db
+def test_the_sweep_queues_a_due_delivery_once_and_records_when(
+    smtp_sink, django_capture_on_commit_callbacks
+):
+    assert outreach_sweep(now=timezone.now()).deliveries_enqueued == 0  # nothing to queue
+    launched_wave(1)
+    # Its task was lost (a broker restarted without persistence): nothing says it is queued.
+    Delivery.objects.update(enqueued_at=None)
+    now = timezone.now()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = outreach_sweep(now=now).deliveries_enqueued
+        second = outreach_sweep(now=now).deliveries_enqueued
+
+    assert (first, second) == (1, 0)
+    assert Delivery.objects.get().enqueued_at == now
+    assert send_tasks_queued(callbacks) == [[Delivery.objects.get().pk]]

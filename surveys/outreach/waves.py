@@ -135,7 +135,10 @@ def wave_launch(*, wave: Wave, now: datetime) -> LaunchReport:
     redelivered task) finds it launched and queues nothing more. Delivery uniqueness per
     (wave, invitation, contact) backs this up in the database."""
     with transaction.atomic():
-        wave = Wave.objects.select_for_update().select_related("survey").get(pk=wave.pk)
+        # The wave's row only: locking its survey's row as well (a plain FOR UPDATE locks every
+        # joined row) deadlocks with an invitation of that survey created meanwhile, whose
+        # foreign-key check needs the survey row while this launch waits for its invitation.
+        wave = Wave.objects.select_for_update(of=("self",)).select_related("survey").get(pk=wave.pk)
         if wave.status == Wave.Status.LAUNCHED:
             return LaunchReport(0, 0, already_launched=True)
         survey = wave.survey

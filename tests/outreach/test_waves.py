@@ -1,6 +1,7 @@
 """Invitation waves sent by a real Celery worker through a real SMTP server, exactly once."""
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from functools import partial
 
 import pytest
 from celery import current_app
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -735,3 +736,47 @@ def test_wave_filters_are_kept_as_a_wave_reads_them_and_wrong_ones_refused_with_
         create = partial(wave_create, survey=survey, name="Bad", filters={"countries": codes})
         assert refusal(create) == "Countries must be ISO 3166 two-letter codes."
     assert not Wave.objects.filter(name="Bad").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_invitation_created_meanwhile_by_another_transaction_is_used_not_duplicated(
+    require_postgresql,
+):
+    """A launch that meets an invitation another transaction is creating at that moment (an
+    invitation made by hand, a second launch) waits for it, then uses it: no error, one
+    invitation, one email, and its reminder date."""
+    survey = open_survey()
+    (organisation,) = organisations_with_contacts(1)
+    now = timezone.now()
+    created, waited = threading.Event(), threading.Event()
+
+    def invite_meanwhile() -> None:
+        try:
+            with transaction.atomic():
+                invitation_create(survey=survey, organisation=organisation, now=now)
+                created.set()
+                # Commit once the launch waits for this row.
+                deadline = time.monotonic() + 20
+                while time.monotonic() < deadline and not waited.is_set():
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                            " AND datname = current_database()"
+                        )
+                        if cursor.fetchone()[0]:
+                            waited.set()
+                    time.sleep(0.02)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=invite_meanwhile)
+    thread.start()
+    try:
+        assert created.wait(10)
+        wave_launch(wave=wave_create(survey=survey, name="W", filters={}), now=now)
+    finally:
+        thread.join()
+    assert waited.is_set()
+    invitation = Invitation.objects.get()
+    assert invitation.reminder_due_at == now + timedelta(days=survey.reminder_first_after_days)
+    assert list(Delivery.objects.values_list("invitation", flat=True)) == [invitation.pk]

@@ -346,7 +346,9 @@ def test_deliveries_are_queued_in_batches_of_email_batch_size(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_long_batch_refreshes_its_claim_so_the_sweep_does_not_requeue_it(smtp_sink, settings):
+def test_a_long_batch_refreshes_its_claim_so_the_sweep_does_not_requeue_it(
+    smtp_sink, settings, require_postgresql
+):
     """A batch that takes longer than DELIVERY_CLAIM_TIMEOUT (a low rate limit) is alive: the
     sweep, running meanwhile, must not take its rows for a dead worker's and put them back
     (they would go out twice)."""

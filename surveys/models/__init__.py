@@ -30,6 +30,7 @@ from surveys.models.results import (
     StatsChange,
     StatsContribution,
     StatsDelta,
+    StatsScope,
     StatsSummary,
 )
 from surveys.models.webhooks import (
@@ -60,6 +61,7 @@ __all__ = [
     "StatsChange",
     "StatsContribution",
     "StatsDelta",
+    "StatsScope",
     "StatsSummary",
     "Survey",
     "Wave",

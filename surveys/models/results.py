@@ -78,6 +78,8 @@ class StatsSummary(models.Model):
     # What the keys were computed with: a change of either rebuilds the summary.
     reference_year = models.IntegerField(default=0)
     time_zone = models.CharField(max_length=64, blank=True)
+    # The keys' format (summaries.SUMMARY_FORMAT): a summary of an older format is rebuilt.
+    format = models.IntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -91,6 +93,9 @@ class StatsDelta(models.Model):
     key = models.TextField()
     count = models.IntegerField()
     amount = models.DecimalField(max_digits=38, decimal_places=6, null=True)
+    # The response whose answers changed: the fold counts the delta in that response's scopes
+    # too (StatsContribution.answer_scopes).
+    response_id = models.IntegerField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["survey_id"], name="stats_delta_survey_idx")]
@@ -121,9 +126,37 @@ class StatsContribution(models.Model):
     invitation_id = models.IntegerField(primary_key=True)
     survey_id = models.IntegerField()
     keys = models.JSONField(default=list)
+    # The scopes (filter values: summaries module doc) its keys are counted in, space-separated.
+    scopes = models.TextField(blank=True, default="")
+    # The response whose answers are counted in the scopes `answer_scopes` (as of the fold that
+    # last read them), or null.
+    answer_response_id = models.IntegerField(null=True)
+    answer_scopes = models.TextField(blank=True, default="")
 
     class Meta:
-        indexes = [models.Index(fields=["survey_id"], name="stats_contrib_survey_idx")]
+        indexes = [
+            models.Index(fields=["survey_id"], name="stats_contrib_survey_idx"),
+            models.Index(fields=["answer_response_id"], name="stats_contrib_response_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"contribution of invitation {self.invitation_id}"
+
+
+class StatsScope(models.Model):
+    """A survey's summary counts within one scope: the invitations with one filter value (a
+    country, an experience band, a sector, a wave) and their answers, or the answers of
+    submitted responses. Keys as in StatsSummary; folded with it, under its lock."""
+
+    survey_id = models.IntegerField()
+    scope = models.TextField()
+    counts = models.JSONField(default=dict)
+    sums = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["survey_id", "scope"], name="stats_scope_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"statistics of survey {self.survey_id} within {self.scope}"

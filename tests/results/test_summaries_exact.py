@@ -27,10 +27,13 @@ from surveys.questionnaire.invitations import (
 )
 from surveys.questionnaire.responses import ResponseLocked, response_save_page, response_submit
 from surveys.questionnaire.structure import Answers, questionnaire_load
+from surveys.results.filters import EXPERIENCE_BANDS, EXPERIENCE_UNKNOWN, StatsFilter
 from surveys.results.statistics import survey_statistics
 from surveys.results.summaries import (
     stats_summary_fold,
     stats_summary_rebuild,
+    summary_scopes,
+    survey_statistics_current,
     survey_statistics_from_summary,
 )
 from tests.factories import ContactFactory, OrganisationFactory, survey_from_file
@@ -86,6 +89,14 @@ operation = st.one_of(
     st.tuples(st.just("remind"), minutes),
     st.tuples(st.just("bounce"), invitation_index, minutes),
     st.tuples(st.just("fold")),
+    st.tuples(
+        st.just("organisation"),
+        invitation_index,
+        st.sampled_from(["BE", "FR", "NL"]),
+        st.sampled_from([None, 2024, 2019, 1980]),
+        st.sampled_from([[], ["Health"], ["Energy", "Water"]]),
+        minutes,
+    ),
 )
 
 
@@ -155,6 +166,37 @@ def _apply(survey: Any, invitations: list[Invitation], op: tuple[Any, ...]) -> N
             )
     elif name == "fold":
         stats_summary_fold(survey=survey)
+    elif name == "organisation":
+        # An edit of the organisation (admin, re-import): country, founding year, sectors.
+        _, index, country, year, sectors, _ = op
+        organisation = invitations[index].organisation
+        organisation.country = country
+        organisation.year_founded = year
+        organisation.save(update_fields=["country", "year_founded"])
+        organisation.sectors.set([Sector.objects.get_or_create(name=n)[0] for n in sectors])
+
+
+def _single_filters(survey: Any) -> list[StatsFilter]:
+    """Every single-dimension filter the summaries serve, for this survey's data."""
+    waves = list(survey.waves.values_list("pk", flat=True))
+    bands = [*EXPERIENCE_BANDS, EXPERIENCE_UNKNOWN]
+    return [
+        *(StatsFilter(waves=(wave,)) for wave in waves),
+        *(StatsFilter(countries=(code,)) for code in ("BE", "FR", "DE", "NL", "US")),
+        StatsFilter(countries=("BE", "FR")),
+        *(StatsFilter(sectors=(name,)) for name in Sector.objects.values_list("name", flat=True)),
+        *(StatsFilter(experience=(band,)) for band in bands),
+        StatsFilter(experience=("0-2", "unknown")),
+        StatsFilter(complete_only=True),
+    ]
+
+
+def _assert_filters_equal(survey: Any) -> None:
+    for filters in _single_filters(survey):
+        assert summary_scopes(filters=filters) is not None, filters
+        expected = _normalised(survey_statistics(survey=survey, filters=filters))
+        got = _normalised(survey_statistics_from_summary(survey=survey, filters=filters))
+        assert got == expected, filters
 
 
 def _setup() -> tuple[Any, list[Invitation]]:
@@ -195,10 +237,14 @@ def test_summary_statistics_equal_the_full_computation(operations: list[tuple[An
             survey.refresh_from_db()
             expected = _normalised(survey_statistics(survey=survey))
             assert _normalised(survey_statistics_from_summary(survey=survey)) == expected
+            # Every single filter from the summary's scopes equals the full computation with
+            # that filter.
+            _assert_filters_equal(survey)
             # A rebuild from scratch agrees too, and leaves nothing pending.
             stats_summary_rebuild(survey=survey)
             assert not StatsDelta.objects.filter(survey_id=survey.pk).exists()
             assert _normalised(survey_statistics_from_summary(survey=survey)) == expected
+            _assert_filters_equal(survey)
             raise _Rollback
     except _Rollback:
         pass
@@ -273,3 +319,45 @@ def test_emails_sent_in_the_first_hour_of_a_local_day_are_on_that_days_timeline(
         sends = [e for e in expected["timeline"]["events"] if e["kind"] == "wave"]
         assert sends and sends[0]["date"] == "2026-03-03", expected["timeline"]["events"]
         transaction.set_rollback(True)
+
+
+def test_a_single_filter_is_served_from_the_scopes_and_a_combination_still_matches() -> None:
+    """A single filter reads the summary's scopes (no answer row, no full computation); two
+    dimensions, several sectors or several waves take the full computation, cached."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    survey, invitations = _setup()
+    for op in (
+        ("wave", "", 1),
+        ("send", 2),
+        ("save", 0, 0, 0, 5),
+        ("save", 2, 1, 1, 6),
+        ("submit", 0, 7),
+        ("save", 3, 2, 0, 8),
+        ("wave", "BE", 9),
+        ("send", 10),
+    ):
+        _apply(survey, invitations, op)
+    stats_summary_fold(survey=survey)
+    questionnaire_load(survey)  # cached: its queries are not the statistics'
+    for filters in _single_filters(survey):
+        cache.clear()
+        with CaptureQueriesContext(connection) as queries:
+            got = survey_statistics_current(survey=survey, filters=filters)
+        sql = " ".join(query["sql"] for query in queries.captured_queries)
+        assert "surveys_answer" not in sql, filters
+        assert len(queries.captured_queries) <= 20, filters
+        assert _normalised(got) == _normalised(survey_statistics(survey=survey, filters=filters))
+    waves = tuple(survey.waves.values_list("pk", flat=True))
+    for filters in (
+        StatsFilter(countries=("BE",), experience=("0-2",)),
+        StatsFilter(countries=("BE",), complete_only=True),
+        StatsFilter(sectors=("Health", "Energy")),
+        StatsFilter(waves=waves),
+    ):
+        assert summary_scopes(filters=filters) is None
+        cache.clear()
+        got = survey_statistics_current(survey=survey, filters=filters)
+        assert _normalised(got) == _normalised(survey_statistics(survey=survey, filters=filters))

@@ -361,3 +361,23 @@ def test_a_single_filter_is_served_from_the_scopes_and_a_combination_still_match
         cache.clear()
         got = survey_statistics_current(survey=survey, filters=filters)
         assert _normalised(got) == _normalised(survey_statistics(survey=survey, filters=filters))
+
+
+def test_a_rebuild_adds_up_the_answers_of_responses_that_share_a_scope_but_not_the_others() -> None:
+    """The rebuild groups answers by each response's whole set of scopes, then adds each set to
+    each of its scopes: a wave, a country or complete only holds responses whose other scopes
+    differ (another sector, another band), and their answers add up there."""
+    survey, invitations = _setup()
+    _apply(survey, invitations, ("wave", "", 1))
+    _apply(survey, invitations, ("send", 2))
+    for index in range(len(invitations)):
+        for page_number in range(len(PAGE_VARIANTS)):
+            _apply(survey, invitations, ("save", index, page_number, 0, 5 + page_number))
+        _apply(survey, invitations, ("submit", index, 10))
+    stats_summary_rebuild(survey=survey)
+    _assert_filters_equal(survey)
+    complete = survey_statistics_from_summary(
+        survey=survey, filters=StatsFilter(complete_only=True)
+    )
+    quality = next(q for q in complete["questions"] if q["id"] == "quality")
+    assert quality["base"] == len(invitations)

@@ -13,7 +13,8 @@ migration would) and prints, each the median of --repeat calls, with the process
 - unfiltered, after one page save (the save's delta folded in, then the JSON built from the
   summary), and repeated without new data (a cache read);
 - each single filter (wave, country, sector, experience, complete only) and one combination,
-  the first time (the full computation; cache emptied before each call) and repeated;
+  the first time (from the summary's scopes, the combination by the full computation; cache
+  emptied before each call) and repeated;
 - a 304 poll: GET /api/surveys/<slug>/stats/ with the ETag of the previous answer, through
   Django's test client as a Staff user (session, role check, data version, no statistics).
 

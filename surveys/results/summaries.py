@@ -529,7 +529,7 @@ def _apply(counts: dict[str, int], keys: Iterable[str], sign: int) -> None:
 def stats_summary_rebuild(*, survey: Survey) -> StatsSummary:
     """Compute the survey's summary and its scopes from every row, as
     statistics.survey_statistics would, and replace the stored ones. Exact under concurrent
-    writes (module doc). Seconds at 100,000 invitations: a migration, `manage.py
+    writes (module doc). About a minute at 100,000 responses, six at 1,000,000: `manage.py
     stats_summaries --rebuild`, or a fold that finds the time zone, the reference year or the
     summary format changed."""
     StatsSummary.objects.get_or_create(survey=survey)

@@ -381,3 +381,33 @@ def test_a_rebuild_adds_up_the_answers_of_responses_that_share_a_scope_but_not_t
     )
     quality = next(q for q in complete["questions"] if q["id"] == "quality")
     assert quality["base"] == len(invitations)
+
+
+def test_the_stats_summaries_command_folds_or_rebuilds_and_names_an_unknown_survey() -> None:
+    """manage.py stats_summaries: folds what is pending; --rebuild computes the summary and its
+    scopes again from every row (after an upgrade that changes their format)."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    from surveys.models import StatsScope, StatsSummary
+
+    survey, invitations = _setup()
+    for op in (("wave", "", 1), ("send", 2), ("save", 0, 0, 0, 5), ("submit", 0, 7)):
+        _apply(survey, invitations, op)
+    assert StatsDelta.objects.filter(survey_id=survey.pk).exists()
+    out = StringIO()
+    call_command("stats_summaries", "summaries", stdout=out)
+    assert "summaries: folded in" in out.getvalue()
+    assert not StatsDelta.objects.filter(survey_id=survey.pk).exists()
+    # A summary and scopes that are wrong (as after a format change) are computed again.
+    StatsSummary.objects.filter(survey=survey).update(counts={}, sums={})
+    StatsScope.objects.filter(survey_id=survey.pk).delete()
+    out = StringIO()
+    call_command("stats_summaries", "--rebuild", stdout=out)
+    assert "summaries: rebuilt in" in out.getvalue()
+    expected = _normalised(survey_statistics(survey=survey))
+    assert _normalised(survey_statistics_from_summary(survey=survey)) == expected
+    _assert_filters_equal(survey)
+    with pytest.raises(CommandError, match="No survey with slug 'nope'"):
+        call_command("stats_summaries", "summaries", "nope")

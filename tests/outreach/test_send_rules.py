@@ -21,6 +21,7 @@ from surveys.outreach.deliveries import (
     DELIVERIES_SEND_TASK,
     RETRY_COUNTDOWN_UNDER_SECONDS,
     SendReport,
+    _SmtpPool,
     deliveries_claim,
     deliveries_send,
     retry_countdown,
@@ -653,6 +654,24 @@ def test_a_wave_pausing_itself_mid_batch_puts_its_unsent_rows_back_untouched(
 
 
 @pytest.mark.django_db
+def test_a_pool_lends_the_connection_given_back_in_its_own_process(smtp_sink, settings):
+    """The worker's SMTP pool lends an idle connection again in the process that opened it
+    (the fork rule, that a child does not use its parent's sockets, must not empty it at every
+    borrow). A pool of its own: the module's pool was built at import, and mutation testing
+    runs each mutant in a forked child, where only a pool built there shows this."""
+    settings.EMAIL_CONNECTION_IDLE_SECONDS = 30
+    pool = _SmtpPool()
+    connection = pool.borrow()
+    connection.open()
+    try:
+        pool.give_back(connection, healthy=True)
+        assert pool.borrow() is connection
+        pool.give_back(connection, healthy=False)  # closed, not kept
+        assert pool.borrow() is not connection
+    finally:
+        connection.close()
+
+
 def test_batches_reuse_an_open_smtp_connection_until_idle_too_long_or_settings_change(
     smtp_sink, settings
 ):

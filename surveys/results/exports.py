@@ -48,6 +48,7 @@ as they were typed: SPSS does not evaluate them.
 
 import contextlib
 import csv
+import gc
 import hashlib
 import hmac
 import io
@@ -61,7 +62,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeVar
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
@@ -569,6 +570,44 @@ def _jit_off(*, session: bool) -> Iterator[None]:
                 cursor.execute("RESET jit")
 
 
+_Item = TypeVar("_Item")
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for the block, then as it was. An export allocates a
+    few containers per row (the driver's tuples and arrays, the row lists), none of them in a
+    cycle: reference counting frees each at once, while the collector's passes, triggered by
+    the allocations, walk the process's long-lived objects again and again. That was about a
+    quarter of the CSV's Python time (bench/exports.py at 1,000,000 rows: 8.3 CPU-s with it,
+    5.9 without)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _each_without_cyclic_gc(items: Iterator[_Item]) -> Generator[_Item]:
+    """`items`, each computed with the cyclic collector paused: on again whenever this
+    generator is suspended, so that a stream waiting for its client (or never read to the
+    end) does not leave the process without it."""
+    try:
+        while True:
+            with _cyclic_gc_paused():
+                try:
+                    item = next(items)
+                except StopIteration:
+                    return
+            yield item
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            close()
+
+
 def _identification_cells(export: "ResponsesExport", *, as_text: bool) -> Callable[..., list[Any]]:
     """A function of (response id, invitation id, organisation name, country, started,
     submitted) to the first cells of a row, as ResponsesExport._response_rows makes them."""
@@ -835,7 +874,7 @@ def responses_export_filename(*, survey: Survey, fmt: str, today: date) -> str:
 
 def responses_export_csv(
     *, export: ResponsesExport, progress: Progress | None = None
-) -> Iterator[bytes]:
+) -> Generator[bytes]:
     """The CSV, in chunks: UTF-8 with a byte order mark (so that Excel reads it as UTF-8), a
     header of column names, values as codes. Nothing is read until the first chunk is asked
     for, and nothing accumulates (one chunk of CSV_ROWS_PER_CHUNK rows at a time): fit for a
@@ -846,6 +885,10 @@ def responses_export_csv(
     unquoted `Org;=1+2` at the semicolon and runs the second half as a formula. On PostgreSQL the
     cells come as text (`_postgresql_rows`) and each line is one join, byte for byte what
     csv.writer(quoting=QUOTE_ALL) writes."""
+    return _each_without_cyclic_gc(_csv_chunks(export=export, progress=progress))
+
+
+def _csv_chunks(*, export: ResponsesExport, progress: Progress | None) -> Iterator[bytes]:
     yield ("\ufeff" + _csv_line(export.names)).encode()
     texts = export.indexes("text")
     if connection.vendor == "postgresql":
@@ -913,6 +956,7 @@ def _reported(rows: Iterator[list[Any]], progress: Progress | None) -> Iterator[
     progress(count)
 
 
+@_cyclic_gc_paused()
 def responses_export_xlsx(
     *, export: ResponsesExport, file: BinaryIO | str | Path, progress: Progress | None = None
 ) -> int:
@@ -1008,6 +1052,7 @@ def _sav_dtype(column: ExportColumn, kind: str) -> Any:
     return polars.Int32
 
 
+@_cyclic_gc_paused()
 def responses_export_sav(
     *, export: ResponsesExport, path: str | Path, progress: Progress | None = None
 ) -> int:

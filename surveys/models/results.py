@@ -89,13 +89,13 @@ class StatsSummary(models.Model):
 class StatsDelta(models.Model):
     """+/- counts of answer keys, inserted by the answer table's trigger."""
 
-    survey_id = models.IntegerField()
+    survey_id = models.BigIntegerField()
     key = models.TextField()
     count = models.IntegerField()
     amount = models.DecimalField(max_digits=38, decimal_places=6, null=True)
     # The response whose answers changed: the fold counts the delta in that response's scopes
     # too (StatsContribution.answer_scopes).
-    response_id = models.IntegerField(null=True)
+    response_id = models.BigIntegerField(null=True)
 
     class Meta:
         indexes = [models.Index(fields=["survey_id"], name="stats_delta_survey_idx")]
@@ -108,8 +108,8 @@ class StatsChange(models.Model):
     """An invitation whose invitation-level figures may have changed (its invitation,
     response, deliveries or organisation), inserted by triggers."""
 
-    survey_id = models.IntegerField()
-    invitation_id = models.IntegerField()
+    survey_id = models.BigIntegerField()
+    invitation_id = models.BigIntegerField()
 
     class Meta:
         indexes = [models.Index(fields=["survey_id"], name="stats_change_survey_idx")]
@@ -123,14 +123,14 @@ class StatsContribution(models.Model):
     next fold subtracts it and adds the new one. No foreign key: it outlives a deleted
     invitation until that deletion is folded in."""
 
-    invitation_id = models.IntegerField(primary_key=True)
-    survey_id = models.IntegerField()
+    invitation_id = models.BigIntegerField(primary_key=True)
+    survey_id = models.BigIntegerField()
     keys = models.JSONField(default=list)
     # The scopes (filter values: summaries module doc) its keys are counted in, space-separated.
     scopes = models.TextField(blank=True, default="")
     # The response whose answers are counted in the scopes `answer_scopes` (as of the fold that
     # last read them), or null.
-    answer_response_id = models.IntegerField(null=True)
+    answer_response_id = models.BigIntegerField(null=True)
     answer_scopes = models.TextField(blank=True, default="")
 
     class Meta:
@@ -148,7 +148,7 @@ class StatsScope(models.Model):
     country, an experience band, a sector, a wave) and their answers, or the answers of
     submitted responses. Keys as in StatsSummary; folded with it, under its lock."""
 
-    survey_id = models.IntegerField()
+    survey_id = models.BigIntegerField()
     scope = models.TextField()
     counts = models.JSONField(default=dict)
     sums = models.JSONField(default=dict)

@@ -653,7 +653,6 @@ def test_a_wave_pausing_itself_mid_batch_puts_its_unsent_rows_back_untouched(
 # SMTP connections ------------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
 def test_a_pool_lends_the_connection_given_back_in_its_own_process(smtp_sink, settings):
     """The worker's SMTP pool lends an idle connection again in the process that opened it
     (the fork rule, that a child does not use its parent's sockets, must not empty it at every
@@ -672,6 +671,7 @@ def test_a_pool_lends_the_connection_given_back_in_its_own_process(smtp_sink, se
         connection.close()
 
 
+@pytest.mark.django_db
 def test_batches_reuse_an_open_smtp_connection_until_idle_too_long_or_settings_change(
     smtp_sink, settings
 ):

@@ -113,6 +113,14 @@ SUMMARY_FORMAT = 1
 REBUILD_CHUNK = 20_000
 # How long a computed view stays in the cache (its key changes with the data anyway).
 CACHE_SECONDS = 24 * 3600
+# A reader (a request) rebuilds a summary that is not current (module doc: another time zone,
+# reference year or format) only for a survey of at most this many invitations, seconds of
+# work. A larger one is rebuilt by a worker (the periodic fold, or `manage.py stats_summaries
+# --rebuild`: a minute at 100,000 responses, six at a million), and readers get the full
+# computation meanwhile instead of waiting on the summary's lock past the server's timeout.
+INLINE_REBUILD_MAX_INVITATIONS = 10_000
+# Meanwhile the data version is a clock of this many seconds: views are cached that long.
+REBUILDING_VERSION_SECONDS = 10
 _FLAGS = {"i": "invited", "o": "opened", "s": "started", "c": "completed"}
 
 
@@ -705,14 +713,23 @@ def _fold_read(
     return deltas, marked, answered, answers
 
 
-def _fold(survey: Survey, *, marks: bool = True) -> StatsSummary:
+def _fold(
+    survey: Survey, *, marks: bool = True, rebuild: bool = True, skip_locked: bool = False
+) -> StatsSummary | None:
     """Fold the pending deltas and marks (only the deltas when `marks` is false: none were
     pending when looked at) into the summary and its scopes (module doc), under the summary's
-    row lock."""
+    row lock. A summary that is not current is rebuilt; without `rebuild` (a reader), only for a
+    small survey (stats_summary_fold), else None is returned. With `skip_locked`, None at once
+    when another fold or rebuild holds the lock (it does the work)."""
     with transaction.atomic():
         StatsSummary.objects.get_or_create(survey=survey)
-        summary = StatsSummary.objects.select_for_update().get(survey=survey)
+        locked = StatsSummary.objects.select_for_update(skip_locked=skip_locked)
+        summary = locked.filter(survey=survey).first()
+        if summary is None:
+            return None
         if not _summary_is_current(summary, survey):
+            if not rebuild and not _rebuilt_inline(survey):
+                return None
             return stats_summary_rebuild(survey=survey)
         deltas, ids, answered, answers = _fold_read(survey, marks=marks)
         if not deltas and not ids:
@@ -816,9 +833,15 @@ def _fold_marked(
     StatsContribution.objects.bulk_create(rows, batch_size=5000)
 
 
-def stats_summary_fold(*, survey: Survey) -> int:
+def stats_summary_fold(
+    *, survey: Survey, reader: bool = False, skip_locked: bool = False
+) -> int | None:
     """The survey's data version, after folding in whatever is pending. One small query when
-    nothing changed since the last fold."""
+    nothing changed since the last fold. A summary that is not current is rebuilt first; for a
+    `reader` (a request), only when the survey is small (INLINE_REBUILD_MAX_INVITATIONS): for a
+    larger one it returns None at once, without taking the summary's lock, which a rebuild may
+    be holding for minutes. `skip_locked`: None when another fold or rebuild holds the lock
+    (the periodic task: its runs never queue behind a rebuild, holding worker processes)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT s.version, s.reference_year, s.time_zone, "
@@ -837,18 +860,41 @@ def stats_summary_fold(*, survey: Survey) -> int:
         and row[5] == SUMMARY_FORMAT
     ):
         return int(row[0])
-    return _fold(survey, marks=row is None or bool(row[4])).version
+    current = (
+        row is not None
+        and row[1] == experience_reference_year(survey)
+        and row[2] == _current_time_zone()
+        and row[5] == SUMMARY_FORMAT
+    )
+    if reader and not current and not _rebuilt_inline(survey):
+        return None
+    summary = _fold(
+        survey, marks=row is None or bool(row[4]), rebuild=not reader, skip_locked=skip_locked
+    )
+    return None if summary is None else summary.version
+
+
+def _rebuilt_inline(survey: Survey) -> bool:
+    return Invitation.objects.filter(survey=survey).count() <= INLINE_REBUILD_MAX_INVITATIONS
 
 
 def stats_summaries_fold_pending() -> int:
-    """Fold every survey with pending changes (the periodic task): keeps the delta tables short
-    between dashboard reads. Returns the number of surveys folded."""
+    """Fold every survey with pending changes and rebuild every summary that is not current
+    (the periodic task): keeps the delta tables short between dashboard reads, and rebuilds
+    what readers of large surveys leave to a worker. A survey whose summary another process is
+    folding or rebuilding is skipped. Returns the number of surveys folded."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT survey_id FROM surveys_statsdelta UNION "
             "SELECT survey_id FROM surveys_statschange"
         )
         survey_ids = [row[0] for row in cursor.fetchall()]
+    summaries = StatsSummary.objects.select_related("survey").defer("counts", "sums")
+    survey_ids += [
+        summary.survey_id
+        for summary in summaries
+        if not _summary_is_current(summary, summary.survey) and summary.survey_id not in survey_ids
+    ]
     surveys = list(Survey.objects.filter(pk__in=survey_ids))
     gone = set(survey_ids) - {survey.pk for survey in surveys}
     if gone:
@@ -857,8 +903,8 @@ def stats_summaries_fold_pending() -> int:
             model.objects.filter(survey_id__in=gone).delete()
     folded = 0
     for survey in surveys:
-        stats_summary_fold(survey=survey)
-        folded += 1
+        if stats_summary_fold(survey=survey, skip_locked=True) is not None:
+            folded += 1
     return folded
 
 
@@ -870,7 +916,13 @@ def statistics_version(*, survey: Survey) -> str:
     answer, response, invitation and delivery), the questionnaire's structure version, the
     survey's own fields and its waves (names and states). Two small queries when nothing is
     pending."""
-    version = stats_summary_fold(survey=survey)
+    folded = stats_summary_fold(survey=survey, reader=True)
+    # Not current and left to a worker: the full computation, cached for a few seconds.
+    version = (
+        folded
+        if folded is not None
+        else f"rebuilding-{int(timezone.now().timestamp()) // REBUILDING_VERSION_SECONDS}"
+    )
     waves = list(survey.waves.order_by("pk").values_list("pk", "name", "status", "launched_at"))
     sectors_version = cache.get("stats:sectors-version", 0)
     text = json.dumps(
@@ -923,9 +975,11 @@ def survey_statistics_current(
         stored: SurveyStatistics = json.loads(cached)
         return stored
     stats_filter_check(survey=survey, filters=filters)
-    if summary_scopes(filters=filters) is not None:
-        stats = survey_statistics_from_summary(survey=survey, filters=filters)
-    else:
+    try:
+        if summary_scopes(filters=filters) is None:
+            raise _SummaryNotServed
+        stats = survey_statistics_from_summary(survey=survey, filters=filters, reader=True)
+    except _SummaryNotServed:
         stats = survey_statistics(survey=survey, filters=filters)
     cache.set(key, json.dumps(stats), CACHE_SECONDS)
     return stats
@@ -972,13 +1026,20 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, end
 
 
+class _SummaryNotServed(Exception):
+    """The summary does not serve this view: filters it does not cover, or, for a reader, a
+    summary that is not current and left to a worker to rebuild."""
+
+
 def _summary_counts(
-    *, survey: Survey, scopes: list[str]
+    *, survey: Survey, scopes: list[str], reader: bool = False
 ) -> tuple[dict[str, int], dict[str, Decimal]]:
     """The folded counts and sums within `scopes` (summary_scopes): the summary's own without
     any; the invitations' keys of the summary and the answer keys of scope "k" for complete
-    only; else the scopes' counts added up."""
-    stats_summary_fold(survey=survey)
+    only; else the scopes' counts added up. _SummaryNotServed for a `reader` when the summary
+    is not current (stats_summary_fold)."""
+    if stats_summary_fold(survey=survey, reader=reader) is None:
+        raise _SummaryNotServed
     if not scopes or scopes == ["k"]:
         summary = StatsSummary.objects.get(survey=survey)
         counts: dict[str, int] = summary.counts
@@ -1004,19 +1065,20 @@ def _summary_counts(
 
 
 def survey_statistics_from_summary(
-    *, survey: Survey, filters: StatsFilter | None = None
+    *, survey: Survey, filters: StatsFilter | None = None, reader: bool = False
 ) -> SurveyStatistics:
     """survey_statistics(survey=survey, filters=filters) from the folded summary and its
     scopes, for the filters that summary_scopes covers (ValueError for others): the same JSON,
     read from a few thousand counts instead of every row. Queries: the fold's, the summary or
     scopes, the waves, the sector names, the first email of each timeline event (one
     statement), the reminders' follow-ups (one), and the questionnaire's own (none while
-    cached)."""
+    cached). For a `reader`, _SummaryNotServed when the summary is not current and the survey
+    too large to rebuild it now (stats_summary_fold)."""
     filters = filters or StatsFilter()
     scopes = summary_scopes(filters=filters)
     if scopes is None:
         raise ValueError("The summaries do not cover these filters.")
-    counts, sums = _summary_counts(survey=survey, scopes=scopes)
+    counts, sums = _summary_counts(survey=survey, scopes=scopes, reader=reader)
     # The invitations chosen (complete only aside: it narrows the answers alone).
     population = dataclasses.replace(filters, complete_only=False)
 

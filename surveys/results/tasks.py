@@ -22,5 +22,6 @@ def export_jobs_clean() -> dict:
 
 @shared_task(name="surveys.stats_summaries_fold")
 def stats_summaries_fold() -> dict:
-    # Keeps the delta tables short between dashboard reads (a read folds too).
+    # Keeps the delta tables short between dashboard reads (a read folds too), and rebuilds the
+    # summaries that are not current, which requests leave to a worker for large surveys.
     return {"folded": summaries.stats_summaries_fold_pending()}

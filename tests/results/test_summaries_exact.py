@@ -411,3 +411,119 @@ def test_the_stats_summaries_command_folds_or_rebuilds_and_names_an_unknown_surv
     _assert_filters_equal(survey)
     with pytest.raises(CommandError, match="No survey with slug 'nope'"):
         call_command("stats_summaries", "summaries", "nope")
+
+
+def test_a_large_surveys_stale_summary_gets_the_full_computation_until_a_worker_rebuilds_it(
+    monkeypatch,
+) -> None:
+    """A summary of another format, time zone or reference year is rebuilt by a request only
+    for a small survey. For a larger one (a minute at 100,000 responses, past the server's
+    timeout at a million) a request serves the full computation at once, without taking the
+    summary's lock, which the worker's rebuild may hold; its data version is a clock of a few
+    seconds meanwhile; the periodic fold rebuilds the summary."""
+    import time_machine
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from surveys.models import StatsSummary
+    from surveys.results import summaries
+    from surveys.results.summaries import (
+        SUMMARY_FORMAT,
+        statistics_version,
+        stats_summaries_fold_pending,
+    )
+
+    survey, invitations = _setup()
+    for op in (("wave", "", 1), ("send", 2), ("save", 0, 0, 0, 5), ("submit", 0, 7)):
+        _apply(survey, invitations, op)
+    stats_summary_fold(survey=survey)
+    monkeypatch.setattr(summaries, "INLINE_REBUILD_MAX_INVITATIONS", len(invitations) - 1)
+    StatsSummary.objects.filter(survey=survey).update(format=0)
+
+    for filters in (StatsFilter(), StatsFilter(countries=("BE",))):
+        with CaptureQueriesContext(connection) as queries:
+            got = survey_statistics_current(survey=survey, filters=filters)
+        assert not any("FOR UPDATE" in query["sql"] for query in queries.captured_queries)
+        assert _normalised(got) == _normalised(survey_statistics(survey=survey, filters=filters))
+    assert StatsSummary.objects.get(survey=survey).format == 0  # not rebuilt by the request
+    now = timezone.now()
+    with time_machine.travel(now, tick=False):
+        version = statistics_version(survey=survey)
+        assert statistics_version(survey=survey) == version
+    with time_machine.travel(now + timedelta(seconds=summaries.REBUILDING_VERSION_SECONDS)):
+        assert statistics_version(survey=survey) != version
+
+    assert stats_summaries_fold_pending() == 1  # the periodic task: nothing else pending
+    assert StatsSummary.objects.get(survey=survey).format == SUMMARY_FORMAT
+    expected = _normalised(survey_statistics(survey=survey))
+    assert _normalised(survey_statistics_from_summary(survey=survey, reader=True)) == expected
+
+    # A small survey's summary is rebuilt by the request itself.
+    monkeypatch.setattr(summaries, "INLINE_REBUILD_MAX_INVITATIONS", len(invitations))
+    StatsSummary.objects.filter(survey=survey).update(format=0)
+    assert _normalised(survey_statistics_current(survey=survey)) == expected
+    assert StatsSummary.objects.get(survey=survey).format == SUMMARY_FORMAT
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_periodic_fold_skips_a_summary_another_process_is_folding_or_rebuilding(
+    require_postgresql,
+) -> None:
+    """A rebuild holds the summary's lock for minutes at a million responses; the periodic
+    fold, queued every 30 seconds, skips that survey instead of waiting behind it, so its runs
+    never pile up holding the worker's processes."""
+    import threading
+    import time
+
+    from django.db import connections
+
+    from surveys.models import StatsSummary
+    from surveys.results.summaries import stats_summaries_fold_pending
+
+    survey, invitations = _setup()
+    _apply(survey, invitations, ("save", 0, 0, 0, 5))  # something pending
+    locked, release = threading.Event(), threading.Event()
+
+    def rebuild_meanwhile() -> None:
+        try:
+            with transaction.atomic():
+                StatsSummary.objects.select_for_update().get(survey=survey)
+                locked.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=rebuild_meanwhile)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        assert stats_summaries_fold_pending() == 0
+        assert time.monotonic() - started < 5
+        assert StatsDelta.objects.filter(survey_id=survey.pk).exists()  # left for later
+    finally:
+        release.set()
+        thread.join()
+    assert stats_summaries_fold_pending() == 1
+    assert not StatsDelta.objects.filter(survey_id=survey.pk).exists()
+
+
+def test_ids_past_what_four_bytes_hold_reach_the_summaries(require_postgresql) -> None:
+    """Responses and invitations have 8-byte ids: the summaries' tables keep them whole (a
+    4-byte column made every page save of such a response fail in its trigger)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in ("surveys_response", "surveys_invitation"):
+            cursor.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)", [table, 2**31 + 10]
+            )
+    survey, invitations = _setup()
+    assert invitations[0].pk > 2**31
+    for op in (("wave", "", 1), ("send", 2), ("save", 0, 0, 0, 5), ("submit", 0, 7)):
+        _apply(survey, invitations, op)
+    assert Response.objects.get(invitation=invitations[0]).pk > 2**31
+    expected = _normalised(survey_statistics(survey=survey))
+    assert _normalised(survey_statistics_from_summary(survey=survey)) == expected
+    _assert_filters_equal(survey)

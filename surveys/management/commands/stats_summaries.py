@@ -28,6 +28,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No survey with slug {', '.join(map(repr, missing))}.")
         for survey in surveys:
             started = time.perf_counter()
+            version: int | None
             if rebuild:
                 version = stats_summary_rebuild(survey=survey).version
             else:

@@ -573,21 +573,42 @@ def _jit_off(*, session: bool) -> Iterator[None]:
 _Item = TypeVar("_Item")
 
 
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for the block, then as it was. An export allocates a
-    few containers per row (the driver's tuples and arrays, the row lists), none of them in a
-    cycle: reference counting frees each at once, while the collector's passes, triggered by
-    the allocations, walk the process's long-lived objects again and again. That was about a
-    quarter of the CSV's Python time (bench/exports.py at 1,000,000 rows: 8.3 CPU-s with it,
-    5.9 without)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+class _CyclicGcPauses:
+    """Pauses of the cyclic collector, which is one switch for the whole process: off while at
+    least one export thread computes rows, back as it was when the last one is done (a check
+    of gc.isenabled() in each pause would let two threads leave it off for good)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.depth = 0
+        self.was_enabled = False
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        with self.lock:
+            if self.depth == 0:
+                self.was_enabled = gc.isenabled()
+                gc.disable()
+            self.depth += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.depth -= 1
+                if self.depth == 0 and self.was_enabled:
+                    gc.enable()
+
+
+_gc_pauses = _CyclicGcPauses()
+
+
+# The cyclic garbage collector off for a block, then as it was: @_cyclic_gc_paused() or
+# `with _cyclic_gc_paused():`. An export allocates a few containers per row (the driver's tuples
+# and arrays, the row lists), none of them in a cycle: reference counting frees each at once,
+# while the collector's passes, triggered by the allocations, walk the process's long-lived
+# objects again and again. That was about a quarter of the CSV's Python time (bench/exports.py
+# at 1,000,000 rows: 8.3 CPU-s with it, 5.9 without).
+_cyclic_gc_paused = _gc_pauses.paused
 
 
 def _each_without_cyclic_gc(items: Iterator[_Item]) -> Generator[_Item]:

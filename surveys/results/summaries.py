@@ -48,6 +48,7 @@ scopes") tells more.
 import dataclasses
 import hashlib
 import json
+import time as clock
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
@@ -55,7 +56,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django_countries import countries
@@ -80,6 +81,7 @@ from surveys.results.filters import (
     EXPERIENCE_BANDS,
     EXPERIENCE_UNKNOWN,
     StatsFilter,
+    StatsFilterError,
     experience_reference_year,
     filtered_invitations,
     stats_filter_check,
@@ -121,6 +123,9 @@ CACHE_SECONDS = 24 * 3600
 INLINE_REBUILD_MAX_INVITATIONS = 10_000
 # Meanwhile the data version is a clock of this many seconds: views are cached that long.
 REBUILDING_VERSION_SECONDS = 10
+# How long a reader waits for the summary's lock (held by another fold, or for minutes by a
+# rebuild) before it serves the full computation instead.
+READER_LOCK_WAIT_SECONDS = 2.0
 _FLAGS = {"i": "invited", "o": "opened", "s": "started", "c": "completed"}
 
 
@@ -719,12 +724,16 @@ def _fold(
     """Fold the pending deltas and marks (only the deltas when `marks` is false: none were
     pending when looked at) into the summary and its scopes (module doc), under the summary's
     row lock. A summary that is not current is rebuilt; without `rebuild` (a reader), only for a
-    small survey (stats_summary_fold), else None is returned. With `skip_locked`, None at once
-    when another fold or rebuild holds the lock (it does the work)."""
+    small survey (stats_summary_fold), else None is returned; a reader also gets None when the
+    lock is not free within READER_LOCK_WAIT_SECONDS. With `skip_locked`, None at once when
+    another fold or rebuild holds the lock (it does the work)."""
     with transaction.atomic():
         StatsSummary.objects.get_or_create(survey=survey)
-        locked = StatsSummary.objects.select_for_update(skip_locked=skip_locked)
-        summary = locked.filter(survey=survey).first()
+        if rebuild:
+            locked = StatsSummary.objects.select_for_update(skip_locked=skip_locked)
+            summary = locked.filter(survey=survey).first()
+        else:
+            summary = _summary_locked_within(survey, READER_LOCK_WAIT_SECONDS)
         if summary is None:
             return None
         if not _summary_is_current(summary, survey):
@@ -867,11 +876,29 @@ def stats_summary_fold(
         and row[5] == SUMMARY_FORMAT
     )
     if reader and not current and not _rebuilt_inline(survey):
+        if row is None:
+            # No summary yet (data older than the summaries, or loaded with triggers off): an
+            # empty one, not current, that the periodic fold will find and rebuild.
+            StatsSummary.objects.get_or_create(survey=survey)
         return None
     summary = _fold(
         survey, marks=row is None or bool(row[4]), rebuild=not reader, skip_locked=skip_locked
     )
     return None if summary is None else summary.version
+
+
+def _summary_locked_within(survey: Survey, seconds: float) -> StatsSummary | None:
+    """The survey's summary row, locked, or None when another transaction holds it longer than
+    `seconds` (NOWAIT attempts, each in a savepoint so that a refusal spoils nothing)."""
+    deadline = clock.monotonic() + seconds
+    while True:
+        try:
+            with transaction.atomic():
+                return StatsSummary.objects.select_for_update(nowait=True).get(survey=survey)
+        except OperationalError:
+            if clock.monotonic() >= deadline:
+                return None
+            clock.sleep(0.05)
 
 
 def _rebuilt_inline(survey: Survey) -> bool:
@@ -1053,6 +1080,9 @@ def _summary_counts(
     names = [scope[2:] for scope in scopes if scope.startswith("s:")]
     if names:
         ids = dict(Sector.objects.filter(name__in=names).values_list("name", "pk"))
+        missing = [name for name in names if name not in ids]
+        if missing:  # renamed or deleted since the filter was checked
+            raise StatsFilterError(f"sector: no sector named {', '.join(map(repr, missing))}.")
         scopes = [f"s:{ids[scope[2:]]}" if scope.startswith("s:") else scope for scope in scopes]
     for scope_counts, scope_sums in StatsScope.objects.filter(
         survey_id=survey.pk, scope__in=scopes

@@ -978,3 +978,29 @@ def test_exports_pause_the_cyclic_collector_while_computing_rows_and_never_leave
         assert write(export=export, progress=progress, **path) == 3
         assert during and not any(during), write
         assert gc.isenabled()
+
+
+def test_pauses_of_the_collector_overlapping_in_two_threads_end_with_it_on():
+    """The collector is one switch for the process: an export thread that ends while another
+    still computes leaves it off, and the last one puts it back on (each thread checking
+    gc.isenabled() for itself could leave it off for good)."""
+    import threading
+
+    from surveys.results.exports import _cyclic_gc_paused
+
+    assert gc.isenabled()
+    inside, leave = threading.Event(), threading.Event()
+
+    def other_export() -> None:
+        with _cyclic_gc_paused():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=other_export)
+    with _cyclic_gc_paused():
+        thread.start()
+        assert inside.wait(10)
+    assert not gc.isenabled()  # the other thread is still computing
+    leave.set()
+    thread.join()
+    assert gc.isenabled()

@@ -459,6 +459,15 @@ def test_a_large_surveys_stale_summary_gets_the_full_computation_until_a_worker_
     expected = _normalised(survey_statistics(survey=survey))
     assert _normalised(survey_statistics_from_summary(survey=survey, reader=True)) == expected
 
+    # A survey without any summary yet (data older than the summaries): the request leaves an
+    # empty one, not current, for the periodic fold to find.
+    monkeypatch.setattr(summaries, "INLINE_REBUILD_MAX_INVITATIONS", len(invitations) - 1)
+    StatsSummary.objects.filter(survey=survey).delete()
+    assert _normalised(survey_statistics_current(survey=survey)) == expected
+    assert StatsSummary.objects.get(survey=survey).format == 0
+    assert stats_summaries_fold_pending() == 1
+    assert StatsSummary.objects.get(survey=survey).format == SUMMARY_FORMAT
+
     # A small survey's summary is rebuilt by the request itself.
     monkeypatch.setattr(summaries, "INLINE_REBUILD_MAX_INVITATIONS", len(invitations))
     StatsSummary.objects.filter(survey=survey).update(format=0)
@@ -527,3 +536,59 @@ def test_ids_past_what_four_bytes_hold_reach_the_summaries(require_postgresql) -
     expected = _normalised(survey_statistics(survey=survey))
     assert _normalised(survey_statistics_from_summary(survey=survey)) == expected
     _assert_filters_equal(survey)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_waits_for_the_summarys_lock_briefly_then_serves_the_full_computation(
+    require_postgresql, monkeypatch
+) -> None:
+    """A request that finds deltas to fold while another process holds the summary's lock (a
+    rebuild, minutes at a million responses) waits READER_LOCK_WAIT_SECONDS at most, then
+    serves the full computation, leaving the deltas for a later fold."""
+    import threading
+    import time
+
+    from django.db import connections
+
+    from surveys.models import StatsSummary
+    from surveys.results import summaries
+
+    monkeypatch.setattr(summaries, "READER_LOCK_WAIT_SECONDS", 0.5)
+    survey, invitations = _setup()
+    _apply(survey, invitations, ("save", 0, 0, 0, 5))  # something to fold
+    locked, release = threading.Event(), threading.Event()
+
+    def rebuild_meanwhile() -> None:
+        try:
+            with transaction.atomic():
+                StatsSummary.objects.select_for_update().get(survey=survey)
+                locked.set()
+                release.wait(20)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=rebuild_meanwhile)
+    thread.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        got = survey_statistics_current(survey=survey)
+        assert time.monotonic() - started < 5
+        assert StatsDelta.objects.filter(survey_id=survey.pk).exists()  # not folded
+    finally:
+        release.set()
+        thread.join()
+    assert _normalised(got) == _normalised(survey_statistics(survey=survey))
+    assert _normalised(survey_statistics_from_summary(survey=survey)) == _normalised(got)
+
+
+def test_a_sector_renamed_after_the_filter_was_checked_is_a_filter_error_not_a_crash() -> None:
+    """The sector filter names a sector: renamed or deleted between the filter's check and
+    the summary's read, it is the same StatsFilterError (a 400) as a name never known."""
+    from surveys.results.filters import StatsFilterError
+
+    survey, invitations = _setup()
+    for op in (("save", 0, 0, 0, 5), ("submit", 0, 7)):
+        _apply(survey, invitations, op)
+    with pytest.raises(StatsFilterError, match="no sector named 'Gone'"):
+        survey_statistics_from_summary(survey=survey, filters=StatsFilter(sectors=("Gone",)))

@@ -719,25 +719,54 @@ def _fold_read(
 
 
 def _fold(
-    survey: Survey, *, marks: bool = True, rebuild: bool = True, skip_locked: bool = False
+    survey: Survey,
+    *,
+    marks: bool = True,
+    reader: bool = False,
+    small: bool | None = None,
+    skip_locked: bool = False,
 ) -> StatsSummary | None:
     """Fold the pending deltas and marks (only the deltas when `marks` is false: none were
     pending when looked at) into the summary and its scopes (module doc), under the summary's
-    row lock. A summary that is not current is rebuilt; without `rebuild` (a reader), only for a
-    small survey (stats_summary_fold), else None is returned; a reader also gets None when the
-    lock is not free within READER_LOCK_WAIT_SECONDS. With `skip_locked`, None at once when
-    another fold or rebuild holds the lock (it does the work)."""
+    row lock, and return it. A summary that is not current is rebuilt; for a `reader` (a
+    request) only when the survey is `small` (None: not known yet), else None is returned. A
+    reader also gets None when the lock is not free within READER_LOCK_WAIT_SECONDS (NOWAIT
+    attempts, each its own transaction); with `skip_locked`, None at once when another fold or
+    rebuild holds it (it does the work)."""
+    if not reader:
+        return _fold_locked(survey, marks=marks, small=True, skip_locked=skip_locked)
+    deadline = clock.monotonic() + READER_LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return _fold_locked(survey, marks=marks, small=small, nowait=True)
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                raise
+            if clock.monotonic() >= deadline:
+                return None
+            clock.sleep(0.05)
+
+
+# PostgreSQL's error for a NOWAIT lock that another transaction holds.
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
+def _fold_locked(
+    survey: Survey,
+    *,
+    marks: bool,
+    small: bool | None,
+    skip_locked: bool = False,
+    nowait: bool = False,
+) -> StatsSummary | None:
     with transaction.atomic():
         StatsSummary.objects.get_or_create(survey=survey)
-        if rebuild:
-            locked = StatsSummary.objects.select_for_update(skip_locked=skip_locked)
-            summary = locked.filter(survey=survey).first()
-        else:
-            summary = _summary_locked_within(survey, READER_LOCK_WAIT_SECONDS)
+        locked = StatsSummary.objects.select_for_update(skip_locked=skip_locked, nowait=nowait)
+        summary = locked.filter(survey=survey).first()
         if summary is None:
             return None
         if not _summary_is_current(summary, survey):
-            if not rebuild and not _rebuilt_inline(survey):
+            if not (_rebuilt_inline(survey) if small is None else small):
                 return None
             return stats_summary_rebuild(survey=survey)
         deltas, ids, answered, answers = _fold_read(survey, marks=marks)
@@ -875,30 +904,21 @@ def stats_summary_fold(
         and row[2] == _current_time_zone()
         and row[5] == SUMMARY_FORMAT
     )
-    if reader and not current and not _rebuilt_inline(survey):
+    small = None if current or not reader else _rebuilt_inline(survey)
+    if reader and small is False:
         if row is None:
             # No summary yet (data older than the summaries, or loaded with triggers off): an
             # empty one, not current, that the periodic fold will find and rebuild.
             StatsSummary.objects.get_or_create(survey=survey)
         return None
     summary = _fold(
-        survey, marks=row is None or bool(row[4]), rebuild=not reader, skip_locked=skip_locked
+        survey,
+        marks=row is None or bool(row[4]),
+        reader=reader,
+        small=small,
+        skip_locked=skip_locked,
     )
     return None if summary is None else summary.version
-
-
-def _summary_locked_within(survey: Survey, seconds: float) -> StatsSummary | None:
-    """The survey's summary row, locked, or None when another transaction holds it longer than
-    `seconds` (NOWAIT attempts, each in a savepoint so that a refusal spoils nothing)."""
-    deadline = clock.monotonic() + seconds
-    while True:
-        try:
-            with transaction.atomic():
-                return StatsSummary.objects.select_for_update(nowait=True).get(survey=survey)
-        except OperationalError:
-            if clock.monotonic() >= deadline:
-                return None
-            clock.sleep(0.05)
 
 
 def _rebuilt_inline(survey: Survey) -> bool:

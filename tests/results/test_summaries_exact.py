@@ -475,26 +475,19 @@ def test_a_large_surveys_stale_summary_gets_the_full_computation_until_a_worker_
     assert StatsSummary.objects.get(survey=survey).format == SUMMARY_FORMAT
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_periodic_fold_skips_a_summary_another_process_is_folding_or_rebuilding(
-    require_postgresql,
-) -> None:
-    """A rebuild holds the summary's lock for minutes at a million responses; the periodic
-    fold, queued every 30 seconds, skips that survey instead of waiting behind it, so its runs
-    never pile up holding the worker's processes."""
+@contextlib.contextmanager
+def _summary_locked_by_another_connection(survey: Any) -> Any:
+    """The survey's summary row locked by another connection (as a rebuild holds it) for the
+    block."""
     import threading
-    import time
 
     from django.db import connections
 
     from surveys.models import StatsSummary
-    from surveys.results.summaries import stats_summaries_fold_pending
 
-    survey, invitations = _setup()
-    _apply(survey, invitations, ("save", 0, 0, 0, 5))  # something pending
     locked, release = threading.Event(), threading.Event()
 
-    def rebuild_meanwhile() -> None:
+    def hold() -> None:
         try:
             with transaction.atomic():
                 StatsSummary.objects.select_for_update().get(survey=survey)
@@ -503,17 +496,34 @@ def test_the_periodic_fold_skips_a_summary_another_process_is_folding_or_rebuild
         finally:
             connections.close_all()
 
-    thread = threading.Thread(target=rebuild_meanwhile)
+    thread = threading.Thread(target=hold)
     thread.start()
     try:
         assert locked.wait(10)
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_periodic_fold_skips_a_summary_another_process_is_folding_or_rebuilding(
+    require_postgresql,
+) -> None:
+    """A rebuild holds the summary's lock for minutes at a million responses; the periodic
+    fold, queued every 30 seconds, skips that survey instead of waiting behind it, so its runs
+    never pile up holding the worker's processes."""
+    import time
+
+    from surveys.results.summaries import stats_summaries_fold_pending
+
+    survey, invitations = _setup()
+    _apply(survey, invitations, ("save", 0, 0, 0, 5))  # something pending
+    with _summary_locked_by_another_connection(survey):
         started = time.monotonic()
         assert stats_summaries_fold_pending() == 0
         assert time.monotonic() - started < 5
         assert StatsDelta.objects.filter(survey_id=survey.pk).exists()  # left for later
-    finally:
-        release.set()
-        thread.join()
     assert stats_summaries_fold_pending() == 1
     assert not StatsDelta.objects.filter(survey_id=survey.pk).exists()
 
@@ -545,39 +555,18 @@ def test_a_request_waits_for_the_summarys_lock_briefly_then_serves_the_full_comp
     """A request that finds deltas to fold while another process holds the summary's lock (a
     rebuild, minutes at a million responses) waits READER_LOCK_WAIT_SECONDS at most, then
     serves the full computation, leaving the deltas for a later fold."""
-    import threading
     import time
 
-    from django.db import connections
-
-    from surveys.models import StatsSummary
     from surveys.results import summaries
 
     monkeypatch.setattr(summaries, "READER_LOCK_WAIT_SECONDS", 0.5)
     survey, invitations = _setup()
     _apply(survey, invitations, ("save", 0, 0, 0, 5))  # something to fold
-    locked, release = threading.Event(), threading.Event()
-
-    def rebuild_meanwhile() -> None:
-        try:
-            with transaction.atomic():
-                StatsSummary.objects.select_for_update().get(survey=survey)
-                locked.set()
-                release.wait(20)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=rebuild_meanwhile)
-    thread.start()
-    try:
-        assert locked.wait(10)
+    with _summary_locked_by_another_connection(survey):
         started = time.monotonic()
         got = survey_statistics_current(survey=survey)
         assert time.monotonic() - started < 5
         assert StatsDelta.objects.filter(survey_id=survey.pk).exists()  # not folded
-    finally:
-        release.set()
-        thread.join()
     assert _normalised(got) == _normalised(survey_statistics(survey=survey))
     assert _normalised(survey_statistics_from_summary(survey=survey)) == _normalised(got)
 

@@ -513,17 +513,14 @@ def test_the_periodic_fold_skips_a_summary_another_process_is_folding_or_rebuild
     """A rebuild holds the summary's lock for minutes at a million responses; the periodic
     fold, queued every 30 seconds, skips that survey instead of waiting behind it, so its runs
     never pile up holding the worker's processes."""
-    import time
-
     from surveys.results.summaries import stats_summaries_fold_pending
 
     survey, invitations = _setup()
     _apply(survey, invitations, ("save", 0, 0, 0, 5))  # something pending
     with _summary_locked_by_another_connection(survey):
-        started = time.monotonic()
         assert stats_summaries_fold_pending() == 0
-        assert time.monotonic() - started < 5
-        assert StatsDelta.objects.filter(survey_id=survey.pk).exists()  # left for later
+        # Left for later: had it waited for the lock (released after 20 s), it would have folded.
+        assert StatsDelta.objects.filter(survey_id=survey.pk).exists()
     assert stats_summaries_fold_pending() == 1
     assert not StatsDelta.objects.filter(survey_id=survey.pk).exists()
 
@@ -555,18 +552,15 @@ def test_a_request_waits_for_the_summarys_lock_briefly_then_serves_the_full_comp
     """A request that finds deltas to fold while another process holds the summary's lock (a
     rebuild, minutes at a million responses) waits READER_LOCK_WAIT_SECONDS at most, then
     serves the full computation, leaving the deltas for a later fold."""
-    import time
-
     from surveys.results import summaries
 
     monkeypatch.setattr(summaries, "READER_LOCK_WAIT_SECONDS", 0.5)
     survey, invitations = _setup()
     _apply(survey, invitations, ("save", 0, 0, 0, 5))  # something to fold
     with _summary_locked_by_another_connection(survey):
-        started = time.monotonic()
         got = survey_statistics_current(survey=survey)
-        assert time.monotonic() - started < 5
-        assert StatsDelta.objects.filter(survey_id=survey.pk).exists()  # not folded
+        # Not folded: had it waited for the lock (released after 20 s), it would have folded.
+        assert StatsDelta.objects.filter(survey_id=survey.pk).exists()
     assert _normalised(got) == _normalised(survey_statistics(survey=survey))
     assert _normalised(survey_statistics_from_summary(survey=survey)) == _normalised(got)
 

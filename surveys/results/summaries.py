@@ -520,10 +520,15 @@ def _current_time_zone() -> str:
 
 
 def _summary_is_current(summary: StatsSummary, survey: Survey) -> bool:
+    return _is_current(survey, summary.reference_year, summary.time_zone, summary.format)
+
+
+def _is_current(survey: Survey, reference_year: int, time_zone: str, summary_format: int) -> bool:
+    """Whether a summary built with these is still valid (module doc: else it is rebuilt)."""
     return (
-        summary.reference_year == experience_reference_year(survey)
-        and summary.time_zone == _current_time_zone()
-        and summary.format == SUMMARY_FORMAT
+        reference_year == experience_reference_year(survey)
+        and time_zone == _current_time_zone()
+        and summary_format == SUMMARY_FORMAT
     )
 
 
@@ -889,21 +894,9 @@ def stats_summary_fold(
             [survey.pk],
         )
         row = cursor.fetchone()
-    if (
-        row is not None
-        and not row[3]
-        and not row[4]
-        and row[1] == experience_reference_year(survey)
-        and row[2] == _current_time_zone()
-        and row[5] == SUMMARY_FORMAT
-    ):
+    current = row is not None and _is_current(survey, row[1], row[2], row[5])
+    if current and not row[3] and not row[4]:
         return int(row[0])
-    current = (
-        row is not None
-        and row[1] == experience_reference_year(survey)
-        and row[2] == _current_time_zone()
-        and row[5] == SUMMARY_FORMAT
-    )
     small = None if current or not reader else _rebuilt_inline(survey)
     if reader and small is False:
         if row is None:

@@ -18,7 +18,8 @@ file. For each it prints wall seconds, rows per second, CPU seconds of the child
 its PostgreSQL backend (read from /proc: the database runs on this machine), the file size and
 the child's peak RSS, then the targets of issue 13 and whether each was met. The machine is
 shared: the load average is printed with every figure, and CPU seconds are the figure that does
-not depend on it.
+not depend on it. First it prints two fixed pieces of work, timed (benchdb.machine_speed), by
+which figures from different machines compare.
 """
 
 import argparse
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchdb import database_create_if_missing, database_migrate, database_settings
+from benchdb import database_create_if_missing, database_migrate, database_settings, machine_speed
 from datagen import BenchShape, bench_survey_build
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -161,6 +162,7 @@ def main() -> None:
     database_migrate()
     sizes = {fmt: args.responses if fmt == "csv" else args.files_responses for fmt in args.formats}
     slugs = {size: survey_ready(size, args.rebuild) for size in sorted(set(sizes.values()))}
+    print(machine_speed(), flush=True)
     print(f"exports, each in a child process ({os.cpu_count()} CPUs):", flush=True)
     results = {fmt: measured(fmt, slugs[sizes[fmt]], print) for fmt in args.formats}
     print("targets (issue 13):")

@@ -34,7 +34,8 @@ case-sensitive), or to an SPSS reserved word, gets `_2`, `_3`, ...
 Queries: a fixed number whatever the number of responses: the questionnaire (cached per
 process), one for the countries that occur (surveys with a country question), then on
 PostgreSQL one query streaming each response with its answers already mapped to columns
-(`_postgresql_rows`, a server-side cursor); on other databases one streaming the responses and
+(`_postgresql_rows`, read through COPY, or a server-side cursor for a job that writes its
+progress meanwhile); on other databases one streaming the responses and
 one their answer rows, both in response order, merged in Python (`_portable_rows`). CSV and XLSX
 keep memory flat (a chunk of rows at a time); the .sav is built as typed columns (a byte or two
 a cell for codes), because pyreadstat writes only from a whole data frame.
@@ -57,7 +58,7 @@ import queue
 import re
 import secrets
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -100,7 +101,7 @@ CONTENT_TYPES: dict[str, str] = {
 }
 
 IDENTIFICATION = "identification"
-# Rows fetched per round trip from each server-side cursor.
+# Rows fetched per round trip from each server-side cursor (`_held_rows`, the portable rows).
 CHUNK_SIZE = 5000
 # Rows per chunk of the CSV stream: big enough to keep the generator overhead small.
 CSV_ROWS_PER_CHUNK = 1000
@@ -173,6 +174,8 @@ class _AnswerTargets:
     questions: dict[int, tuple[int, int]] = field(default_factory=dict)
     # (question id, ISO code) -> column index, for multiple-country questions
     countries: dict[tuple[int, str], int] = field(default_factory=dict)
+    # question id -> the ISO codes chosen in the exported responses, for single-country questions
+    single_countries: dict[int, list[str]] = field(default_factory=dict)
     # question id -> its 0/1 columns, set to 0 when the response answered the question
     flag_groups: dict[int, list[int]] = field(default_factory=dict)
     # matrix choice id -> the statement ids of its question
@@ -234,10 +237,12 @@ class ResponsesExport:
         streamed query returns each response with its answers already mapped to columns
         (`_postgresql_rows`); elsewhere two ordered streams are merged here.
 
-        `hold`: read without keeping a transaction open while the rows are consumed, so that
-        the consumer's own writes (a job's progress) are committed as they happen; PostgreSQL
-        then computes every row before the first (a WITH HOLD cursor). Without it the rows
-        stream inside a transaction, the first at once."""
+        `hold`: the consumer uses the database while it reads the rows (a job writing its
+        progress). On PostgreSQL they then come from a server-side cursor; outside a
+        transaction it is WITH HOLD, so that the consumer's writes are committed as they happen,
+        and PostgreSQL computes every row before the first. Without it the rows stream through
+        COPY inside a transaction, the first at once, and the connection is busy until the
+        last."""
         if connection.vendor == "postgresql":
             yield from _postgresql_rows(self, as_text=False, hold=hold)
         else:
@@ -356,14 +361,16 @@ class ResponsesExport:
 # and aggregated into two arrays, plus the 0/1 groups it answered and its "Other" texts. Python
 # only places values in a list: no per-answer-row object crosses into Python, which is what
 # makes a million responses a matter of seconds. Values come as text (what the CSV writes);
-# typed rows convert them per column. Read through a server-side cursor, CHUNK_SIZE rows at a
-# time.
+# typed rows convert them per column.
+#
+# The join's key is (choice or minus the question, statement or 0, country): plain columns and
+# one COALESCE each, which PostgreSQL evaluates twice per answer row (to hash it, then to
+# compare it with the bucket's rows). CASE expressions telling the kinds of answer rows apart
+# took a quarter of the query's time at a million responses (bench/exports.py, perf).
 _POSTGRESQL_ROWS_SQL = """
-WITH m (choice_id, statement_id, question_id, country, col, value, source, grp, other_col)
-    AS (VALUES {mapping})
-SELECT r.id, r.invitation_id, o.name, o.country,
-    to_char(r.started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
-    to_char(r.submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+WITH m (k1, k2, country, col, value, source, grp, other_col) AS (VALUES {mapping})
+SELECT r.id, r.invitation_id, {name}, {organisation_country},
+    (r.started_at AT TIME ZONE 'UTC')::text, (r.submitted_at AT TIME ZONE 'UTC')::text,
     x.cols, x.vals, x.grps, x.ocols, x.otexts
 FROM {response} r
 JOIN {invitation} i ON i.id = r.invitation_id
@@ -371,65 +378,94 @@ JOIN {organisation} o ON o.id = i.organisation_id
 CROSS JOIN LATERAL (
     SELECT
         array_agg(m.col) AS cols,
-        array_agg(CASE m.source WHEN 0 THEN m.value::text WHEN 1 THEN a.rank::text
-            WHEN 2 THEN a.text WHEN 3 THEN a.country ELSE trim_scale(a.number)::text END) AS vals,
+        array_agg(CASE m.source WHEN 0 THEN m.value WHEN 1 THEN a.rank::text
+            WHEN 2 THEN {text} WHEN 3 THEN {country} WHEN 4 THEN trim_scale(a.number)::text
+            ELSE a.text END) AS vals,
         array_agg(m.grp) FILTER (WHERE m.grp IS NOT NULL) AS grps,
         array_agg(m.other_col) FILTER (WHERE m.other_col IS NOT NULL AND a.text <> '') AS ocols,
-        array_agg(a.text) FILTER (WHERE m.other_col IS NOT NULL AND a.text <> '') AS otexts
+        array_agg({text}) FILTER (WHERE m.other_col IS NOT NULL AND a.text <> '') AS otexts
     FROM {answer} a
-    JOIN m ON m.choice_id = COALESCE(a.choice_id, 0)
-        AND m.statement_id = COALESCE(a.statement_id, 0)
-        AND m.question_id = CASE WHEN a.choice_id IS NULL THEN a.question_id ELSE 0 END
-        AND m.country = CASE WHEN a.choice_id IS NULL AND a.question_id = ANY(%s::bigint[])
-            THEN a.country ELSE '' END
+    JOIN m ON m.k1 = COALESCE(a.choice_id, -a.question_id)
+        AND m.k2 = COALESCE(a.statement_id, 0) AND m.country = a.country
     WHERE a.response_id = r.id
 ) x
 WHERE r.id IN ({responses})
 ORDER BY r.id
 """
-_MAPPING_ROW = (
-    "(%s::bigint, %s::bigint, %s::bigint, %s::text, %s::int, %s::int, %s::int, %s::bigint, %s::int)"
-)
-# Where a cell's value comes from (the `source` of a mapping row).
-_FROM_CHOICE, _FROM_RANK, _FROM_TEXT, _FROM_COUNTRY, _FROM_NUMBER = range(5)
+_MAPPING_ROW = "(%s::bigint, %s::bigint, %s::text, %s::int, %s::text, %s::int, %s::bigint, %s::int)"
+# Where a cell's value comes from (the `source` of a mapping row): a text answer of a text
+# column (neutralised in the CSV), or of another (a date's ISO text, as stored).
+_FROM_CHOICE, _FROM_RANK, _FROM_TEXT, _FROM_COUNTRY, _FROM_NUMBER, _FROM_RAW_TEXT = range(6)
 
 
-def _postgresql_mapping(targets: _AnswerTargets) -> list[tuple[Any, ...]]:
-    """The `m` rows: (choice, statement, question, country) -> (column, value, source,
-    0/1 group, "Other" text column)."""
+def _choice_key(choice_id: int, statement_id: int = 0) -> tuple[int, int, str]:
+    return choice_id, statement_id, ""
+
+
+def _question_key(question_id: int, country: str = "") -> tuple[int, int, str]:
+    return -question_id, 0, country
+
+
+def _postgresql_mapping(export: "ResponsesExport") -> list[tuple[Any, ...]]:
+    """The `m` rows: answer key -> (column, value, source, 0/1 group, "Other" text
+    column)."""
+    targets = export.targets
+    text_columns = set(export.indexes("text"))
     mapping: list[tuple[Any, ...]] = []
     for choice_id, (how, index, value) in targets.choices.items():
+        key = _choice_key(choice_id)
         other = targets.others.get(choice_id)
         if how == _SET:
-            mapping.append((choice_id, 0, 0, "", index, value, _FROM_CHOICE, None, other))
+            mapping.append((*key, index, str(value), _FROM_CHOICE, None, other))
         elif how == _FLAG:
-            mapping.append((choice_id, 0, 0, "", index, 1, _FROM_CHOICE, value, other))
+            mapping.append((*key, index, "1", _FROM_CHOICE, value, other))
         elif how == _RANK:
-            mapping.append((choice_id, 0, 0, "", index, None, _FROM_RANK, None, other))
+            mapping.append((*key, index, None, _FROM_RANK, None, other))
         else:
             mapping += [
-                (choice_id, statement_id, 0, "", targets.statements[statement_id], value,
-                 _FROM_CHOICE, None, None)
+                (*_choice_key(choice_id, statement_id), targets.statements[statement_id],
+                 str(value), _FROM_CHOICE, None, None)
                 for statement_id in targets.matrix.get(choice_id, [])
             ]  # fmt: skip
     for (question_id, code), index in targets.countries.items():
-        mapping.append((0, 0, question_id, code, index, 1, _FROM_CHOICE, question_id, None))
-    sources = {_COUNTRY: _FROM_COUNTRY, _TEXT: _FROM_TEXT, _DATE: _FROM_TEXT}
+        mapping.append((*_question_key(question_id, code), index, "1", _FROM_CHOICE, question_id,
+                        None))  # fmt: skip
     for question_id, (how, index) in targets.questions.items():
-        if how != _COUNTRY_FLAG:
-            source = sources.get(how, _FROM_NUMBER)
-            mapping.append((0, 0, question_id, "", index, None, source, None, None))
+        if how == _COUNTRY:
+            # A row per country chosen: the country is part of the key.
+            mapping += [
+                (*_question_key(question_id, code), index, None, _FROM_COUNTRY, None, None)
+                for code in targets.single_countries.get(question_id, [])
+            ]
+        elif how != _COUNTRY_FLAG:
+            if how == _NUMBER:
+                source = _FROM_NUMBER
+            else:
+                source = _FROM_TEXT if index in text_columns else _FROM_RAW_TEXT
+            mapping.append((*_question_key(question_id), index, None, source, None, None))
     return mapping
 
 
-def _postgresql_rows_query(export: "ResponsesExport") -> tuple[str, list[Any]]:
-    targets = export.targets
+def _csv_text_sql(expression: str) -> str:
+    """SQL of the text `expression` as the CSV writes it: cell_text_neutralise'd, its double
+    quotes doubled (the line's own quotes are Python's)."""
+    starts = ", ".join(
+        "E'\\t'" if c == "\t" else "E'\\r'" if c == "\r" else f"'{c}'" for c in FORMULA_STARTS
+    )
+    return (
+        f"replace(CASE WHEN left({expression}, 1) IN ({starts}) THEN '''' || {expression}"
+        f" ELSE {expression} END, '\"', '\"\"')"
+    )
+
+
+def _postgresql_rows_query(export: "ResponsesExport", *, as_text: bool) -> tuple[str, list[Any]]:
+    """The query of `_postgresql_rows`; `as_text`: texts neutralised and their quotes doubled,
+    as the CSV writes them."""
     # A survey without any question still needs one (never matching) row.
-    mapping = _postgresql_mapping(targets) or [(-1, -1, -1, "", 0, None, 0, None, None)]
+    mapping = _postgresql_mapping(export) or [(0, -1, "", 0, None, 0, None, None)]
     responses_sql, responses_params = (
         export.responses.order_by().values("pk").query.sql_with_params()
     )
-    multiple_countries = [q for q, (how, _) in targets.questions.items() if how == _COUNTRY_FLAG]
     sql = _POSTGRESQL_ROWS_SQL.format(
         mapping=", ".join([_MAPPING_ROW] * len(mapping)),
         response=Response._meta.db_table,
@@ -437,8 +473,12 @@ def _postgresql_rows_query(export: "ResponsesExport") -> tuple[str, list[Any]]:
         organisation=ClusterOrganisation._meta.db_table,
         answer=Answer._meta.db_table,
         responses=responses_sql,
+        name=_csv_text_sql("o.name") if as_text else "o.name",
+        organisation_country=_csv_text_sql("o.country") if as_text else "o.country",
+        text=_csv_text_sql("a.text") if as_text else "a.text",
+        country=_csv_text_sql("a.country") if as_text else "a.country",
     )
-    params = [v for row in mapping for v in row] + [multiple_countries, *responses_params]
+    params = [*[v for row in mapping for v in row], *responses_params]
     return sql, params
 
 
@@ -481,8 +521,54 @@ def _postgresql_rows(
 ) -> Iterator[list[Any]]:
     """The rows of `export` from one PostgreSQL query. `as_text`: every cell a str ("" where
     there is no answer), as the CSV writes them; otherwise typed as ResponsesExport.rows()
-    says. Texts are as typed (not neutralised)."""
-    sql, params = _postgresql_rows_query(export)
+    says. Texts are as typed (not neutralised).
+
+    Read through COPY in binary, which streams the rows as PostgreSQL computes them: it takes
+    less of PostgreSQL's time than a server-side cursor fetched in chunks (bench/exports.py).
+    COPY holds the connection until the last row, so with `hold` (a consumer that writes
+    meanwhile, such as a job's progress) a server-side cursor is read instead: outside a
+    transaction declared WITH HOLD, so that PostgreSQL computes every row before the first and
+    the consumer's writes are committed as they happen."""
+    sql, params = _postgresql_rows_query(export, as_text=as_text)
+    if hold:
+        yield from _placed_rows(export, _held_rows(sql, params), as_text=as_text)
+        return
+    copy_sql = f"COPY ({sql}) TO STDOUT (FORMAT BINARY)"
+    with (
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        _query_settings(session=False),
+        cursor.cursor.copy(copy_sql, params) as copy,
+    ):
+        copy.set_types(_POSTGRESQL_ROWS_TYPES)
+        yield from _placed_rows(export, copy.rows(), as_text=as_text)
+
+
+# The types of the query's columns, which COPY's binary format does not say.
+_POSTGRESQL_ROWS_TYPES = [
+    "int8", "int8", "text", "text", "text", "text", "int4[]", "text[]", "int8[]", "int4[]",
+    "text[]",
+]  # fmt: skip
+
+
+def _held_rows(sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+    """The query's rows from a server-side cursor (WITH HOLD outside a transaction),
+    CHUNK_SIZE at a time, each chunk fetched by a thread while the caller works on the one
+    before (`_fetched_ahead`)."""
+    # Outside a transaction Django declares the cursor WITH HOLD.
+    outside = not connection.in_atomic_block
+    scope = contextlib.nullcontext() if outside else transaction.atomic()
+    with scope, connection.chunked_cursor() as cursor, _query_settings(session=outside):
+        # Binary results: arrays of numbers and texts cross without quoting or parsing.
+        cursor.cursor.execute(sql, params, binary=True)
+        for batch in _fetched_ahead(lambda: cursor.fetchmany(CHUNK_SIZE)):
+            yield from batch
+
+
+def _placed_rows(
+    export: "ResponsesExport", results: Iterable[tuple[Any, ...]], *, as_text: bool
+) -> Iterator[list[Any]]:
+    """Rows of the export from the query's rows: each value placed in its column."""
     empty: Any = "" if as_text else None
     zero: Any = "0" if as_text else 0
     template = [empty] * len(export.columns)
@@ -490,33 +576,24 @@ def _postgresql_rows(
     zeros = {question_id: [zero] * (stop - start) for question_id, (start, stop) in slices.items()}
     converters = _column_converters(export)
     identification = _identification_cells(export, as_text=as_text)
-    # In a transaction, the server-side cursor streams; outside one (autocommit, `hold`) it is
-    # declared WITH HOLD, which makes PostgreSQL compute every row before returning the first,
-    # and leaves the connection free to commit other writes meanwhile.
-    outside = hold and not connection.in_atomic_block
-    scope = contextlib.nullcontext() if outside else transaction.atomic()
-    with scope, connection.chunked_cursor() as cursor, _jit_off(session=outside):
-        # Binary results: arrays of numbers and texts cross without quoting or parsing.
-        cursor.cursor.execute(sql, params, binary=True)
-        for batch in _fetched_ahead(lambda: cursor.fetchmany(CHUNK_SIZE)):
-            for response_id, *ids, cols, vals, groups, other_cols, other_texts in batch:
-                row = template.copy()
-                cells = identification(response_id, *ids)
-                row[: len(cells)] = cells
-                if groups:
-                    for question_id in groups:
-                        start, stop = slices[question_id]
-                        row[start:stop] = zeros[question_id]
-                if as_text:
-                    for index, value in zip(cols or (), vals or (), strict=True):
-                        row[index] = value
-                else:
-                    for index, value in zip(cols or (), vals or (), strict=True):
-                        row[index] = converters[index](value)
-                if other_cols:
-                    for index, text in zip(other_cols, other_texts, strict=True):
-                        row[index] = text
-                yield row
+    for response_id, *ids, cols, vals, groups, other_cols, other_texts in results:
+        row = template.copy()
+        cells = identification(response_id, *ids)
+        row[: len(cells)] = cells
+        if groups:
+            for question_id in groups:
+                start, stop = slices[question_id]
+                row[start:stop] = zeros[question_id]
+        if as_text:
+            for index, value in zip(cols or (), vals or (), strict=True):
+                row[index] = value
+        else:
+            for index, value in zip(cols or (), vals or (), strict=True):
+                row[index] = converters[index](value)
+        if other_cols:
+            for index, text in zip(other_cols, other_texts, strict=True):
+                row[index] = text
+        yield row
 
 
 def _fetched_ahead(fetch: Callable[[], list[Any]]) -> Generator[list[Any]]:
@@ -557,17 +634,19 @@ def _fetched_ahead(fetch: Callable[[], list[Any]]) -> Generator[list[Any]]:
 
 
 @contextlib.contextmanager
-def _jit_off(*, session: bool) -> Iterator[None]:
+def _query_settings(*, session: bool) -> Iterator[None]:
     """No JIT for the export's query: its plan is cheap to run, and compiling it costs
-    seconds. For the transaction, or (`session`, in autocommit) until the end of the block."""
+    seconds. Moments as ISO text (the query casts them to text, cheaper than to_char). For the
+    transaction, or (`session`, in autocommit) until the end of the block."""
+    scope = "SET" if session else "SET LOCAL"
     with connection.cursor() as cursor:
-        cursor.execute("SET jit = off" if session else "SET LOCAL jit = off")
+        cursor.execute(f"{scope} jit = off; {scope} DateStyle = 'ISO'")
     try:
         yield
     finally:
         if session:
             with connection.cursor() as cursor:
-                cursor.execute("RESET jit")
+                cursor.execute("RESET jit; RESET DateStyle")
 
 
 _Item = TypeVar("_Item")
@@ -768,6 +847,8 @@ def _question_columns(
             decimals=spec.decimals,
         )
         _target(spec, index, question, choices, targets)
+    if targets.questions.get(question.pk, (None,))[0] == _COUNTRY:
+        targets.single_countries[question.pk] = chosen_countries
 
     other_choices = [c for c in choices if c.is_other]
     if other_choices:
@@ -904,17 +985,22 @@ def responses_export_csv(
 
     Every field quoted: in a locale whose list separator is ";" a spreadsheet splits an
     unquoted `Org;=1+2` at the semicolon and runs the second half as a formula. On PostgreSQL the
-    cells come as text (`_postgresql_rows`) and each line is one join, byte for byte what
-    csv.writer(quoting=QUOTE_ALL) writes."""
+    cells come as text, already neutralised and quoted by the query (`_postgresql_rows`), and
+    each line is one join, byte for byte what csv.writer(quoting=QUOTE_ALL) writes."""
     return _each_without_cyclic_gc(_csv_chunks(export=export, progress=progress))
 
 
 def _csv_chunks(*, export: ResponsesExport, progress: Progress | None) -> Iterator[bytes]:
     yield ("\ufeff" + _csv_line(export.names)).encode()
-    texts = export.indexes("text")
     if connection.vendor == "postgresql":
-        rows: Iterator[list[Any]] = _postgresql_rows(export, as_text=True)
+        # The query neutralises the texts and doubles their quotes.
+        texts: list[int] = []
+        # A progress callback may write to the database: the rows then come from a cursor.
+        rows: Iterator[list[Any]] = _postgresql_rows(
+            export, as_text=True, hold=progress is not None
+        )
     else:
+        texts = export.indexes("text")
         rows = _text_rows(export)
     lines: list[str] = []
     count = 0

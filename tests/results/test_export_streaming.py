@@ -15,6 +15,7 @@ import pyreadstat
 import pytest
 from django.db import connection
 
+from surveys.models import Answer, ClusterOrganisation
 from surveys.results import exports
 from surveys.results.exports import (
     responses_export_csv,
@@ -65,6 +66,10 @@ def test_the_postgresql_rows_are_the_portable_rows(bench_survey, identified, fil
     portable = list(export._portable_rows())
     assert portable, "the filter selects responses"
     assert list(export.rows()) == portable
+    # The same query read through a cursor, as a job that writes its progress reads it.
+    sql, params = exports._postgresql_rows_query(export, as_text=False)
+    held = exports._placed_rows(export, exports._held_rows(sql, params), as_text=False)
+    assert list(held) == portable
     # Every kind of cell is there to compare: codes, 0/1, ranks, matrix, texts, dates, numbers.
     kinds = {
         (column.type, type(value).__name__)
@@ -76,12 +81,39 @@ def test_the_postgresql_rows_are_the_portable_rows(bench_survey, identified, fil
         assert any(t == question_type for t, _ in kinds), question_type
 
 
+# Texts that a CSV writer must quote, escape or neutralise, and that PostgreSQL's COPY escapes.
+AWKWARD_TEXTS = [
+    "\tTab first", "\rReturn first", 'Said "hello"', "back\\slash", "two\nlines", "crlf\r\nend",
+    "-1", "+1", "@user", "=1+2", '"\n"', "\\N", "\\", "tab\tinside", "bell\x07", "été €",
+]  # fmt: skip
+
+
+def _awkward_texts(survey) -> None:
+    """AWKWARD_TEXTS as text answers, "Other" texts and organisation names of `survey`."""
+    texts = Answer.objects.filter(
+        response__survey=survey, question__type__in=["short_text", "long_text"]
+    )
+    others = Answer.objects.filter(response__survey=survey, choice__is_other=True)
+    organisations = ClusterOrganisation.objects.filter(
+        invitations__response__survey=survey
+    ).distinct()
+    for group, rows in enumerate((texts, others, organisations)):
+        pks = list(rows.order_by("pk").values_list("pk", flat=True)[: len(AWKWARD_TEXTS)])
+        assert pks, rows.model
+        field = "name" if rows.model is ClusterOrganisation else "text"
+        for number, pk in enumerate(pks):
+            # Each group starts elsewhere in the list, so that a short one gets other texts.
+            text = AWKWARD_TEXTS[(number + 5 * group) % len(AWKWARD_TEXTS)]
+            rows.model.objects.filter(pk=pk).update(**{field: text})
+
+
 @pytest.mark.parametrize("identified", [True, False])
 def test_the_postgresql_csv_is_byte_for_byte_what_csv_writer_writes(
     bench_survey, identified, monkeypatch
 ):
     # Several chunks of lines (120 responses), and the last one short: each joined as written.
     monkeypatch.setattr(exports, "CSV_ROWS_PER_CHUNK", 50)
+    _awkward_texts(bench_survey)
     export = responses_export_prepare(
         survey=bench_survey, filters=StatsFilter(), identified=identified
     )
@@ -105,45 +137,48 @@ def test_the_postgresql_csv_is_byte_for_byte_what_csv_writer_writes(
 
 
 def test_the_csv_streams_a_chunk_before_reading_every_row(bench_survey, monkeypatch):
-    """Constant memory: when the first chunk of rows is out, the server-side cursor has handed
-    over at most three fetches of rows (the one being written, the next waiting, the one the
-    fetching thread holds: exports._fetched_ahead), not the whole survey."""
-    monkeypatch.setattr(exports, "CHUNK_SIZE", 10)
+    """Constant memory: when the first chunk of lines is out, only its rows have been read from
+    the COPY stream (PostgreSQL sends the rest as the client reads), not the whole survey."""
     monkeypatch.setattr(exports, "CSV_ROWS_PER_CHUNK", 5)
-    fetched: list[int] = []
-    real_chunked_cursor = connection.chunked_cursor
+    read: list[int] = []
+    real_placed_rows = exports._placed_rows
 
-    class CountingCursor:
-        def __init__(self) -> None:
-            self.inner = real_chunked_cursor()
+    def counted(export, results, *, as_text):
+        def each():
+            for result in results:
+                read.append(result[0])
+                yield result
 
-        def __enter__(self):
-            self.inner.__enter__()
-            return self
+        return real_placed_rows(export, each(), as_text=as_text)
 
-        def __exit__(self, *exc):
-            return self.inner.__exit__(*exc)
-
-        def __getattr__(self, name):
-            return getattr(self.inner, name)
-
-        def fetchmany(self, size):
-            rows = self.inner.fetchmany(size)
-            fetched.append(len(rows))
-            return rows
-
-    monkeypatch.setattr(connection, "chunked_cursor", CountingCursor)
+    monkeypatch.setattr(exports, "_placed_rows", counted)
     export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
     total = export.responses.count()
     assert total > 50
     chunks = responses_export_csv(export=export)
-    header, first = next(chunks), next(chunks)
-    assert header.startswith("\ufeff".encode()) and first.count(b"\r\n") == 5
-    assert 10 <= sum(fetched) <= 30, fetched
-    rest = b"".join(chunks)
+    try:
+        header, first = next(chunks), next(chunks)
+        assert header.startswith("\ufeff".encode()) and first.count(b"\r\n") == 5
+        assert len(read) == 5
+        rest = b"".join(chunks)
+    finally:
+        chunks.close()
     assert first.count(b"\r\n") + rest.count(b"\r\n") == total
-    # Every fetch of 10 rows at most (the last ones short, then empty), all of them read once.
-    assert max(fetched) == 10 and sum(fetched) == total
+    assert len(read) == total and read == sorted(read)
+
+
+def test_a_csv_abandoned_half_way_leaves_the_connection_usable(bench_survey, monkeypatch):
+    """A download cancelled in the middle of the COPY stream (Django closes the generator):
+    the COPY is cancelled and its rest read, and the connection takes the next query."""
+    monkeypatch.setattr(exports, "CSV_ROWS_PER_CHUNK", 5)
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    chunks = responses_export_csv(export=export)
+    next(chunks), next(chunks)
+    chunks.close()
+    assert export.responses.count() > 50
+    # The whole export again, on the same connection.
+    again = b"".join(responses_export_csv(export=export)).count(b"\r\n")
+    assert again == export.responses.count() + 1
 
 
 def test_the_csv_reports_its_progress(bench_survey, monkeypatch):

@@ -520,8 +520,8 @@ def _postgresql_rows(
     export: "ResponsesExport", *, as_text: bool, hold: bool = False
 ) -> Iterator[list[Any]]:
     """The rows of `export` from one PostgreSQL query. `as_text`: every cell a str ("" where
-    there is no answer), as the CSV writes them; otherwise typed as ResponsesExport.rows()
-    says. Texts are as typed (not neutralised).
+    there is no answer), as the CSV writes them, texts neutralised and their quotes doubled;
+    otherwise typed as ResponsesExport.rows() says, texts as typed.
 
     Read through COPY in binary, which streams the rows as PostgreSQL computes them: it takes
     less of PostgreSQL's time than a server-side cursor fetched in chunks (bench/exports.py).

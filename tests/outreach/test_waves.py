@@ -93,25 +93,32 @@ def test_worker_killed_mid_wave_then_restarted_sends_each_email_once(
 ):
     survey = open_survey()
     organisations_with_contacts(300)
-    # Slow sending down (one every 50 ms, 4 conversations waiting for the shared rate limit)
+    # Slow sending down (one every 200 ms, 4 conversations waiting for the shared rate limit)
     # so that the kill lands in the middle of the wave.
     worker = celery_worker_factory(
-        EMAIL_RATE_PER_SECOND="20", CONCURRENCY="1", EMAIL_CONNECTIONS="4"
+        EMAIL_RATE_PER_SECOND="5", CONCURRENCY="1", EMAIL_CONNECTIONS="4"
     )
     wave_launch(wave=wave_create(survey=survey, name="Killed", filters={}), now=timezone.now())
-    wait_for(lambda: len(smtp_sink.messages) >= 40, what="part of the wave")
+    wait_for(lambda: len(smtp_sink.messages) >= 10, what="part of the wave")
     # Kill between two messages, while every conversation waits for the rate limit: not inside
     # the documented window (between the server receiving a message and its status write; a
     # test with a slow relay covers that one), which no design without the server's cooperation
-    # can close. So: right after a message arrived and was recorded, well before the next token.
+    # can close. So: once a message has arrived and the worker has recorded it as sent, well
+    # before the next token (200 ms after the last). A busy machine may take tens of
+    # milliseconds for that status write, so the test waits for it rather than expecting it.
+    quiet = False
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    while not quiet and time.monotonic() < deadline:
         count = len(smtp_sink.messages)
         while len(smtp_sink.messages) == count and time.monotonic() < deadline:
             time.sleep(0.001)
         arrived = time.monotonic()
-        if sent_count() == len(smtp_sink.messages) and time.monotonic() - arrived < 0.02:
-            break
+        while time.monotonic() - arrived < 0.1:
+            if sent_count() == len(smtp_sink.messages):
+                quiet = time.monotonic() - arrived < 0.1
+                break
+            time.sleep(0.002)
+    assert quiet, "no moment between two messages with every message recorded as sent"
     worker.kill()
     assert len(smtp_sink.messages) < 300
     stuck = Delivery.objects.filter(status=Delivery.Status.SENDING).count()

@@ -231,7 +231,7 @@ class ResponsesExport:
     def indexes(self, kind: str) -> list[int]:
         return [i for i, column in enumerate(self.columns) if column.kind == kind]
 
-    def rows(self, *, hold: bool = False) -> Iterator[list[Any]]:
+    def rows(self, *, hold: bool = False) -> Generator[list[Any]]:
         """One list per response, in response order: codes as ints, numbers as Decimal, texts
         as typed, datetimes naive in UTC, None where there is no answer. On PostgreSQL one
         streamed query returns each response with its answers already mapped to columns
@@ -242,7 +242,7 @@ class ResponsesExport:
         transaction it is WITH HOLD, so that the consumer's writes are committed as they happen,
         and PostgreSQL computes every row before the first. Without it the rows stream through
         COPY inside a transaction, the first at once, and the connection is busy until the
-        last."""
+        last: a query on it meanwhile raises ExportConnectionBusy."""
         if connection.vendor == "postgresql":
             yield from _postgresql_rows(self, as_text=False, hold=hold)
         else:
@@ -539,9 +539,36 @@ def _postgresql_rows(
         connection.cursor() as cursor,
         _query_settings(session=False),
         cursor.cursor.copy(copy_sql, params) as copy,
+        _queries_refused_during_copy(),
     ):
         copy.set_types(_POSTGRESQL_ROWS_TYPES)
         yield from _placed_rows(export, copy.rows(), as_text=as_text)
+
+
+class ExportConnectionBusy(RuntimeError):
+    """A query on the connection of an export's COPY, before its last row: the consumer should
+    have asked for rows(hold=True)."""
+
+
+@contextlib.contextmanager
+def _queries_refused_during_copy() -> Iterator[None]:
+    """While the COPY streams, any other query of this thread's connection raises
+    ExportConnectionBusy: psycopg would wait for the COPY to end, which waits for the consumer,
+    so the thread would hang for good."""
+
+    def refuse(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        raise ExportConnectionBusy(
+            "The export's COPY holds this connection until its last row: read the rows with "
+            "hold=True to use the database while reading them."
+        )
+
+    # Removed by identity, not popped: a wrapper pushed after this one may still be there when
+    # an abandoned export is closed.
+    connection.execute_wrappers.append(refuse)
+    try:
+        yield
+    finally:
+        connection.execute_wrappers.remove(refuse)
 
 
 # The types of the query's columns, which COPY's binary format does not say.

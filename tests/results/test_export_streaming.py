@@ -181,6 +181,25 @@ def test_a_csv_abandoned_half_way_leaves_the_connection_usable(bench_survey, mon
     assert again == export.responses.count() + 1
 
 
+@pytest.mark.timeout(60)
+def test_a_query_while_the_copy_streams_is_refused_with_a_clear_error(bench_survey):
+    """A consumer of rows() without hold that queries the database mid-stream: psycopg would
+    wait for the COPY, which waits for the consumer. It gets an error that says what to do,
+    the connection still works, and with hold the same consumer reads every row."""
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    rows = export.rows()
+    next(rows)
+    with pytest.raises(exports.ExportConnectionBusy, match="hold=True"):
+        export.responses.count()
+    rows.close()
+    total = export.responses.count()
+    read = 0
+    for _row in export.rows(hold=True):
+        read += 1
+        assert export.responses.count() == total
+    assert read == total
+
+
 def test_the_csv_reports_its_progress(bench_survey, monkeypatch):
     monkeypatch.setattr(exports, "CSV_ROWS_PER_CHUNK", 7)
     export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)

@@ -174,12 +174,8 @@ class _AnswerTargets:
     questions: dict[int, tuple[int, int]] = field(default_factory=dict)
     # (question id, ISO code) -> column index, for multiple-country questions
     countries: dict[tuple[int, str], int] = field(default_factory=dict)
-    # question id -> the ISO codes chosen in the exported responses, for single-country questions
-    single_countries: dict[int, list[str]] = field(default_factory=dict)
     # question id -> its 0/1 columns, set to 0 when the response answered the question
     flag_groups: dict[int, list[int]] = field(default_factory=dict)
-    # matrix choice id -> the statement ids of its question
-    matrix: dict[int, list[int]] = field(default_factory=dict)
 
 
 class _Names:
@@ -357,93 +353,175 @@ class ResponsesExport:
 # The PostgreSQL stream ------------------------------------------------------------------------
 
 # One query per export: each filtered response, in id order, with its answer rows turned into
-# (column, value) pairs by a join with the export's layout (the `m` rows, from _AnswerTargets)
-# and aggregated into two arrays, plus the 0/1 groups it answered and its "Other" texts. Python
-# only places values in a list: no per-answer-row object crosses into Python, which is what
-# makes a million responses a matter of seconds. Values come as text (what the CSV writes);
-# typed rows convert them per column.
+# (column, value) pairs and aggregated into two arrays, plus its "Other" texts. Python only
+# places values in a list: no per-answer-row object crosses into Python, which is what makes a
+# million responses a matter of seconds. Values come as text (what the CSV writes); typed rows
+# convert them per column.
 #
-# The join's key is (choice or minus the question, statement or 0, country): plain columns and
-# one COALESCE each, which PostgreSQL evaluates twice per answer row (to hash it, then to
-# compare it with the bucket's rows). CASE expressions telling the kinds of answer rows apart
-# took a quarter of the query's time at a million responses (bench/exports.py, perf).
+# An answer row finds its column and its value's source by subscripts into constant arrays of
+# the export's layout (`_Lookups`): by choice id, by matrix statement id, or by question id.
+# The join with a VALUES list of the layout that this replaced cost a rescan of a hash join per
+# response: the COPY of a million responses took 9.6-10.2 s of PostgreSQL, 8.8-8.9 s now
+# (bench/exports.py). The arrays hold integers only, without NULLs, so that a subscript is an
+# offset (PostgreSQL walks an array of texts, or one with NULLs, to the element).
 _POSTGRESQL_ROWS_SQL = """
-WITH m (k1, k2, country, col, value, source, grp, other_col) AS (VALUES {mapping})
 SELECT r.id, r.invitation_id, {name}, {organisation_country},
     (r.started_at AT TIME ZONE 'UTC')::text, (r.submitted_at AT TIME ZONE 'UTC')::text,
-    x.cols, x.vals, x.grps, x.ocols, x.otexts
+    x.cols, x.vals, x.ocols, x.otexts
 FROM {response} r
 JOIN {invitation} i ON i.id = r.invitation_id
 JOIN {organisation} o ON o.id = i.organisation_id
 CROSS JOIN LATERAL (
     SELECT
-        array_agg(m.col) AS cols,
-        array_agg(CASE m.source WHEN 0 THEN m.value WHEN 1 THEN a.rank::text
-            WHEN 2 THEN {text} WHEN 3 THEN {country} WHEN 4 THEN trim_scale(a.number)::text
-            ELSE a.text END) AS vals,
-        array_agg(m.grp) FILTER (WHERE m.grp IS NOT NULL) AS grps,
-        array_agg(m.other_col) FILTER (WHERE m.other_col IS NOT NULL AND a.text <> '') AS ocols,
-        array_agg({text}) FILTER (WHERE m.other_col IS NOT NULL AND a.text <> '') AS otexts
+        array_agg(COALESCE(CASE WHEN a.choice_id IS NULL THEN
+                CASE WHEN {q_source} = {from_flag} THEN {flag_column} ELSE {q_column} END
+            WHEN {c_source} = {from_statement} THEN {s_column}
+            ELSE {c_column} END, {spare})) AS cols,
+        array_agg(CASE WHEN a.choice_id IS NULL THEN
+                CASE {q_source} WHEN {from_flag} THEN '1' WHEN {from_country} THEN {country}
+                    WHEN {from_number} THEN trim_scale(a.number)::text WHEN {from_text} THEN {text}
+                    ELSE a.text END
+            WHEN {c_source} = {from_rank} THEN a.rank::text
+            ELSE {c_value}::text END) AS vals,
+        array_agg({c_other}) FILTER (WHERE a.text <> '' AND {c_other} > 0) AS ocols,
+        array_agg({text}) FILTER (WHERE a.text <> '' AND {c_other} > 0) AS otexts
     FROM {answer} a
-    JOIN m ON m.k1 = COALESCE(a.choice_id, -a.question_id)
-        AND m.k2 = COALESCE(a.statement_id, 0) AND m.country = a.country
     WHERE a.response_id = r.id
 ) x
 WHERE r.id IN ({responses})
 ORDER BY r.id
 """
-_MAPPING_ROW = "(%s::bigint, %s::bigint, %s::text, %s::int, %s::text, %s::int, %s::bigint, %s::int)"
-# Where a cell's value comes from (the `source` of a mapping row): a text answer of a text
-# column (neutralised in the CSV), or of another (a date's ISO text, as stored).
-_FROM_CHOICE, _FROM_RANK, _FROM_TEXT, _FROM_COUNTRY, _FROM_NUMBER, _FROM_RAW_TEXT = range(6)
+# Where a cell's value comes from (the `source` arrays): the choice's code, the answer's rank,
+# a text answer of a text column (neutralised in the CSV) or of another (a date's ISO text, as
+# stored), the answer's country, its number, 1 for a country of a 0/1 group, or the choice's
+# code in the column of the answer's matrix statement.
+(
+    _FROM_CHOICE,
+    _FROM_RANK,
+    _FROM_TEXT,
+    _FROM_COUNTRY,
+    _FROM_NUMBER,
+    _FROM_RAW_TEXT,
+    _FROM_FLAG,
+    _FROM_STATEMENT,
+) = range(8)
 
 
-def _choice_key(choice_id: int, statement_id: int = 0) -> tuple[int, int, str]:
-    return choice_id, statement_id, ""
+@dataclass
+class _Lookups:
+    """The layout as arrays: `column[id - base]` (subscripts from 1) for every choice, matrix
+    statement and question id of the questionnaire. An id with nowhere to go gets the spare
+    column, one past the last, which _placed_rows drops."""
+
+    spare: int
+    # The arrays (SQL literals) by name, with the base of their ids.
+    arrays: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def add(self, name: str, values: dict[int, int], *, default: int, sql_type: str) -> None:
+        if not values:
+            self.arrays[name] = (f"ARRAY[{default}]::{sql_type}[]", 0)
+            return
+        low, high = min(values), max(values)
+        items = [default] * (high - low + 1)
+        for key, value in values.items():
+            items[key - low] = value
+        self.arrays[name] = (f"'{{{','.join(map(str, items))}}}'::{sql_type}[]", low - 1)
+
+    def subscript(self, name: str, id_column: str) -> str:
+        array, base = self.arrays[name]
+        return f"({array})[{id_column} - {base}]"
 
 
-def _question_key(question_id: int, country: str = "") -> tuple[int, int, str]:
-    return -question_id, 0, country
-
-
-def _postgresql_mapping(export: "ResponsesExport") -> list[tuple[Any, ...]]:
-    """The `m` rows: answer key -> (column, value, source, 0/1 group, "Other" text
-    column)."""
+def _postgresql_lookups(export: "ResponsesExport") -> _Lookups:
     targets = export.targets
     text_columns = set(export.indexes("text"))
-    mapping: list[tuple[Any, ...]] = []
+    lookups = _Lookups(spare=len(export.columns))
+    spare = lookups.spare
+    c_column, c_source, c_value, c_other = {}, {}, {}, {}
     for choice_id, (how, index, value) in targets.choices.items():
-        key = _choice_key(choice_id)
-        other = targets.others.get(choice_id)
-        if how == _SET:
-            mapping.append((*key, index, str(value), _FROM_CHOICE, None, other))
-        elif how == _FLAG:
-            mapping.append((*key, index, "1", _FROM_CHOICE, value, other))
-        elif how == _RANK:
-            mapping.append((*key, index, None, _FROM_RANK, None, other))
-        else:
-            mapping += [
-                (*_choice_key(choice_id, statement_id), targets.statements[statement_id],
-                 str(value), _FROM_CHOICE, None, None)
-                for statement_id in targets.matrix.get(choice_id, [])
-            ]  # fmt: skip
-    for (question_id, code), index in targets.countries.items():
-        mapping.append((*_question_key(question_id, code), index, "1", _FROM_CHOICE, question_id,
-                        None))  # fmt: skip
+        if how == _MATRIX:
+            # The column is the statement's.
+            c_source[choice_id], c_value[choice_id] = _FROM_STATEMENT, value
+            continue
+        c_column[choice_id] = index
+        c_source[choice_id] = _FROM_RANK if how == _RANK else _FROM_CHOICE
+        if how != _RANK:
+            c_value[choice_id] = 1 if how == _FLAG else value
+    for choice_id, index in targets.others.items():
+        c_other[choice_id] = index
+        c_column.setdefault(choice_id, spare)
+    q_column, q_source = {}, {}
     for question_id, (how, index) in targets.questions.items():
-        if how == _COUNTRY:
-            # A row per country chosen: the country is part of the key.
-            mapping += [
-                (*_question_key(question_id, code), index, None, _FROM_COUNTRY, None, None)
-                for code in targets.single_countries.get(question_id, [])
-            ]
-        elif how != _COUNTRY_FLAG:
-            if how == _NUMBER:
-                source = _FROM_NUMBER
-            else:
-                source = _FROM_TEXT if index in text_columns else _FROM_RAW_TEXT
-            mapping.append((*_question_key(question_id), index, None, source, None, None))
-    return mapping
+        q_column[question_id] = index
+        if how == _COUNTRY_FLAG:
+            q_source[question_id] = _FROM_FLAG
+        elif how == _COUNTRY:
+            q_source[question_id] = _FROM_COUNTRY
+        elif how == _NUMBER:
+            q_source[question_id] = _FROM_NUMBER
+        else:
+            q_source[question_id] = _FROM_TEXT if index in text_columns else _FROM_RAW_TEXT
+    lookups.add("c_column", c_column, default=spare, sql_type="int4")
+    lookups.add("c_source", c_source, default=_FROM_CHOICE, sql_type="int4")
+    lookups.add("c_value", c_value, default=0, sql_type="int8")
+    lookups.add("c_other", c_other, default=0, sql_type="int4")
+    lookups.add("s_column", targets.statements, default=spare, sql_type="int4")
+    lookups.add("q_column", q_column, default=spare, sql_type="int4")
+    lookups.add("q_source", q_source, default=_FROM_CHOICE, sql_type="int4")
+    return lookups
+
+
+# A country of two capital letters (ISO 3166 alpha-2, as the country questions store them) is
+# a number below 26 * 26, so its 0/1 column is a subscript too: a search of the export's
+# (question, country) pairs cost a tenth of PostgreSQL's time at a million responses.
+_LETTER_PAIRS = 26 * 26
+_TWO_LETTERS_SQL = (
+    "length(a.country) = 2 AND ascii(a.country) BETWEEN 65 AND 90 "
+    "AND ascii(substr(a.country, 2)) BETWEEN 65 AND 90"
+)
+
+
+def _two_letters_number(code: str) -> int | None:
+    if len(code) == 2 and all("A" <= letter <= "Z" for letter in code):
+        return (ord(code[0]) - 65) * 26 + ord(code[1]) - 65
+    return None
+
+
+def _flag_column_sql(export: "ResponsesExport") -> tuple[str, list[Any]]:
+    """SQL of the 0/1 column of an answer to a multiple-country question, by its question's
+    block of the letter pairs (`_LETTER_PAIRS` subscripts each) and its country's pair; a
+    search of the pairs for a country of other characters."""
+    countries = export.targets.countries
+    if not countries:
+        return "NULL::int", []
+    blocks: dict[int, int] = {}
+    for question_id, _code in countries:
+        blocks.setdefault(question_id, len(blocks))
+    spare = len(export.columns)
+    by_letters = [spare] * (len(blocks) * _LETTER_PAIRS)
+    others: dict[str, int] = {}
+    for (question_id, code), index in countries.items():
+        number = _two_letters_number(code)
+        if number is None:
+            others[f"{question_id}:{code}"] = index
+        else:
+            by_letters[blocks[question_id] * _LETTER_PAIRS + number] = index
+    block = (
+        "CASE a.question_id "
+        + " ".join(f"WHEN {question_id} THEN {n}" for question_id, n in blocks.items())
+        + " END"
+    )
+    letters = "(ascii(a.country) - 65) * 26 + ascii(substr(a.country, 2)) - 64"
+    search = "NULL"
+    params: list[Any] = [by_letters]
+    if others:
+        search = "(%s::int4[])[array_position(%s::text[], a.question_id::text || ':' || a.country)]"
+        params += [list(others.values()), list(others)]
+    return (
+        f"CASE WHEN {_TWO_LETTERS_SQL} THEN (%s::int4[])[({block}) * {_LETTER_PAIRS} + {letters}]"
+        f" ELSE {search} END",
+        params,
+    )
 
 
 def _csv_text_sql(expression: str) -> str:
@@ -461,13 +539,13 @@ def _csv_text_sql(expression: str) -> str:
 def _postgresql_rows_query(export: "ResponsesExport", *, as_text: bool) -> tuple[str, list[Any]]:
     """The query of `_postgresql_rows`; `as_text`: texts neutralised and their quotes doubled,
     as the CSV writes them."""
-    # A survey without any question still needs one (never matching) row.
-    mapping = _postgresql_mapping(export) or [(0, -1, "", 0, None, 0, None, None)]
+    lookups = _postgresql_lookups(export)
+    flag_column, flag_params = _flag_column_sql(export)
     responses_sql, responses_params = (
         export.responses.order_by().values("pk").query.sql_with_params()
     )
+    by_choice, by_question = "a.choice_id", "a.question_id"
     sql = _POSTGRESQL_ROWS_SQL.format(
-        mapping=", ".join([_MAPPING_ROW] * len(mapping)),
         response=Response._meta.db_table,
         invitation=Invitation._meta.db_table,
         organisation=ClusterOrganisation._meta.db_table,
@@ -477,18 +555,33 @@ def _postgresql_rows_query(export: "ResponsesExport", *, as_text: bool) -> tuple
         organisation_country=_csv_text_sql("o.country") if as_text else "o.country",
         text=_csv_text_sql("a.text") if as_text else "a.text",
         country=_csv_text_sql("a.country") if as_text else "a.country",
+        spare=lookups.spare,
+        flag_column=flag_column,
+        c_column=lookups.subscript("c_column", by_choice),
+        c_source=lookups.subscript("c_source", by_choice),
+        c_value=lookups.subscript("c_value", by_choice),
+        c_other=lookups.subscript("c_other", by_choice),
+        s_column=lookups.subscript("s_column", "a.statement_id"),
+        q_column=lookups.subscript("q_column", by_question),
+        q_source=lookups.subscript("q_source", by_question),
+        from_rank=_FROM_RANK,
+        from_text=_FROM_TEXT,
+        from_country=_FROM_COUNTRY,
+        from_number=_FROM_NUMBER,
+        from_flag=_FROM_FLAG,
+        from_statement=_FROM_STATEMENT,
     )
-    params = [*[v for row in mapping for v in row], *responses_params]
-    return sql, params
+    # The flag column's search comes once in the text, before the responses' subquery.
+    return sql, [*flag_params, *responses_params]
 
 
-def _flag_slices(export: "ResponsesExport") -> dict[int, tuple[int, int]]:
-    """question id -> (start, stop) of its 0/1 columns, which are consecutive in the layout."""
-    slices = {}
-    for question_id, indexes in export.targets.flag_groups.items():
+def _flag_slices(export: "ResponsesExport") -> list[tuple[int, int]]:
+    """(start, stop) of each question's 0/1 columns, which are consecutive in the layout."""
+    slices = []
+    for indexes in export.targets.flag_groups.values():
         start, stop = min(indexes), max(indexes) + 1
         assert stop - start == len(indexes), "0/1 columns of a question are consecutive"
-        slices[question_id] = (start, stop)
+        slices.append((start, stop))
     return slices
 
 
@@ -573,8 +666,7 @@ def _queries_refused_during_copy() -> Iterator[None]:
 
 # The types of the query's columns, which COPY's binary format does not say.
 _POSTGRESQL_ROWS_TYPES = [
-    "int8", "int8", "text", "text", "text", "text", "int4[]", "text[]", "int8[]", "int4[]",
-    "text[]",
+    "int8", "int8", "text", "text", "text", "text", "int4[]", "text[]", "int4[]", "text[]",
 ]  # fmt: skip
 
 
@@ -595,22 +687,21 @@ def _held_rows(sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
 def _placed_rows(
     export: "ResponsesExport", results: Iterable[tuple[Any, ...]], *, as_text: bool
 ) -> Iterator[list[Any]]:
-    """Rows of the export from the query's rows: each value placed in its column."""
+    """Rows of the export from the query's rows: each value placed in its column, then the
+    empty cells of each 0/1 group with a 1 in it set to 0 (the question was answered)."""
     empty: Any = "" if as_text else None
     zero: Any = "0" if as_text else 0
-    template = [empty] * len(export.columns)
+    one: Any = "1" if as_text else 1
+    width = len(export.columns)
+    # One spare cell past the last column, where the query puts what has no column.
+    template = [empty] * (width + 1)
     slices = _flag_slices(export)
-    zeros = {question_id: [zero] * (stop - start) for question_id, (start, stop) in slices.items()}
-    converters = _column_converters(export)
+    converters = [*_column_converters(export), str]
     identification = _identification_cells(export, as_text=as_text)
-    for response_id, *ids, cols, vals, groups, other_cols, other_texts in results:
+    for response_id, *ids, cols, vals, other_cols, other_texts in results:
         row = template.copy()
         cells = identification(response_id, *ids)
         row[: len(cells)] = cells
-        if groups:
-            for question_id in groups:
-                start, stop = slices[question_id]
-                row[start:stop] = zeros[question_id]
         if as_text:
             for index, value in zip(cols or (), vals or (), strict=True):
                 row[index] = value
@@ -620,6 +711,11 @@ def _placed_rows(
         if other_cols:
             for index, text in zip(other_cols, other_texts, strict=True):
                 row[index] = text
+        for start, stop in slices:
+            group = row[start:stop]
+            if one in group:
+                row[start:stop] = [zero if value == empty else value for value in group]
+        del row[width]
         yield row
 
 
@@ -874,9 +970,6 @@ def _question_columns(
             decimals=spec.decimals,
         )
         _target(spec, index, question, choices, targets)
-    if targets.questions.get(question.pk, (None,))[0] == _COUNTRY:
-        targets.single_countries[question.pk] = chosen_countries
-
     other_choices = [c for c in choices if c.is_other]
     if other_choices:
         other_labels = ", ".join(c.label for c in other_choices)
@@ -909,7 +1002,6 @@ def _target(
         targets.statements[key] = index
         for choice in choices:
             targets.choices[choice.pk] = (_MATRIX, -1, choice.value)
-            targets.matrix.setdefault(choice.pk, []).append(key)
     elif fill == "country_flag":
         assert isinstance(key, str)
         targets.countries[(question.pk, key)] = index

@@ -81,6 +81,43 @@ def test_the_postgresql_rows_are_the_portable_rows(bench_survey, identified, fil
         assert any(t == question_type for t, _ in kinds), question_type
 
 
+def test_a_lookup_array_gives_each_id_its_value_the_default_between_and_null_outside(
+    require_postgresql,
+):
+    """Ids of a survey's choices need not be consecutive (another survey's were created in
+    between): the gaps get the default (the spare column), ids outside get NULL."""
+    lookups = exports._Lookups(spare=99)
+    lookups.add("column", {1005: 3, 1009: 4, 1006: 5}, default=99, sql_type="int4")
+    lookups.add("nothing", {}, default=99, sql_type="int4")
+    ids = [1004, 1005, 1006, 1007, 1009, 1010]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT " + ", ".join(lookups.subscript("column", str(i)) for i in ids)
+            + ", " + lookups.subscript("nothing", "1005")
+        )  # fmt: skip
+        assert list(cursor.fetchone()) == [None, 3, 5, 99, 4, None, None]
+
+
+def test_a_country_of_other_characters_than_two_capitals_finds_its_0_1_column(bench_survey):
+    """The query finds a multiple-country answer's column by arithmetic on two capital letters
+    (ISO 3166 alpha-2); a country stored otherwise (lower case, one letter, accented) is
+    searched for instead, and lands in its own column all the same."""
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    multiple = {question_id for question_id, _code in export.targets.countries}
+    assert multiple, "the bench survey has a multiple-country question"
+    answers = export.answers.filter(question_id__in=multiple).order_by("pk")
+    odd = ["fr", "É1", "Z", "1A"]
+    # In SQL: the CountryField would store "fr" as "FR".
+    with connection.cursor() as cursor:
+        for answer, code in zip(answers, odd, strict=False):
+            cursor.execute(
+                "UPDATE surveys_answer SET country = %s WHERE id = %s", [code, answer.pk]
+            )
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    assert {code for _question_id, code in export.targets.countries} >= set(odd)
+    assert list(export.rows()) == list(export._portable_rows())
+
+
 # Texts that a CSV writer must quote, escape or neutralise, and that PostgreSQL's COPY escapes.
 AWKWARD_TEXTS = [
     "\tTab first", "\rReturn first", 'Said "hello"', "back\\slash", "two\nlines", "crlf\r\nend",

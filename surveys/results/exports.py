@@ -411,25 +411,46 @@ ORDER BY r.id
 class _Lookups:
     """The layout as arrays: `column[id - base]` (subscripts from 1) for every choice, matrix
     statement and question id of the questionnaire. An id with nowhere to go gets the spare
-    column, one past the last, which _placed_rows drops."""
+    column, one past the last, which _placed_rows drops; an id outside gets NULL (the query
+    sends it to the spare column too).
+
+    Ids spread much wider than they are many (a question added after thousands of other
+    surveys' choices) would make an array of every id in between: those are looked up by their
+    position in the list of ids instead, a search per answer row, but a query of the layout's
+    size."""
 
     spare: int
-    # The arrays (SQL literals) by name, with the base of their ids.
-    arrays: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # The SQL of each lookup by name, with {id} where the answer's id column goes.
+    lookups: dict[str, str] = field(default_factory=dict)
 
     def add(self, name: str, values: dict[int, int], *, default: int, sql_type: str) -> None:
         if not values:
-            self.arrays[name] = (f"ARRAY[{default}]::{sql_type}[]", 0)
+            self.lookups[name] = f"NULL::{sql_type}"
             return
         low, high = min(values), max(values)
+        if high - low + 1 > _LOOKUP_SPREAD_MAX * len(values) + _LOOKUP_SPREAD_SLACK:
+            ids = sorted(values)
+            self.lookups[name] = (
+                f"({_int_array([values[i] for i in ids], sql_type)})"
+                f"[array_position({_int_array(ids, 'int8')}, {{id}})]"
+            )
+            return
         items = [default] * (high - low + 1)
         for key, value in values.items():
             items[key - low] = value
-        self.arrays[name] = (f"'{{{','.join(map(str, items))}}}'::{sql_type}[]", low - 1)
+        self.lookups[name] = f"({_int_array(items, sql_type)})[{{id}} - {low - 1}]"
 
     def subscript(self, name: str, id_column: str) -> str:
-        array, base = self.arrays[name]
-        return f"({array})[{id_column} - {base}]"
+        return self.lookups[name].replace("{id}", id_column)
+
+
+# A lookup array may hold up to 4 times as many elements as ids, plus 1,000 (_Lookups).
+_LOOKUP_SPREAD_MAX = 4
+_LOOKUP_SPREAD_SLACK = 1000
+
+
+def _int_array(items: list[int], sql_type: str) -> str:
+    return f"'{{{','.join(map(str, items))}}}'::{sql_type}[]"
 
 
 def _postgresql_lookups(export: "ResponsesExport") -> _Lookups:
@@ -639,8 +660,8 @@ def _postgresql_rows(
 
 
 class ExportConnectionBusy(RuntimeError):
-    """A query on the connection of an export's COPY, before its last row: the consumer should
-    have asked for rows(hold=True)."""
+    """A query on the connection of an export's COPY while its rows stream (until the stream
+    is read to its end or closed): the consumer should have asked for rows(hold=True)."""
 
 
 @contextlib.contextmanager
@@ -655,13 +676,16 @@ def _queries_refused_during_copy() -> Iterator[None]:
             "hold=True to use the database while reading them."
         )
 
-    # Removed by identity, not popped: a wrapper pushed after this one may still be there when
-    # an abandoned export is closed.
-    connection.execute_wrappers.append(refuse)
+    # The connection of this thread, kept: an abandoned export may be closed by another thread.
+    # Removed by identity, not popped: a wrapper pushed after this one may still be there then,
+    # or have popped this one (connection.execute_wrapper pops the last).
+    wrappers = connection.execute_wrappers
+    wrappers.append(refuse)
     try:
         yield
     finally:
-        connection.execute_wrappers.remove(refuse)
+        with contextlib.suppress(ValueError):
+            wrappers.remove(refuse)
 
 
 # The types of the query's columns, which COPY's binary format does not say.

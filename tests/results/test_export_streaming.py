@@ -85,17 +85,33 @@ def test_a_lookup_array_gives_each_id_its_value_the_default_between_and_null_out
     require_postgresql,
 ):
     """Ids of a survey's choices need not be consecutive (another survey's were created in
-    between): the gaps get the default (the spare column), ids outside get NULL."""
+    between): the gaps get the default (the spare column), ids outside get NULL. Ids spread
+    far wider than they are many are searched for instead, with the same answers but no gaps'
+    default, and a query of their number's size."""
     lookups = exports._Lookups(spare=99)
     lookups.add("column", {1005: 3, 1009: 4, 1006: 5}, default=99, sql_type="int4")
     lookups.add("nothing", {}, default=99, sql_type="int4")
+    lookups.add("spread", {10: 1, 5_000_000_000: 2, 70: 3}, default=99, sql_type="int4")
+    assert len(lookups.subscript("spread", "x")) < 200
     ids = [1004, 1005, 1006, 1007, 1009, 1010]
+    spread = [10, 5_000_000_000, 70, 11, 4_999_999_999]
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT " + ", ".join(lookups.subscript("column", str(i)) for i in ids)
-            + ", " + lookups.subscript("nothing", "1005")
+            "SELECT " + ", ".join(lookups.subscript("column", f"{i}::bigint") for i in ids)
+            + ", " + lookups.subscript("nothing", "5000000000::bigint")
+            + ", " + ", ".join(lookups.subscript("spread", f"{i}::bigint") for i in spread)
         )  # fmt: skip
-        assert list(cursor.fetchone()) == [None, 3, 5, 99, 4, None, None]
+        assert list(cursor.fetchone()) == [None, 3, 5, 99, 4, None, None, 1, 2, 3, None, None]
+
+
+def test_rows_from_searched_lookups_are_the_portable_rows(bench_survey, monkeypatch):
+    """Every lookup searched (as for ids spread wide): the same rows."""
+    monkeypatch.setattr(exports, "_LOOKUP_SPREAD_MAX", 0)
+    monkeypatch.setattr(exports, "_LOOKUP_SPREAD_SLACK", 0)
+    export = responses_export_prepare(survey=bench_survey, filters=StatsFilter(), identified=True)
+    sql, _params = exports._postgresql_rows_query(export, as_text=False)
+    assert "array_position('{" in sql
+    assert list(export.rows()) == list(export._portable_rows())
 
 
 def test_a_country_of_other_characters_than_two_capitals_finds_its_0_1_column(bench_survey):

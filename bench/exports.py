@@ -40,6 +40,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 # Issue 13: seconds, and the size they apply to.
 TARGETS = {"csv": (10.0, 1_000_000), "xlsx": (10.0, 100_000), "sav": (5.0, 100_000)}
 TARGET_PEAK_MB = 300.0
+TARGET_PEAK_ROWS = 1_000_000
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -171,10 +172,16 @@ def main() -> None:
         scaled = figures["seconds"] * size / figures["rows"]
         verdict = "met" if scaled <= seconds else "MISSED"
         how = "measured" if figures["rows"] == size else f"scaled from {figures['rows']:,}"
+        # The memory target is at 1,000,000 rows whatever the format: a smaller file's peak
+        # says nothing of it (pyreadstat's frame grows with the rows).
+        if figures["rows"] >= TARGET_PEAK_ROWS:
+            under = "yes" if figures["peak"] < TARGET_PEAK_MB else "NO"
+        else:
+            under = f"not measured at {TARGET_PEAK_ROWS:,}"
         print(
             f"  {fmt.upper():4} {seconds:.0f} s at {size:,}: {scaled:.1f} s ({how})"
-            f" {verdict}; peak {figures['peak']:.0f} MB (under {TARGET_PEAK_MB:.0f} MB: "
-            f"{'yes' if figures['peak'] < TARGET_PEAK_MB else 'NO'})"
+            f" {verdict}; peak {figures['peak']:.0f} MB at {figures['rows']:,} (under "
+            f"{TARGET_PEAK_MB:.0f} MB at {TARGET_PEAK_ROWS:,}: {under})"
         )
 
 

@@ -54,9 +54,12 @@ import hashlib
 import hmac
 import io
 import itertools
+import marshal
 import queue
 import re
 import secrets
+import struct
+import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -117,8 +120,9 @@ XLSX_CELL_MAX = 32767
 XLSX_FORMATS = {"datetime": "yyyy-mm-dd hh:mm:ss", "date": "yyyy-mm-dd"}
 # Rows between two progress reports of a background export.
 PROGRESS_EVERY = 5000
-# Rows turned into typed columns at a time by the .sav writer.
-SAV_ROWS_PER_CHUNK = 20_000
+# Rows spooled, then compressed, at a time by the .sav writer: a chunk of 20,000 rows took about
+# 100 MB in Python objects while it was read back.
+SAV_ROWS_PER_CHUNK = 5_000
 # Ranks are at most the number of choices: two bytes hold them.
 SAV_RANK_MAX = 32767
 
@@ -1311,11 +1315,14 @@ def responses_export_sav(
     texts as variable labels (truncated to SPSS's 256 bytes, value labels to 120). Returns the
     number of responses; `progress` is called with the rows read so far.
 
-    pyreadstat writes from a whole data frame, so the frame is built column by column from
-    typed arrays, SAV_ROWS_PER_CHUNK rows at a time: polars series of the narrowest type
-    (`_sav_dtype`), never a Python object per cell for longer than a chunk. A polars frame
-    rather than a pandas one: pyreadstat's writer checks each pandas cell with pd.isna, and
-    reads polars rows several times faster."""
+    In memory of the same size whatever the number of rows: pyreadstat writes from a whole
+    data frame, which held 370 MB at 1,000,000 rows of 91 columns. So the rows go to a
+    temporary file first, SAV_ROWS_PER_CHUNK at a time, as the values SPSS stores (numbers as
+    doubles, moments as SPSS seconds, texts as UTF-8), while the longest text of each column is
+    noted; pyreadstat writes the dictionary (names, labels, value labels, formats, measures,
+    text widths) from a frame of one row whose texts are that long; and the cases are written
+    after the dictionary here, compressed as ReadStat compresses them (`_sav_cases`): the same
+    file, byte for byte, as pyreadstat's from the whole frame, but for its creation time."""
     import polars
     import pyreadstat
 
@@ -1325,50 +1332,260 @@ def responses_export_sav(
         {index: "rank" for how, index, _ in export.targets.choices.values() if how == _RANK}
     )
     dtypes = [_sav_dtype(column, kinds.get(index, "")) for index, column in enumerate(columns)]
-    texts = set(export.indexes("text"))
-    chunks: list[list[Any]] = [[] for _ in columns]
+    with tempfile.TemporaryFile() as spool:
+        count, widths = _sav_spool(export, spool, progress)
+        # One row: missing numbers, and in each text column a text as long as its longest.
+        values: list[Any] = [None] * len(columns)
+        for index, width in widths.items():
+            values[index] = "x" * width
+        frame = polars.DataFrame(
+            [
+                polars.Series(column.name, [value], dtype=dtype)
+                for column, value, dtype in zip(columns, values, dtypes, strict=True)
+            ]
+        )
+        if not count:
+            frame = frame.clear()
+        formats = {
+            c.name: f"F{12 if c.decimals else 8}.{c.decimals}"
+            for c in columns
+            if c.kind == "numeric"
+        }
+        formats.update({c.name: "DATE11" for c in columns if c.kind == "date"})
+        pyreadstat.write_sav(
+            frame,
+            str(path),
+            file_label=_utf8_truncate(export.survey.title, 64),
+            column_labels={
+                c.name: _utf8_truncate(c.label, SPSS_VARIABLE_LABEL_MAX) for c in export.columns
+            },
+            variable_value_labels={
+                c.name: {
+                    v: _utf8_truncate(label, SPSS_VALUE_LABEL_MAX)  # type: ignore[misc]  # pyreadstat hints omit str keys
+                    for v, label in c.value_labels.items()
+                }
+                for c in export.columns
+                if c.value_labels
+            },
+            variable_measure={c.name: c.measure for c in export.columns},
+            variable_format=formats,
+            row_compress=True,
+        )
+        if count:
+            spool.seek(0)
+            with open(path, "r+b") as file:
+                _sav_cases(file, spool, widths, len(columns), count)
+    return count
+
+
+# SPSS counts time in seconds from 14 October 1582.
+_SPSS_EPOCH = datetime(1582, 10, 14)
+_SPSS_DAY = 86400
+
+
+def _sav_spool(
+    export: ResponsesExport, spool: BinaryIO, progress: Progress | None
+) -> tuple[int, dict[int, int]]:
+    """Write the rows to `spool` in marshal'd chunks (`_spooled`) of the values SPSS stores:
+    a number (int or float) or None, a text as UTF-8 bytes. Returns the number of rows and,
+    for each text column, the bytes of its longest text."""
+    texts = export.indexes("text")
+    widths = dict.fromkeys(texts, 0)
+    moments = set(export.indexes("datetime")) | set(export.indexes("date"))
     count = 0
-
-    def flush(batch: list[list[Any]]) -> None:
-        for index, values in enumerate(zip(*batch, strict=True)):
-            if index in texts:
-                values = tuple("" if v is None else v for v in values)
-            chunks[index].append(polars.Series(columns[index].name, values, dtype=dtypes[index]))
-
     batch: list[list[Any]] = []
     for row in _reported(export.rows(hold=progress is not None), progress):
-        batch.append(row)
+        for index in moments:
+            moment = row[index]
+            if moment is not None:
+                row[index] = _spss_seconds(moment)
+        for index in texts:
+            encoded = (row[index] or "").encode()
+            row[index] = encoded
+            if len(encoded) > widths[index]:
+                widths[index] = len(encoded)
+        batch.append([float(v) if type(v) is Decimal else v for v in row])
         if len(batch) == SAV_ROWS_PER_CHUNK:
-            flush(batch)
+            _spooled(spool, batch)
             count += len(batch)
             batch = []
-    if batch or not count:
-        flush(batch or [[None] * len(columns)])
+    if batch:
+        _spooled(spool, batch)
         count += len(batch)
-    frame = polars.DataFrame([polars.concat(series, rechunk=False) for series in chunks])
-    if not count:
-        frame = frame.clear()
-    formats = {
-        c.name: f"F{12 if c.decimals else 8}.{c.decimals}" for c in columns if c.kind == "numeric"
-    }
-    formats.update({c.name: "DATE11" for c in columns if c.kind == "date"})
-    pyreadstat.write_sav(
-        frame,
-        str(path),
-        file_label=_utf8_truncate(export.survey.title, 64),
-        column_labels={
-            c.name: _utf8_truncate(c.label, SPSS_VARIABLE_LABEL_MAX) for c in export.columns
-        },
-        variable_value_labels={
-            c.name: {
-                v: _utf8_truncate(label, SPSS_VALUE_LABEL_MAX)  # type: ignore[misc]  # pyreadstat hints omit str keys
-                for v, label in c.value_labels.items()
-            }
-            for c in export.columns
-            if c.value_labels
-        },
-        variable_measure={c.name: c.measure for c in export.columns},
-        variable_format=formats,
-        row_compress=True,
-    )
-    return count
+    return count, widths
+
+
+def _spooled(spool: BinaryIO, batch: list[list[Any]]) -> None:
+    # Its length first: marshal.load from a file took ten times as long as marshal.loads.
+    data = marshal.dumps(batch)
+    spool.write(struct.pack("<q", len(data)))
+    spool.write(data)
+
+
+def _unspooled(spool: BinaryIO) -> list[list[Any]]:
+    (length,) = struct.unpack("<q", spool.read(8))
+    return marshal.loads(spool.read(length))
+
+
+def _spss_seconds(moment: date) -> float:
+    """A datetime (naive, UTC) or a date as SPSS stores it, as pyreadstat computes it: whole
+    seconds, plus the microseconds as a fraction."""
+    if isinstance(moment, datetime):
+        delta = moment - _SPSS_EPOCH
+        return float(delta.days * _SPSS_DAY + delta.seconds) + delta.microseconds / 1e6
+    return float((moment - _SPSS_EPOCH.date()).days * _SPSS_DAY)
+
+
+# ReadStat's bytecode compression: a block of 8 command bytes, then the 8-byte values some of
+# them call for. An integer from -99 to 151 is its own command (value + 100); 253 calls for a
+# value as is; 254 is 8 spaces of a text; 255 a missing number; 252 ends the data; 0 pads.
+_SAV_BIAS = 100
+_SAV_RAW, _SAV_SPACES, _SAV_MISSING, _SAV_END = 253, 254, 255, 252
+_SAV_EIGHT_SPACES = b" " * 8
+_SAV_SPACES_COMMANDS = [bytes([_SAV_SPACES]) * slots for slots in range(33)]
+# A very long text is stored in segments of 255 bytes each (the last one shorter).
+_SAV_SEGMENT = 255
+
+
+def _sav_dictionary_end(file: BinaryIO) -> tuple[int, list[int], int | None]:
+    """Where the cases start in the .sav that pyreadstat wrote; the width of each of its
+    8-byte slots (0 a number, over 0 the start of a text or of a segment of a very long one,
+    -1 the rest of a text), read from its variable records; and where the 8-byte number of
+    cases is (the record of type 7, subtype 16), if there is one."""
+
+    def ints(count: int) -> tuple[int, ...]:
+        return struct.unpack(f"<{count}i", file.read(4 * count))
+
+    file.seek(176)
+    slots: list[int] = []
+    large_count = None
+    while True:
+        (record,) = ints(1)
+        if record == 2:
+            width, has_label, missing, _print, _write = ints(5)
+            file.read(8)
+            if has_label:
+                (length,) = ints(1)
+                file.read((length + 3) // 4 * 4)
+            file.read(abs(missing) * 8)
+            slots.append(width)
+        elif record == 3:
+            (labels,) = ints(1)
+            for _ in range(labels):
+                value_and_length = file.read(9)
+                file.read((value_and_length[8] + 1 + 7) // 8 * 8 - 1)
+        elif record == 4:
+            (indexes,) = ints(1)
+            file.read(4 * indexes)
+        elif record == 6:
+            (lines,) = ints(1)
+            file.read(80 * lines)
+        elif record == 7:
+            subtype, size, items = ints(3)
+            if subtype == 16 and size * items == 16:
+                large_count = file.tell() + 8
+            file.read(size * items)
+        elif record == 999:
+            ints(1)
+            return file.tell(), slots, large_count
+        else:
+            raise ValueError(f"an unknown record type {record} in pyreadstat's .sav")
+
+
+def _sav_layout(slots: list[int], widths: dict[int, int], columns: int) -> list[Any]:
+    """Per column: None for a number, else the (bytes of text, slots) of each of its
+    segments."""
+    layout: list[Any] = []
+    position = 0
+    for index in range(columns):
+        if index not in widths:
+            assert slots[position] == 0, "a number's slot"
+            layout.append(None)
+            position += 1
+            continue
+        segments = []
+        remaining = max(widths[index], 1)
+        # Over 255 bytes, a text is a very long string: a segment per 252 bytes of its width
+        # (SPSS's rule), each holding up to 255 of its bytes (ReadStat's), the last ones maybe
+        # none.
+        for _segment in range(1 if remaining <= _SAV_SEGMENT else -(-remaining // 252)):
+            assert slots[position] > 0, "a text's first slot"
+            count = 1
+            while position + count < len(slots) and slots[position + count] == -1:
+                count += 1
+            size = min(remaining, _SAV_SEGMENT)
+            segments.append((size, count))
+            position += count
+            remaining -= size
+        layout.append(segments)
+    assert position == len(slots), "every slot of the dictionary filled"
+    return layout
+
+
+def _sav_cases(
+    file: BinaryIO, spool: BinaryIO, widths: dict[int, int], columns: int, count: int
+) -> None:
+    """Write the spooled rows as the cases of `file` (pyreadstat's .sav of one row, which
+    they replace), compressed as ReadStat does: a case's commands end with a block of padding
+    (a whole one when they fill their last block), the last case's with 252; then the number
+    of cases, in the header and in the record of 8-byte counts."""
+    start, slots, large_count = _sav_dictionary_end(file)
+    layout = _sav_layout(slots, widths, columns)
+    pack = struct.Struct("<d").pack
+    small = {value: value + _SAV_BIAS for value in range(1 - _SAV_BIAS, 252 - _SAV_BIAS)}
+    # A case's commands are padded to the end of their block; when they fill it, ReadStat has
+    # opened the next block already, and pads that one.
+    tail = 8 - len(slots) % 8
+    padding, end = bytes(tail), bytes([_SAV_END]) + bytes(tail - 1)
+    file.seek(start)
+    file.truncate()
+    written = 0
+    while written < count:
+        rows = _unspooled(spool)
+        out: list[bytes] = []
+        for number, row in enumerate(rows, start=written + 1):
+            commands = bytearray()
+            values: list[bytes] = []
+            for value, segments in zip(row, layout, strict=True):
+                if segments is None:
+                    if value is None:
+                        commands.append(_SAV_MISSING)
+                    else:
+                        code = small.get(value)
+                        if code is None:
+                            commands.append(_SAV_RAW)
+                            values.append(pack(value))
+                        else:
+                            commands.append(code)
+                    continue
+                offset = 0
+                for size, slots_count in segments:
+                    piece = value[offset : offset + size]
+                    offset += size
+                    if not piece.strip(b" "):
+                        commands.extend(_SAV_SPACES_COMMANDS[slots_count])
+                        continue
+                    piece = piece.ljust(8 * slots_count, b" ")
+                    for at in range(0, 8 * slots_count, 8):
+                        eight = piece[at : at + 8]
+                        if eight == _SAV_EIGHT_SPACES:
+                            commands.append(_SAV_SPACES)
+                        else:
+                            commands.append(_SAV_RAW)
+                            values.append(eight)
+            commands += end if number == count else padding
+            taken = 0
+            for at in range(0, len(commands), 8):
+                block = commands[at : at + 8]
+                out.append(bytes(block))
+                raw = block.count(_SAV_RAW)
+                if raw:
+                    out.extend(values[taken : taken + raw])
+                    taken += raw
+        file.write(b"".join(out))
+        written += len(rows)
+    file.seek(80)
+    file.write(struct.pack("<i", count))
+    if large_count is not None:
+        file.seek(large_count)
+        file.write(struct.pack("<q", count))

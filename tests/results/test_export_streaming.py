@@ -24,6 +24,7 @@ from surveys.results.exports import (
 )
 from surveys.results.filters import StatsFilter
 from tests.support.ci import skip_unless_ci
+from tests.support.sav_reference import sav_whole_frame_write
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -260,6 +261,41 @@ def test_the_csv_reports_its_progress(bench_survey, monkeypatch):
     b"".join(responses_export_csv(export=export, progress=reported.append))
     total = export.responses.count()
     assert reported == [*range(7, total + 1, 7), total]
+
+
+def _same_sav(streamed: Path, whole: Path) -> None:
+    a, b = streamed.read_bytes(), whole.read_bytes()
+    # The header's creation date and time (bytes 92 to 108) are the moments of writing.
+    assert len(a) == len(b)
+    assert a[:92] + a[109:] == b[:92] + b[109:]
+
+
+@pytest.mark.parametrize("identified", [True, False])
+def test_the_streamed_sav_is_byte_for_byte_pyreadstats_file_of_the_whole_frame(
+    bench_survey, identified, tmp_path, monkeypatch
+):
+    """The cases written after pyreadstat's dictionary, compressed here: the same file as
+    pyreadstat writes from the whole frame (the writer before), with texts of every kind (one
+    of 750 bytes, a very long string in segments) and the rows spooled in several chunks."""
+    monkeypatch.setattr(exports, "SAV_ROWS_PER_CHUNK", 16)
+    _awkward_texts(bench_survey)
+    long_text = Answer.objects.filter(
+        response__survey=bench_survey, question__type="long_text"
+    ).order_by("pk")[:1]
+    Answer.objects.filter(pk__in=list(long_text.values_list("pk", flat=True))).update(
+        text="été " * 150
+    )
+    export = responses_export_prepare(
+        survey=bench_survey, filters=StatsFilter(), identified=identified
+    )
+    streamed, whole = tmp_path / "streamed.sav", tmp_path / "whole.sav"
+    count = responses_export_sav(export=export, path=streamed)
+    assert count == sav_whole_frame_write(export=export, path=whole) == export.responses.count()
+    _same_sav(streamed, whole)
+    frame, _meta = pyreadstat.read_sav(str(streamed))
+    assert len(frame) == count
+    texts = {value for name in frame.columns for value in frame[name] if isinstance(value, str)}
+    assert ("été " * 150).rstrip() in texts  # SPSS pads texts with spaces: readers strip them
 
 
 def test_the_sav_of_the_bench_survey_reads_back_with_every_row(bench_survey, tmp_path, monkeypatch):

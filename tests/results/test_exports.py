@@ -36,6 +36,7 @@ from surveys.results.exports import (
 from surveys.results.filters import StatsFilter
 from tests.factories import ContactFactory, invitation_with_token, open_survey, respond_in_bulk
 from tests.support.respondent import ALL_TYPES_ANSWERS, Respondent
+from tests.support.sav_reference import sav_whole_frame_write
 
 pytestmark = pytest.mark.django_db
 
@@ -539,6 +540,45 @@ def test_sav_matches_with_value_labels_and_question_texts_as_variable_labels(
     assert meta.readstat_variable_types["suggestions"] == "string"
     assert meta.variable_measure["quality"] == "ordinal"
     assert meta.variable_measure["founded"] == "scale"
+
+
+@pytest.mark.parametrize("with_responses", [True, False], ids=["responses", "none"])
+def test_the_sav_is_byte_for_byte_pyreadstats_file_of_the_whole_frame(
+    survey, answered, tmp_path, with_responses
+):
+    """The cases streamed after pyreadstat's dictionary (responses_export_sav) make the file
+    that pyreadstat writes from the whole frame, on every database, and without responses."""
+    filters = StatsFilter() if with_responses else StatsFilter(countries=("ZZ",))
+    export = responses_export_prepare(survey=survey, filters=filters, identified=True)
+    streamed, whole = tmp_path / "streamed.sav", tmp_path / "whole.sav"
+    count = responses_export_sav(export=export, path=streamed)
+    assert count == sav_whole_frame_write(export=export, path=whole) == (3 if with_responses else 0)
+    a, b = streamed.read_bytes(), whole.read_bytes()
+    # The header's creation date and time (bytes 92 to 108) are the moments of writing.
+    assert a[:92] + a[109:] == b[:92] + b[109:]
+
+
+@pytest.mark.parametrize(
+    "length",
+    # Every number of 8-byte slots a case can end on (its last block full or not), and the
+    # edges of a very long string's segments (255 bytes a segment, one per 252 of the width).
+    [*range(8, 72, 8), 1, 9, 255, 256, 300, 504, 505, 510, 511, 756, 765, 766],
+)
+def test_the_sav_is_pyreadstats_file_whatever_the_widths_of_its_texts(
+    survey, answered, tmp_path, length
+):
+    answers = Answer.objects.filter(response__survey=survey, question__code="suggestions")
+    assert answers.count() >= 2
+    answers.update(text="")
+    Answer.objects.filter(pk=answers.order_by("pk").first().pk).update(
+        text=("é" + "y" * length)[:length] if length > 1 else "y"
+    )
+    export = responses_export_prepare(survey=survey, filters=StatsFilter(), identified=True)
+    streamed, whole = tmp_path / "streamed.sav", tmp_path / "whole.sav"
+    assert responses_export_sav(export=export, path=streamed) == 3
+    sav_whole_frame_write(export=export, path=whole)
+    a, b = streamed.read_bytes(), whole.read_bytes()
+    assert a[:92] + a[109:] == b[:92] + b[109:]
 
 
 def test_sav_names_and_labels_stay_within_spss_limits(tmp_path):

@@ -1332,8 +1332,15 @@ def responses_export_sav(
         {index: "rank" for how, index, _ in export.targets.choices.values() if how == _RANK}
     )
     dtypes = [_sav_dtype(column, kinds.get(index, "")) for index, column in enumerate(columns)]
-    with tempfile.TemporaryFile() as spool:
+    # Beside the file: the spool is about as large, and the system's temporary directory may
+    # be in memory.
+    with tempfile.TemporaryFile(dir=Path(path).parent) as spool:
         count, widths = _sav_spool(export, spool, progress)
+        # pyreadstat's width of a text column counts its string value labels too.
+        for index in widths:
+            for value in columns[index].value_labels:
+                if isinstance(value, str):
+                    widths[index] = max(widths[index], len(value.encode()))
         # One row: missing numbers, and in each text column a text as long as its longest.
         values: list[Any] = [None] * len(columns)
         for index, width in widths.items():
@@ -1401,7 +1408,8 @@ def _sav_spool(
                 row[index] = _spss_seconds(moment)
         for index in texts:
             encoded = (row[index] or "").encode()
-            row[index] = encoded
+            # ReadStat writes a text up to a NUL (SQLite can store one), but counts it whole.
+            row[index] = encoded.split(b"\0", 1)[0] if b"\0" in encoded else encoded
             if len(encoded) > widths[index]:
                 widths[index] = len(encoded)
         batch.append([float(v) if type(v) is Decimal else v for v in row])
@@ -1499,7 +1507,8 @@ def _sav_layout(slots: list[int], widths: dict[int, int], columns: int) -> list[
     position = 0
     for index in range(columns):
         if index not in widths:
-            assert slots[position] == 0, "a number's slot"
+            if slots[position] != 0:
+                raise ValueError(f"slot {position} of pyreadstat's .sav is not a number's")
             layout.append(None)
             position += 1
             continue
@@ -1509,7 +1518,8 @@ def _sav_layout(slots: list[int], widths: dict[int, int], columns: int) -> list[
         # (SPSS's rule), each holding up to 255 of its bytes (ReadStat's), the last ones maybe
         # none.
         for _segment in range(1 if remaining <= _SAV_SEGMENT else -(-remaining // 252)):
-            assert slots[position] > 0, "a text's first slot"
+            if slots[position] <= 0:
+                raise ValueError(f"slot {position} of pyreadstat's .sav does not start a text")
             count = 1
             while position + count < len(slots) and slots[position + count] == -1:
                 count += 1
@@ -1518,7 +1528,8 @@ def _sav_layout(slots: list[int], widths: dict[int, int], columns: int) -> list[
             position += count
             remaining -= size
         layout.append(segments)
-    assert position == len(slots), "every slot of the dictionary filled"
+    if position != len(slots):
+        raise ValueError(f"{len(slots) - position} slots of pyreadstat's .sav left over")
     return layout
 
 

@@ -581,6 +581,21 @@ def test_the_sav_is_pyreadstats_file_whatever_the_widths_of_its_texts(
     assert a[:92] + a[109:] == b[:92] + b[109:]
 
 
+def test_a_text_with_a_nul_makes_pyreadstats_file_too(survey, answered, tmp_path):
+    """SQLite stores a NUL in a text (PostgreSQL refuses it): ReadStat writes the text up to
+    it, in a column as wide as the whole text."""
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite stores a NUL in a text")
+    answer = Answer.objects.filter(response__survey=survey, question__code="suggestions").first()
+    Answer.objects.filter(pk=answer.pk).update(text="before\0after the NUL, longer than the rest")
+    export = responses_export_prepare(survey=survey, filters=StatsFilter(), identified=True)
+    streamed, whole = tmp_path / "streamed.sav", tmp_path / "whole.sav"
+    assert responses_export_sav(export=export, path=streamed) == 3
+    sav_whole_frame_write(export=export, path=whole)
+    a, b = streamed.read_bytes(), whole.read_bytes()
+    assert a[:92] + a[109:] == b[:92] + b[109:]
+
+
 def test_sav_names_and_labels_stay_within_spss_limits(tmp_path):
     long_code = "q" * 64
     survey = survey_import(

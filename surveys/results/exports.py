@@ -1353,36 +1353,41 @@ def responses_export_sav(
         )
         if not count:
             frame = frame.clear()
-        formats = {
-            c.name: f"F{12 if c.decimals else 8}.{c.decimals}"
-            for c in columns
-            if c.kind == "numeric"
-        }
-        formats.update({c.name: "DATE11" for c in columns if c.kind == "date"})
-        pyreadstat.write_sav(
-            frame,
-            str(path),
-            file_label=_utf8_truncate(export.survey.title, 64),
-            column_labels={
-                c.name: _utf8_truncate(c.label, SPSS_VARIABLE_LABEL_MAX) for c in export.columns
-            },
-            variable_value_labels={
-                c.name: {
-                    v: _utf8_truncate(label, SPSS_VALUE_LABEL_MAX)  # type: ignore[misc]  # pyreadstat hints omit str keys
-                    for v, label in c.value_labels.items()
-                }
-                for c in export.columns
-                if c.value_labels
-            },
-            variable_measure={c.name: c.measure for c in export.columns},
-            variable_format=formats,
-            row_compress=True,
-        )
+        pyreadstat.write_sav(frame, str(path), **sav_dictionary(export))
         if count:
             spool.seek(0)
             with open(path, "r+b") as file:
                 _sav_cases(file, spool, widths, len(columns), count)
     return count
+
+
+def sav_dictionary(export: ResponsesExport) -> dict[str, Any]:
+    """pyreadstat.write_sav's arguments for everything but the data: the file label, question
+    texts as variable labels (truncated to SPSS's 256 bytes), value labels (120), measures and
+    formats; compressed by rows."""
+    formats = {
+        c.name: f"F{12 if c.decimals else 8}.{c.decimals}"
+        for c in export.columns
+        if c.kind == "numeric"
+    }
+    formats.update({c.name: "DATE11" for c in export.columns if c.kind == "date"})
+    return {
+        "file_label": _utf8_truncate(export.survey.title, 64),
+        "column_labels": {
+            c.name: _utf8_truncate(c.label, SPSS_VARIABLE_LABEL_MAX) for c in export.columns
+        },
+        "variable_value_labels": {
+            c.name: {
+                v: _utf8_truncate(label, SPSS_VALUE_LABEL_MAX)
+                for v, label in c.value_labels.items()
+            }
+            for c in export.columns
+            if c.value_labels
+        },
+        "variable_measure": {c.name: c.measure for c in export.columns},
+        "variable_format": formats,
+        "row_compress": True,
+    }
 
 
 # SPSS counts time in seconds from 14 October 1582.

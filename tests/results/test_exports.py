@@ -542,6 +542,16 @@ def test_sav_matches_with_value_labels_and_question_texts_as_variable_labels(
     assert meta.variable_measure["founded"] == "scale"
 
 
+def assert_the_sav_is_pyreadstats(export, tmp_path: Path, *, rows: int) -> None:
+    """responses_export_sav's file is the one pyreadstat writes from the whole frame."""
+    streamed, whole = tmp_path / "streamed.sav", tmp_path / "whole.sav"
+    assert responses_export_sav(export=export, path=streamed) == rows
+    assert sav_whole_frame_write(export=export, path=whole) == rows
+    a, b = streamed.read_bytes(), whole.read_bytes()
+    # The header's creation date and time (bytes 92 to 108) are the moments of writing.
+    assert a[:92] + a[109:] == b[:92] + b[109:]
+
+
 @pytest.mark.parametrize("with_responses", [True, False], ids=["responses", "none"])
 def test_the_sav_is_byte_for_byte_pyreadstats_file_of_the_whole_frame(
     survey, answered, tmp_path, with_responses
@@ -550,12 +560,7 @@ def test_the_sav_is_byte_for_byte_pyreadstats_file_of_the_whole_frame(
     that pyreadstat writes from the whole frame, on every database, and without responses."""
     filters = StatsFilter() if with_responses else StatsFilter(countries=("ZZ",))
     export = responses_export_prepare(survey=survey, filters=filters, identified=True)
-    streamed, whole = tmp_path / "streamed.sav", tmp_path / "whole.sav"
-    count = responses_export_sav(export=export, path=streamed)
-    assert count == sav_whole_frame_write(export=export, path=whole) == (3 if with_responses else 0)
-    a, b = streamed.read_bytes(), whole.read_bytes()
-    # The header's creation date and time (bytes 92 to 108) are the moments of writing.
-    assert a[:92] + a[109:] == b[:92] + b[109:]
+    assert_the_sav_is_pyreadstats(export, tmp_path, rows=3 if with_responses else 0)
 
 
 @pytest.mark.parametrize(
@@ -574,11 +579,7 @@ def test_the_sav_is_pyreadstats_file_whatever_the_widths_of_its_texts(
         text=("é" + "y" * length)[:length] if length > 1 else "y"
     )
     export = responses_export_prepare(survey=survey, filters=StatsFilter(), identified=True)
-    streamed, whole = tmp_path / "streamed.sav", tmp_path / "whole.sav"
-    assert responses_export_sav(export=export, path=streamed) == 3
-    sav_whole_frame_write(export=export, path=whole)
-    a, b = streamed.read_bytes(), whole.read_bytes()
-    assert a[:92] + a[109:] == b[:92] + b[109:]
+    assert_the_sav_is_pyreadstats(export, tmp_path, rows=3)
 
 
 def test_a_text_with_a_nul_makes_pyreadstats_file_too(survey, answered, tmp_path):
@@ -589,11 +590,7 @@ def test_a_text_with_a_nul_makes_pyreadstats_file_too(survey, answered, tmp_path
     answer = Answer.objects.filter(response__survey=survey, question__code="suggestions").first()
     Answer.objects.filter(pk=answer.pk).update(text="before\0after the NUL, longer than the rest")
     export = responses_export_prepare(survey=survey, filters=StatsFilter(), identified=True)
-    streamed, whole = tmp_path / "streamed.sav", tmp_path / "whole.sav"
-    assert responses_export_sav(export=export, path=streamed) == 3
-    sav_whole_frame_write(export=export, path=whole)
-    a, b = streamed.read_bytes(), whole.read_bytes()
-    assert a[:92] + a[109:] == b[:92] + b[109:]
+    assert_the_sav_is_pyreadstats(export, tmp_path, rows=3)
 
 
 def test_sav_names_and_labels_stay_within_spss_limits(tmp_path):

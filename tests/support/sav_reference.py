@@ -8,11 +8,9 @@ from surveys.results.exports import (
     _NUMBER,
     _RANK,
     SAV_ROWS_PER_CHUNK,
-    SPSS_VALUE_LABEL_MAX,
-    SPSS_VARIABLE_LABEL_MAX,
     ResponsesExport,
     _sav_dtype,
-    _utf8_truncate,
+    sav_dictionary,
 )
 
 
@@ -52,27 +50,5 @@ def sav_whole_frame_write(*, export: ResponsesExport, path: str | Path) -> int:
     frame = polars.DataFrame([polars.concat(series, rechunk=False) for series in chunks])
     if not count:
         frame = frame.clear()
-    formats = {
-        c.name: f"F{12 if c.decimals else 8}.{c.decimals}" for c in columns if c.kind == "numeric"
-    }
-    formats.update({c.name: "DATE11" for c in columns if c.kind == "date"})
-    pyreadstat.write_sav(
-        frame,
-        str(path),
-        file_label=_utf8_truncate(export.survey.title, 64),
-        column_labels={
-            c.name: _utf8_truncate(c.label, SPSS_VARIABLE_LABEL_MAX) for c in export.columns
-        },
-        variable_value_labels={
-            c.name: {
-                v: _utf8_truncate(label, SPSS_VALUE_LABEL_MAX)  # type: ignore[misc]  # pyreadstat hints omit str keys
-                for v, label in c.value_labels.items()
-            }
-            for c in export.columns
-            if c.value_labels
-        },
-        variable_measure={c.name: c.measure for c in export.columns},
-        variable_format=formats,
-        row_compress=True,
-    )
+    pyreadstat.write_sav(frame, str(path), **sav_dictionary(export))
     return count

@@ -512,7 +512,7 @@ def _two_letters_number(code: str) -> int | None:
     return None
 
 
-def _flag_column_sql(export: "ResponsesExport") -> tuple[str, list[Any]]:
+def _flag_column_sql(export: "ResponsesExport", *, spare: int) -> tuple[str, list[Any]]:
     """SQL of the 0/1 column of an answer to a multiple-country question, by its question's
     block of the letter pairs (`_LETTER_PAIRS` subscripts each) and its country's pair; a
     search of the pairs for a country of other characters."""
@@ -522,7 +522,6 @@ def _flag_column_sql(export: "ResponsesExport") -> tuple[str, list[Any]]:
     blocks: dict[int, int] = {}
     for question_id, _code in countries:
         blocks.setdefault(question_id, len(blocks))
-    spare = len(export.columns)
     by_letters = [spare] * (len(blocks) * _LETTER_PAIRS)
     others: dict[str, int] = {}
     for (question_id, code), index in countries.items():
@@ -565,7 +564,7 @@ def _postgresql_rows_query(export: "ResponsesExport", *, as_text: bool) -> tuple
     """The query of `_postgresql_rows`; `as_text`: texts neutralised and their quotes doubled,
     as the CSV writes them."""
     lookups = _postgresql_lookups(export)
-    flag_column, flag_params = _flag_column_sql(export)
+    flag_column, flag_params = _flag_column_sql(export, spare=lookups.spare)
     responses_sql, responses_params = (
         export.responses.order_by().values("pk").query.sql_with_params()
     )
